@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make demo`, then `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+BACKENDS := tensorflow jax torch
+# pip's notes about absent local mirror folders are noise on these machines.
+PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
+.PHONY: install demo test test-all benchmark clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -e '.[all]' $(PIP_QUIET)
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	KERAS_BACKEND=jax $(PYTHON) examples/recall_demo.py
+
+# The suite runs once per backend (KERAS_BACKEND is fixed per process).
+test: install
+	@failed=""; for backend in $(BACKENDS); do \
+		echo "=== KERAS_BACKEND=$$backend"; \
+		KERAS_BACKEND=$$backend $(PYTHON) -m pytest -q tests $(PYTEST_ARGS) || failed="$$failed $$backend"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED on:$$failed"; exit 1; fi
+
+test-all:
+	$(MAKE) test PYTEST_ARGS="-m ''"
+
+benchmark: install
+	for backend in $(BACKENDS); do KERAS_BACKEND=$$backend $(PYTHON) benchmarks/throughput.py; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache

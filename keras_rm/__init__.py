@@ -1,0 +1,11 @@
+"""keras-rm: Rehearsal Memory for Keras 3 (TensorFlow, JAX, PyTorch).
+
+Zhang et al., "Learning to Rehearse in Long Sequence Memorization", ICML 2021.
+Importing this package never imports TensorFlow.
+"""
+
+from keras_rm import layers, samplers
+from keras_rm.models import FullAttentionModel, RehearsalMemoryModel
+from keras_rm.rehearsal import FamiliarityLoss
+
+__version__ = "0.1.0"

@@ -1,0 +1,96 @@
+import keras
+from keras import ops
+
+from keras_rm.layers.item_encoder import ItemEncoder
+from keras_rm.validation import check_ids_in_range, check_positive_int
+
+
+@keras.saving.register_keras_serializable(package="keras_rm")
+class CategoricalItemEncoder(ItemEncoder):
+    """Embeds behaviour ids with optional side-feature ids (category, shop, ...).
+
+    An item is an id, or an id followed by one id per side feature. Its vector
+    is the sum of the id embedding and the side-feature embeddings. Item id 0
+    is padding.
+
+    Args:
+        vocabulary_size: int. Number of item ids, padding id 0 included.
+        hidden_dim: int. Size of every encoded item.
+        side_vocabulary_sizes: list of int. Vocabulary size of each side
+            feature; empty for plain ids. Defaults to `()`.
+
+    Call arguments:
+        items: int `(batch, length)` without side features, or
+            `(batch, length, 1 + len(side_vocabulary_sizes))` with them
+            (column 0 is the item id).
+        item_mask: optional bool `(batch, length)`.
+
+    Returns:
+        `(encoded, mask)`: `(batch, length, hidden_dim)` and bool `(batch, length)`.
+
+    Example:
+
+    ```python
+    encoder = keras_rm.layers.CategoricalItemEncoder(1000, 16, side_vocabulary_sizes=[20])
+    items = np.array([[[17, 3], [512, 7], [0, 0]]])  # (item id, category id)
+    encoded, mask = encoder(items)
+    ```
+    """
+
+    def __init__(self, vocabulary_size, hidden_dim, side_vocabulary_sizes=(), **kwargs):
+        super().__init__(hidden_dim=hidden_dim, **kwargs)
+        self.vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size)
+        self.side_vocabulary_sizes = [
+            check_positive_int("side_vocabulary_sizes", size) for size in side_vocabulary_sizes
+        ]
+        self.item_rank = 1 if self.side_vocabulary_sizes else 0
+        self.embedding = keras.layers.Embedding(
+            vocabulary_size, hidden_dim, dtype=self.dtype_policy, name="embedding"
+        )
+        self.side_embeddings = [
+            keras.layers.Embedding(size, hidden_dim, dtype=self.dtype_policy, name=f"side_embedding_{i}")
+            for i, size in enumerate(self.side_vocabulary_sizes)
+        ]
+
+    def build(self, input_shape):
+        if self.side_vocabulary_sizes and input_shape[-1] not in (None, 1 + len(self.side_vocabulary_sizes)):
+            raise ValueError(
+                f"The last axis of `items` must be 1 + {len(self.side_vocabulary_sizes)} "
+                f"(item id, then one id per side feature). Received: `items` with shape {tuple(input_shape)}"
+            )
+        ids_shape = tuple(input_shape[:2])
+        self.embedding.build(ids_shape)
+        for embedding in self.side_embeddings:
+            embedding.build(ids_shape)
+
+    has_ids = True
+
+    @property
+    def embeddings(self):
+        return self.embedding.embeddings
+
+    def item_ids(self, items):
+        return items[..., 0] if self.side_vocabulary_sizes else items
+
+    def encode(self, items):
+        ids = self.item_ids(items)
+        check_ids_in_range("items", ids, self.vocabulary_size)
+        encoded = self.embedding(ids)
+        for i, (size, embedding) in enumerate(zip(self.side_vocabulary_sizes, self.side_embeddings)):
+            side_ids = items[..., i + 1]
+            check_ids_in_range(f"items[..., {i + 1}] (side feature {i})", side_ids, size)
+            encoded = encoded + embedding(side_ids)
+        return encoded
+
+    def implicit_mask(self, items):
+        return ops.not_equal(self.item_ids(items), 0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "side_vocabulary_sizes": list(self.side_vocabulary_sizes),
+            }
+        )
+        return config

@@ -1,0 +1,128 @@
+"""Base class of the item encoders: raw items -> `(batch, length, hidden_dim)`."""
+
+import keras
+from keras import ops
+
+from keras_rm.validation import check_positive_int
+
+
+def masked_mean(values, mask):
+    """Mean of `values` `(B, N, d)` over the positions where `mask` `(B, N)` is True.
+
+    Rows with no valid position give zeros (never NaN).
+    """
+    weights = ops.cast(mask, values.dtype)[..., None]
+    total = ops.sum(values * weights, axis=1)
+    count = ops.maximum(ops.sum(weights, axis=1), 1.0)
+    return total / count
+
+
+class ItemEncoder(keras.layers.Layer):
+    """Turns raw items of a long sequence into `hidden_dim`-vectors and a mask.
+
+    Subclasses implement `encode(items)` and `implicit_mask(items)`; this base
+    class combines the implicit padding mask (e.g. id 0) with an explicit
+    `item_mask` and encodes queries with the same weights.
+
+    Args:
+        hidden_dim: int. Size of every encoded item.
+        item_rank: int. Rank of one raw item: 0 for an id, 1 for a vector of
+            word ids or features.
+
+    Call arguments:
+        items: raw items, `(batch, length)` + the shape of one item.
+        item_mask: optional bool `(batch, length)`, True for real items.
+            Combined (logical and) with the encoder's own padding rule.
+
+    Returns:
+        `(encoded, mask)`: float `(batch, length, hidden_dim)` and bool
+        `(batch, length)`.
+    """
+
+    item_rank = 0
+    has_ids = False  # True when items are ids of an embedding table (`embeddings`, `item_ids`).
+
+    def __init__(self, hidden_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
+
+    # Hooks for subclasses.
+    def encode(self, items):
+        raise NotImplementedError
+
+    def implicit_mask(self, items):
+        """Bool `(batch, length)`: which items are real according to their values."""
+        raise NotImplementedError
+
+    # Optional hooks used by the full-softmax recollection of id items.
+    @property
+    def embeddings(self):
+        """The `(vocabulary_size, hidden_dim)` id table, or None for non-id items."""
+        return None
+
+    def item_ids(self, items):
+        """Integer ids `(batch, length)` of the items (id encoders only)."""
+        raise NotImplementedError(f"{self.__class__.__name__} has no item ids.")
+
+    def check_items(self, name, items):
+        """Raises a clear error when `items` has the wrong rank for this encoder."""
+        rank = len(items.shape)
+        if rank != self.item_rank + 2:
+            raise ValueError(
+                f"`{name}` must have rank {self.item_rank + 2} for "
+                f"{self.__class__.__name__} (batch, length{', item features' if self.item_rank else ''}). "
+                f"Received: `{name}` with shape {tuple(items.shape)}"
+            )
+
+    def call(self, items, item_mask=None):
+        self.check_items("items", items)
+        encoded = self.encode(items)
+        mask = self.implicit_mask(items)
+        if item_mask is not None:
+            if len(item_mask.shape) != 2:
+                raise ValueError(
+                    "`item_mask` must have shape (batch, length). "
+                    f"Received: `item_mask` with shape {tuple(item_mask.shape)}"
+                )
+            if item_mask.shape[1] is not None and items.shape[1] is not None and (
+                item_mask.shape[1] != items.shape[1]
+            ):
+                raise ValueError(
+                    "`items` and `item_mask` must have the same length. Received: "
+                    f"`items` with shape {tuple(items.shape)} and `item_mask` with "
+                    f"shape {tuple(item_mask.shape)}"
+                )
+            mask = ops.logical_and(mask, ops.cast(item_mask, "bool"))
+        return encoded, mask
+
+    def encode_query(self, query):
+        """Encodes a query into one `(batch, hidden_dim)` vector.
+
+        A query shaped like one item (`(batch,)` + item shape) is encoded as
+        that item; a query shaped like a sequence of items is encoded item by
+        item and mean-pooled over its real items.
+        """
+        rank = len(query.shape)
+        if rank == self.item_rank + 1:
+            encoded, _ = self.call(ops.expand_dims(query, 1))
+            return encoded[:, 0]
+        if rank == self.item_rank + 2:
+            encoded, mask = self.call(query)
+            return masked_mean(encoded, mask)
+        raise ValueError(
+            f"`query` must have rank {self.item_rank + 1} (one item) or "
+            f"{self.item_rank + 2} (a sequence of items) for {self.__class__.__name__}. "
+            f"Received: `query` with shape {tuple(query.shape)}"
+        )
+
+    def compute_output_spec(self, items, item_mask=None):
+        batch, length = items.shape[0], items.shape[1]
+        return (
+            keras.KerasTensor((batch, length, self.hidden_dim), dtype=self.compute_dtype),
+            keras.KerasTensor((batch, length), dtype="bool"),
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"hidden_dim": self.hidden_dim})
+        return config

@@ -1,0 +1,185 @@
+import keras
+from keras import ops
+
+from keras_rm.layers.memory_update import MemoryUpdate
+from keras_rm.layers.segment_encoder import SegmentEncoder
+from keras_rm.validation import check_positive_int
+
+
+def num_segments(length, segment_length):
+    """Segments needed for `length` items (the last one padded)."""
+    return -(-length // segment_length)
+
+
+@keras.saving.register_keras_serializable(package="keras_rm")
+class MemoryMachine(keras.layers.Layer):
+    """The memory machine G(X) -> M of Rehearsal Memory: reads a long sequence once, segment by segment.
+
+    The sequence is padded up to a multiple of `segment_length` and cut into
+    segments. Starting from a learned initial memory of `num_slots` slots,
+    each segment is encoded by a `SegmentEncoder` and written by a
+    `MemoryUpdate` (slot-to-item attention, then a GRU per slot). The loop is
+    a Python `for` over the static number of segments: the one construct
+    whose gradients work on TF graph and XLA, JAX jit and torch.
+
+    Padding: padded items are never attended to, and a segment that is all
+    padding leaves the memory unchanged, so appending padding to a sequence
+    never changes its memory. An all-padding sequence gives the initial
+    memory.
+
+    Streaming: `initial_memory(batch_size)` then `write(memory, items,
+    item_mask)` once per arriving segment gives the same memory as one call on
+    the whole sequence, provided every write but the last holds a whole
+    number of segments.
+
+    Args:
+        num_slots: int. Memory slots K.
+        hidden_dim: int. Width of a slot and of an encoded item.
+        segment_length: int. Items per segment L.
+        num_layers: int. Transformer blocks of the segment encoder. Defaults to 1.
+        num_heads: int. Attention heads. Defaults to 4.
+        intermediate_dim: int. Feed-forward width. Defaults to `4 * hidden_dim`.
+        per_slot_weights: bool. One GRU per slot instead of a shared one.
+            Defaults to False.
+        dropout: float. Defaults to 0.
+
+    Call arguments:
+        items: encoded items `(batch, length, hidden_dim)`.
+        item_mask: optional bool `(batch, length)`; defaults to all real.
+        training: bool.
+
+    Returns:
+        The memory `(batch, num_slots, hidden_dim)`.
+
+    Example:
+
+    ```python
+    machine = keras_rm.layers.MemoryMachine(num_slots=4, hidden_dim=16, segment_length=8, num_heads=2)
+    items = np.random.rand(2, 40, 16).astype("float32")
+    memory = machine(items)                      # (2, 4, 16)
+    streamed = machine.initial_memory(2)
+    for start in range(0, 40, 8):
+        streamed = machine.write(streamed, items[:, start:start + 8])
+    ```
+
+    Reference:
+        Zhang et al., "Learning to Rehearse in Long Sequence Memorization",
+        ICML 2021. https://arxiv.org/abs/2106.01096
+    """
+
+    def __init__(
+        self,
+        num_slots,
+        hidden_dim,
+        segment_length,
+        num_layers=1,
+        num_heads=4,
+        intermediate_dim=None,
+        per_slot_weights=False,
+        dropout=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_slots = check_positive_int("num_slots", num_slots)
+        self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
+        self.segment_length = check_positive_int("segment_length", segment_length)
+        self.num_layers = check_positive_int("num_layers", num_layers)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.intermediate_dim = intermediate_dim
+        self.per_slot_weights = bool(per_slot_weights)
+        self.dropout = float(dropout)
+        self.segment_encoder = SegmentEncoder(
+            segment_length, hidden_dim, num_layers, num_heads, intermediate_dim, dropout,
+            dtype=self.dtype_policy, name="segment_encoder",
+        )
+        self.update = MemoryUpdate(
+            num_slots, hidden_dim, num_heads, per_slot_weights, dropout,
+            dtype=self.dtype_policy, name="update",
+        )
+
+    def build(self, items_shape, item_mask_shape=None):
+        if items_shape[-1] != self.hidden_dim:
+            raise ValueError(
+                f"The last axis of the encoded items must equal `hidden_dim` = {self.hidden_dim}. "
+                f"Received: items with shape {tuple(items_shape)}"
+            )
+        self.initial_slots = self.add_weight(
+            shape=(self.num_slots, self.hidden_dim),
+            initializer=keras.initializers.RandomNormal(stddev=0.1),
+            name="initial_slots",
+        )
+        segment_shape = (None, self.segment_length, self.hidden_dim)
+        self.segment_encoder.build(segment_shape)
+        self.update.build((None, self.num_slots, self.hidden_dim), segment_shape)
+
+    def _ensure_built(self):
+        if not self.built:
+            self.build((None, None, self.hidden_dim))
+
+    def initial_memory(self, batch_size):
+        """The learned initial memory, `(batch_size, num_slots, hidden_dim)`."""
+        self._ensure_built()
+        slots = ops.cast(self.initial_slots, self.compute_dtype)
+        return ops.broadcast_to(slots[None], (batch_size, self.num_slots, self.hidden_dim))
+
+    def write(self, memory, items, item_mask=None, training=None):
+        """Writes encoded `items` `(batch, length, hidden_dim)` into `memory`; returns the new memory.
+
+        `length` needs not be a multiple of `segment_length`: the last segment
+        is padded. Items whose `item_mask` is False are not written.
+        """
+        self._ensure_built()
+        if len(items.shape) != 3 or items.shape[-1] != self.hidden_dim:
+            raise ValueError(
+                f"`items` must be encoded items of shape (batch, length, {self.hidden_dim}). "
+                f"Received: `items` with shape {tuple(items.shape)}"
+            )
+        if tuple(memory.shape[1:]) != (self.num_slots, self.hidden_dim):
+            raise ValueError(
+                f"`memory` must have shape (batch, {self.num_slots}, {self.hidden_dim}). "
+                f"Received: `memory` with shape {tuple(memory.shape)}"
+            )
+        length = items.shape[1]
+        if length is None:
+            raise ValueError(
+                "The memory machine needs a static sequence length (it loops over segments). "
+                f"Received: `items` with shape {tuple(items.shape)}"
+            )
+        if item_mask is None:
+            item_mask = ops.ones(ops.shape(items)[:2], dtype="bool")
+        item_mask = ops.cast(item_mask, "bool")
+        segments = num_segments(length, self.segment_length)
+        padding = segments * self.segment_length - length
+        if padding:
+            items = ops.pad(items, [[0, 0], [0, padding], [0, 0]])
+            item_mask = ops.cast(ops.pad(ops.cast(item_mask, "int32"), [[0, 0], [0, padding]]), "bool")
+        for s in range(segments):
+            window = slice(s * self.segment_length, (s + 1) * self.segment_length)
+            segment_mask = item_mask[:, window]
+            encoded = self.segment_encoder(items[:, window], segment_mask, training=training)
+            memory = self.update(memory, encoded, segment_mask, training=training)
+        return memory
+
+    def call(self, items, item_mask=None, training=None):
+        return self.write(
+            self.initial_memory(ops.shape(items)[0]), items, item_mask, training=training
+        )
+
+    def compute_output_shape(self, items_shape, item_mask_shape=None):
+        return (items_shape[0], self.num_slots, self.hidden_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_slots": self.num_slots,
+                "hidden_dim": self.hidden_dim,
+                "segment_length": self.segment_length,
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "per_slot_weights": self.per_slot_weights,
+                "dropout": self.dropout,
+            }
+        )
+        return config

@@ -1,0 +1,108 @@
+import keras
+from keras import ops
+
+from keras_rm.layers.transformer_block import key_padding_mask
+from keras_rm.validation import check_positive_int
+
+
+@keras.saving.register_keras_serializable(package="keras_rm")
+class MemoryUpdate(keras.layers.Layer):
+    """Writes one encoded segment into the memory: slot-to-item attention, then a GRU per slot.
+
+    Each of the K slots queries the segment's items (multi-head attention,
+    padded items masked), and the read vector updates the slot through a GRU
+    (Cho et al., 2014; Keras' `reset_after` form):
+
+        r_k = Attention(query=LN(m_k), keys=values=segment items)
+        m_k' = GRU(input=r_k, state=m_k)
+
+    GRU weights are shared by all slots by default, or one set per slot. A
+    row whose segment is all padding keeps its memory exactly.
+
+    Args:
+        num_slots: int. Memory slots K.
+        hidden_dim: int. Width of a slot and of an item.
+        num_heads: int. Heads of the slot-to-item attention. Defaults to 4.
+        per_slot_weights: bool. One GRU per slot instead of one shared GRU.
+            Defaults to False.
+        dropout: float. Attention dropout. Defaults to 0.
+
+    Call arguments:
+        memory: `(batch, num_slots, hidden_dim)`.
+        items: encoded segment `(batch, segment_length, hidden_dim)`.
+        item_mask: bool `(batch, segment_length)`.
+        training: bool.
+
+    Returns:
+        The new memory, `(batch, num_slots, hidden_dim)`.
+
+    Example:
+
+    ```python
+    update = keras_rm.layers.MemoryUpdate(num_slots=4, hidden_dim=16, num_heads=2)
+    memory = update(np.zeros((2, 4, 16)), np.random.rand(2, 8, 16), np.ones((2, 8), bool))
+    ```
+    """
+
+    def __init__(self, num_slots, hidden_dim, num_heads=4, per_slot_weights=False, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.num_slots = check_positive_int("num_slots", num_slots)
+        self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.per_slot_weights = bool(per_slot_weights)
+        self.dropout = float(dropout)
+        self.query_norm = keras.layers.LayerNormalization(dtype=self.dtype_policy, name="query_norm")
+        self.attention = keras.layers.MultiHeadAttention(
+            num_heads, hidden_dim // num_heads, dropout=dropout, dtype=self.dtype_policy, name="attention"
+        )
+
+    def build(self, memory_shape, items_shape, item_mask_shape=None):
+        self.query_norm.build(memory_shape)
+        self.attention.build(memory_shape, items_shape)
+        copies = (self.num_slots,) if self.per_slot_weights else ()
+        d = self.hidden_dim
+        self.kernel = self.add_weight(
+            shape=copies + (d, 3 * d), initializer="glorot_uniform", name="kernel"
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=copies + (d, 3 * d), initializer="orthogonal", name="recurrent_kernel"
+        )
+        self.bias = self.add_weight(shape=copies + (2, 3 * d), initializer="zeros", name="bias")
+
+    def _slotwise(self, x, kernel):
+        if self.per_slot_weights:
+            return ops.einsum("bkd,kde->bke", x, kernel)
+        return ops.matmul(x, kernel)
+
+    def call(self, memory, items, item_mask, training=None):
+        read = self.attention(
+            self.query_norm(memory), items,
+            attention_mask=key_padding_mask(item_mask), training=training,
+        )
+        input_bias, recurrent_bias = self.bias[..., 0, :], self.bias[..., 1, :]
+        x_z, x_r, x_h = ops.split(self._slotwise(read, self.kernel) + input_bias, 3, axis=-1)
+        h_z, h_r, h_h = ops.split(
+            self._slotwise(memory, self.recurrent_kernel) + recurrent_bias, 3, axis=-1
+        )
+        z = ops.sigmoid(x_z + h_z)
+        r = ops.sigmoid(x_r + h_r)
+        candidate = ops.tanh(x_h + r * h_h)
+        updated = z * memory + (1.0 - z) * candidate
+        has_items = ops.any(item_mask, axis=-1)[:, None, None]
+        return ops.where(has_items, updated, memory)
+
+    def compute_output_shape(self, memory_shape, items_shape, item_mask_shape=None):
+        return memory_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_slots": self.num_slots,
+                "hidden_dim": self.hidden_dim,
+                "num_heads": self.num_heads,
+                "per_slot_weights": self.per_slot_weights,
+                "dropout": self.dropout,
+            }
+        )
+        return config

@@ -1,0 +1,3 @@
+from keras_rm.models.full_attention_model import FullAttentionModel
+from keras_rm.models.rehearsal_memory_model import RehearsalMemoryModel
+from keras_rm.models.task_model import TaskModel

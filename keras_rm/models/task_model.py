@@ -1,0 +1,179 @@
+import keras
+
+from keras_rm.layers.item_encoder import ItemEncoder
+from keras_rm.layers.task_head import TaskHead
+from keras_rm.validation import check_choice
+
+INPUT_KEYS = ("items", "item_mask", "query", "importance")
+
+
+def task_loss(task):
+    """The default loss of a task: its head outputs logits."""
+    if task == "click":
+        return keras.losses.BinaryCrossentropy(from_logits=True)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def task_metrics(task):
+    if task == "click":
+        return [keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy"), keras.metrics.AUC(from_logits=True, name="auc")]
+    return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+
+class TaskModel(keras.Model):
+    """Shared front and back of the keras-rm models: item and query encoding, the task head, `compile` defaults.
+
+    Inputs are a dict: `items` (raw items, shape set by the item encoder),
+    optional `item_mask` (bool `(batch, length)`), `query` (one item or a
+    sequence of items for the query encoder) and, for
+    `sampler="importance"`, `importance` (`(batch, length)`).
+
+    Args:
+        item_encoder: an `ItemEncoder` layer for the sequence items.
+        task: str. `"classification"` (answer logits) or `"click"` (click logit).
+        num_classes: int. Answer classes for `"classification"`.
+        query_encoder: an `ItemEncoder` for the query. Defaults to
+            `item_encoder` (shared weights), right when queries are made of
+            the same kind of items (words, item ids).
+        head_dim: int. Hidden width of the task head. Defaults to the item
+            encoder's `hidden_dim`.
+        dropout: float. Defaults to 0.
+    """
+
+    def __init__(
+        self,
+        item_encoder,
+        task="classification",
+        num_classes=None,
+        query_encoder=None,
+        head_dim=None,
+        dropout=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, encoder in (("item_encoder", item_encoder), ("query_encoder", query_encoder)):
+            if encoder is not None and not isinstance(encoder, ItemEncoder):
+                raise TypeError(
+                    f"`{name}` must be a keras_rm item encoder (e.g. `keras_rm.layers.TokenItemEncoder`). "
+                    f"Received: `{name}` = {encoder!r}"
+                )
+        if query_encoder is not None and query_encoder.hidden_dim != item_encoder.hidden_dim:
+            raise ValueError(
+                "`query_encoder.hidden_dim` must equal `item_encoder.hidden_dim`. Received: "
+                f"{query_encoder.hidden_dim} and {item_encoder.hidden_dim}"
+            )
+        self.item_encoder = item_encoder
+        self.query_encoder = query_encoder
+        self.hidden_dim = item_encoder.hidden_dim
+        self.task = check_choice("task", task, ("classification", "click"))
+        self.head_dim = head_dim or self.hidden_dim
+        self.dropout = float(dropout)
+        self.head = TaskHead(task, num_classes, self.head_dim, dropout, name="head")
+        self.num_classes = self.head.num_classes
+
+    # Inputs --------------------------------------------------------------
+
+    def check_inputs(self, inputs):
+        """Validates the input dict; returns it."""
+        if not isinstance(inputs, dict):
+            raise TypeError(
+                f"{self.__class__.__name__} takes a dict with keys `items`, `query` and optionally "
+                f"`item_mask`, `importance`. Received: {type(inputs).__name__}"
+            )
+        unknown = sorted(set(inputs) - set(INPUT_KEYS))
+        if unknown:
+            raise ValueError(f"Unknown input keys {unknown}; expected some of {list(INPUT_KEYS)}.")
+        for key in ("items", "query"):
+            if inputs.get(key) is None:
+                raise ValueError(f"The inputs must contain `{key}`. Received keys: {sorted(inputs)}")
+        batch = inputs["items"].shape[0]
+        for key in ("item_mask", "query", "importance"):
+            value = inputs.get(key)
+            if value is not None and None not in (batch, value.shape[0]) and value.shape[0] != batch:
+                raise ValueError(
+                    f"`{key}` and `items` must have the same batch size. Received: `items` with shape "
+                    f"{tuple(inputs['items'].shape)} and `{key}` with shape {tuple(value.shape)}"
+                )
+        if inputs.get("importance") is not None:
+            importance, items = inputs["importance"], inputs["items"]
+            if tuple(importance.shape[1:]) != tuple(items.shape[1:2]):
+                raise ValueError(
+                    "`importance` must have shape (batch, length). Received: `importance` with shape "
+                    f"{tuple(importance.shape)} for `items` with shape {tuple(items.shape)}"
+                )
+        return inputs
+
+    def encode_items(self, inputs):
+        """Encodes `inputs["items"]`: returns `((batch, length, hidden_dim), bool (batch, length))`."""
+        return self.item_encoder(inputs["items"], inputs.get("item_mask"))
+
+    def encode_query(self, query):
+        """Encodes a raw query into `(batch, hidden_dim)`."""
+        return (self.query_encoder or self.item_encoder).encode_query(query)
+
+    # Building ------------------------------------------------------------
+
+    def check_input_shape(self, input_shape):
+        if not isinstance(input_shape, dict) or "items" not in input_shape or "query" not in input_shape:
+            raise ValueError(
+                f"{self.__class__.__name__}.build() takes a dict of shapes with keys `items` and `query`. "
+                f"Received: {input_shape!r}"
+            )
+        items_shape = tuple(input_shape["items"])
+        self.item_encoder.check_items("items", keras.KerasTensor(items_shape))
+        if items_shape[1] is None:
+            raise ValueError(
+                "The sequence length must be static: models loop over a fixed number of segments. "
+                f"Received: `items` with shape {items_shape}"
+            )
+        return items_shape
+
+    def build_encoders(self, input_shape):
+        items_shape = self.check_input_shape(input_shape)
+        self.item_encoder.build(items_shape)
+        if self.query_encoder is not None:
+            query_shape = tuple(input_shape["query"])
+            rank = self.query_encoder.item_rank
+            self.query_encoder.build(query_shape if len(query_shape) == rank + 2 else (query_shape[0], 1) + query_shape[1:])
+        vector_shape = (None, self.hidden_dim)
+        self.head.build(vector_shape, vector_shape)
+        return items_shape
+
+    # Training defaults -----------------------------------------------------
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        """Configures training; `"auto"` picks Adam(1e-3), the task's logits loss and its metrics."""
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adam(1e-3)
+        if loss == "auto":
+            loss = task_loss(self.task)
+        if metrics == "auto":
+            metrics = task_metrics(self.task)
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    # Serialization ---------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "item_encoder": keras.saving.serialize_keras_object(self.item_encoder),
+                "task": self.task,
+                "num_classes": self.num_classes if self.task == "classification" else None,
+                "query_encoder": keras.saving.serialize_keras_object(self.query_encoder)
+                if self.query_encoder is not None
+                else None,
+                "head_dim": self.head_dim,
+                "dropout": self.dropout,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("item_encoder", "query_encoder"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+

@@ -1,0 +1,86 @@
+"""The per-backend training steps of `RehearsalMemoryModel`.
+
+Each is a thin shell of gradient mechanics around the one backend-agnostic
+`model.compute_joint_loss`, mirroring what Keras' own `train_step` does on that
+backend: loss scaling for mixed precision (`optimizer.scale_loss`), gradient
+accumulation (inside `optimizer.apply`), layer `add_loss` terms, seed and
+metric state under JAX, and replica scaling under `tf.distribute` (the loss
+objects scale themselves; trackers receive unscaled values).
+"""
+
+import keras
+from keras.src.losses.loss import unscale_loss_for_distribution  # Keras' own trainers use it.
+from keras.src.trainers.data_adapters.data_adapter_utils import unpack_x_y_sample_weight
+
+
+def unscale_loss(loss):
+    """A per-replica loss back to the global value (identity outside `tf.distribute`)."""
+    return unscale_loss_for_distribution(loss)
+
+
+def tensorflow_train_step(model, data):
+    import tensorflow as tf
+
+    x, y, sample_weight = unpack_x_y_sample_weight(data)
+    with tf.GradientTape() as tape:
+        loss, y_pred, terms = model.compute_joint_loss(x, y, sample_weight)
+        scaled_loss = model.optimizer.scale_loss(loss)
+    weights = model.trainable_weights
+    model.optimizer.apply_gradients(zip(tape.gradient(scaled_loss, weights), weights))
+    return model.update_train_metrics(loss, terms, x, y, y_pred, sample_weight)
+
+
+def torch_train_step(model, data):
+    import torch
+
+    x, y, sample_weight = unpack_x_y_sample_weight(data)
+    model.zero_grad()
+    loss, y_pred, terms = model.compute_joint_loss(x, y, sample_weight)
+    model.optimizer.scale_loss(loss).backward()
+    weights = model.trainable_weights[:]
+    with torch.no_grad():
+        model.optimizer.apply([w.value.grad for w in weights], weights)
+    return model.update_train_metrics(loss, terms, x, y, y_pred, sample_weight)
+
+
+def jax_train_step(model, state, data):
+    import jax
+
+    trainable, non_trainable, optimizer_variables, metrics_variables = state
+    x, y, sample_weight = unpack_x_y_sample_weight(data)
+
+    def loss_fn(trainable, non_trainable, metrics_variables):
+        mapping = list(zip(model.trainable_variables, trainable))
+        mapping += zip(model.non_trainable_variables, non_trainable)
+        mapping += zip(model.metrics_variables, metrics_variables)
+        # One stateless scope for the whole pass: layer `add_loss` terms are
+        # collected in it (and seen by `compute_loss`), seed-generator and
+        # other non-trainable updates are read back out of it.
+        with keras.StatelessScope(state_mapping=mapping, collect_losses=True) as scope:
+            loss, y_pred, terms = model.compute_joint_loss(x, y, sample_weight)
+        new_non_trainable = [scope.get_current_value(v) for v in model.non_trainable_variables]
+        new_metrics = [scope.get_current_value(v) for v in model.metrics_variables]
+        optimizer_mapping = zip(model.optimizer.variables, optimizer_variables)
+        with keras.StatelessScope(state_mapping=optimizer_mapping):
+            scaled_loss = model.optimizer.scale_loss(loss)
+        return scaled_loss, (loss, y_pred, terms, new_non_trainable, new_metrics)
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    (_, aux), grads = grad_fn(trainable, non_trainable, metrics_variables)
+    loss, y_pred, terms, non_trainable, metrics_variables = aux
+    trainable, optimizer_variables = model.optimizer.stateless_apply(optimizer_variables, grads, trainable)
+
+    with keras.StatelessScope(state_mapping=list(zip(model.metrics_variables, metrics_variables))) as scope:
+        logs = model.update_train_metrics(loss, terms, x, y, y_pred, sample_weight)
+    metrics_variables = [
+        scope.get_current_value(v) if scope.get_current_value(v) is not None else v.value
+        for v in model.metrics_variables
+    ]
+    return logs, (trainable, non_trainable, optimizer_variables, metrics_variables)
+
+
+TRAIN_STEPS = {
+    "tensorflow": tensorflow_train_step,
+    "jax": jax_train_step,
+    "torch": torch_train_step,
+}

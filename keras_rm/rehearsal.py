@@ -1,0 +1,116 @@
+"""The two rehearsal tasks of RM, built from fragments of the history (training only).
+
+DESIGN.md section 2, "recollection task" and "familiarity task":
+
+- `recollection`: mask a share of a fragment's items with the decoder's
+  learned [MASK], reconstruct each from the memory, and score the
+  reconstruction against the true item and `num_negatives` items drawn from
+  the same sequence (InfoNCE over cosine similarities), or, for id items,
+  against the whole vocabulary (full softmax);
+- `familiarity`: tell the real fragment from a copy whose items were partly
+  replaced by items of another sequence of the batch.
+
+Every random choice uses the `SeedGenerator` passed in. All shapes are static
+except the batch, so the functions trace under TF graphs, XLA and JAX jit.
+"""
+
+import keras
+from keras import ops
+
+NEG_INF = -1e9
+
+
+def gather_fragments(values, starts, fragment_length):
+    """Cuts fragments out of `values` `(batch, length, ...)`.
+
+    Args:
+        values: `(batch, length)` or `(batch, length, dim)`.
+        starts: int `(batch, num_fragments)`.
+        fragment_length: int.
+
+    Returns:
+        `(batch * num_fragments, fragment_length, ...)`.
+    """
+    num_fragments = starts.shape[1]
+    positions = ops.expand_dims(starts, -1) + ops.arange(fragment_length, dtype=starts.dtype)
+    positions = ops.minimum(positions, values.shape[1] - 1)
+    positions = ops.reshape(positions, (-1, num_fragments * fragment_length))
+    if len(values.shape) == 3:
+        gathered = ops.take_along_axis(values, ops.expand_dims(positions, -1), axis=1)
+    else:
+        gathered = ops.take_along_axis(values, positions, axis=1)
+    return ops.reshape(gathered, (-1, fragment_length) + tuple(values.shape[2:]))
+
+
+def choose_positions(valid, count, seed):
+    """Picks `count` distinct positions per row of `valid` `(rows, length)`, real ones first.
+
+    Returns:
+        `(positions, chosen)`: int `(rows, count)` and bool `(rows, count)`,
+        False where a row had fewer than `count` real positions.
+    """
+    noise = keras.random.uniform(ops.shape(valid), seed=seed)
+    keys = ops.where(valid, noise, noise - 2.0)
+    _, positions = ops.top_k(keys, count)
+    return positions, ops.take_along_axis(valid, positions, axis=1)
+
+
+def position_one_hot(positions, chosen, length, dtype):
+    """`(rows, count, length)` one-hot of `positions`, zero where not `chosen`."""
+    one_hot = ops.one_hot(positions, length, dtype=dtype)
+    return one_hot * ops.cast(chosen, dtype)[..., None]
+
+
+def draw_items(items, item_mask, num_samples, seed):
+    """Draws `num_samples` real items per row of `items` `(batch, length, dim)`, with replacement."""
+    logits = ops.where(item_mask, 0.0, NEG_INF)
+    picks = keras.random.categorical(ops.cast(logits, "float32"), num_samples, seed=seed)
+    picks = ops.cast(picks, "int32")
+    return ops.take_along_axis(items, ops.expand_dims(picks, -1), axis=1)
+
+
+def l2_normalize(x):
+    return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))
+
+
+def contrastive_logits(reconstructions, targets, negatives, temperature):
+    """InfoNCE logits `(..., 1 + num_negatives)`: column 0 is the true item.
+
+    Cosine similarities divided by `temperature`. A negative identical to the
+    true item (the same sentence or frame repeated) is not a negative: it is
+    masked out.
+    """
+    reconstructions = l2_normalize(reconstructions)
+    positive = ops.sum(reconstructions * l2_normalize(targets), axis=-1, keepdims=True)
+    negative = ops.einsum("...d,...kd->...k", reconstructions, l2_normalize(negatives))
+    same = ops.all(ops.equal(negatives, ops.expand_dims(targets, -2)), axis=-1)
+    logits = ops.concatenate([positive, negative], axis=-1) / temperature
+    not_negative = ops.concatenate([ops.zeros_like(same[..., :1]), same], axis=-1)
+    return ops.where(not_negative, NEG_INF, ops.cast(logits, "float32"))
+
+
+@keras.saving.register_keras_serializable(package="keras_rm")
+class FamiliarityLoss(keras.losses.Loss):
+    """Familiarity loss of RM: `-[log s(real) + log(1 - s(corrupt))]` per fragment pair.
+
+    The paper prints this equation with the wrong sign; this is the intended
+    binary cross-entropy, computed from logits with `softplus` so a confident
+    classifier never takes `log(0)`.
+
+    Call arguments:
+        y_true: ignored (the labels are fixed: real, then corrupted).
+        y_pred: logits `(pairs, 2)`: `[:, 0]` real fragment, `[:, 1]` corrupted copy.
+        sample_weight: `(pairs,)`, 0 for pairs that carry no task (padding).
+    """
+
+    def __init__(self, reduction="mean_with_sample_weight", name="familiarity_loss", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.cast(y_pred, "float32")
+        return ops.softplus(-y_pred[:, 0]) + ops.softplus(y_pred[:, 1])
+
+
+def weighted_mean(values, weights):
+    weights = ops.cast(weights, "float32")
+    return ops.sum(ops.cast(values, "float32") * weights) / ops.maximum(ops.sum(weights), 1.0)

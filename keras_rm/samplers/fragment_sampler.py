@@ -1,0 +1,93 @@
+import keras
+from keras import ops
+
+from keras_rm.validation import check_positive_int
+
+NEG_INF = -1e9
+
+
+def gumbel_top_k(log_probs, k, seed):
+    """Draws `k` distinct indices per row of `log_probs` `(batch, n)` without replacement.
+
+    Adding Gumbel noise to log-probabilities and keeping the top k is
+    sampling without replacement in proportion to the probabilities
+    (Kool et al., 2019).
+    """
+    uniform = keras.random.uniform(ops.shape(log_probs), minval=1e-6, maxval=1.0 - 1e-6, seed=seed)
+    gumbel = -ops.log(-ops.log(uniform))
+    _, indices = ops.top_k(ops.cast(log_probs, "float32") + gumbel, k)
+    return indices
+
+
+class FragmentSampler(keras.layers.Layer):
+    """Base of the history samplers S: choose which fragments of a sequence to rehearse.
+
+    A subclass defines the candidate fragment starts (`candidate_starts`) and
+    a distribution over them (`distribution`); this class draws
+    `num_fragments` distinct candidates per sequence from it with the Gumbel
+    top-k trick, using its own `SeedGenerator` (so draws are part of the
+    traced training step and of checkpoints).
+
+    Args:
+        num_fragments: int. Fragments drawn per sequence.
+        fragment_length: int. Items per fragment.
+        seed: int. Seed of the sampler's `SeedGenerator`. Defaults to None.
+    """
+
+    def __init__(self, num_fragments, fragment_length, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.num_fragments = check_positive_int("num_fragments", num_fragments)
+        self.fragment_length = check_positive_int("fragment_length", fragment_length)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def check_length(self, length):
+        """Raises when `num_fragments` fragments cannot fit in `length` items."""
+        needed = self.num_fragments * self.fragment_length
+        if length is None or needed > length:
+            raise ValueError(
+                "`num_fragments * fragment_length` must not exceed the sequence length. Received: "
+                f"`num_fragments` = {self.num_fragments}, `fragment_length` = {self.fragment_length} "
+                f"({needed} items) for sequences of {length} items"
+            )
+
+    def candidate_starts(self, length):
+        """Static numpy array of the candidate start positions."""
+        raise NotImplementedError
+
+    def distribution(self, item_mask, importance=None):
+        """Probabilities `(batch, num_candidates)` of drawing each candidate."""
+        raise NotImplementedError
+
+    def call(self, item_mask, importance=None):
+        length = item_mask.shape[1]
+        self.check_length(length)
+        probs = self.distribution(item_mask, importance)
+        log_probs = ops.where(probs > 0, ops.log(ops.maximum(probs, 1e-30)), NEG_INF)
+        chosen = gumbel_top_k(log_probs, self.num_fragments, self.seed_generator)
+        starts = ops.convert_to_tensor(self.candidate_starts(length).astype("int32"))
+        return ops.take(starts, chosen)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_fragments": self.num_fragments,
+                "fragment_length": self.fragment_length,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+def window_sums(values, window):
+    """Sums `values` `(batch, length)` over consecutive non-overlapping windows -> `(batch, length // window)`."""
+    count = values.shape[1] // window
+    values = values[:, : count * window]
+    return ops.sum(ops.reshape(values, (-1, count, window)), axis=-1)
+
+
+def valid_fraction(valid):
+    """Uniform distribution over the True entries of `valid` `(batch, n)`."""
+    valid = ops.cast(valid, "float32")
+    return valid / ops.maximum(ops.sum(valid, axis=-1, keepdims=True), 1.0)

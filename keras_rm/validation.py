@@ -1,0 +1,73 @@
+"""Argument and input checks shared by the layers and models.
+
+Every check raises `ValueError`/`TypeError` naming the argument, what was
+expected and what was received, in Keras' "Received: `x` = ..." style, so
+that bad input never surfaces as a backend stack trace.
+"""
+
+import numpy as np
+from keras import ops
+
+
+def check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be a positive integer. Received: `{name}` = {value!r}")
+    if value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer. Received: `{name}` = {value}")
+    return int(value)
+
+
+def check_non_negative(name, value):
+    if value is None or value < 0:
+        raise ValueError(f"`{name}` must be >= 0. Received: `{name}` = {value!r}")
+    return float(value)
+
+
+def check_fraction(name, value, allow_zero=False):
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not (low_ok and value <= 1):
+        bound = "[0, 1]" if allow_zero else "(0, 1]"
+        raise ValueError(f"`{name}` must be in {bound}. Received: `{name}` = {value!r}")
+    return float(value)
+
+
+def check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {sorted(choices)}. Received: `{name}` = {value!r}")
+    return value
+
+
+def check_rank(name, shape, rank, meaning):
+    if len(shape) != rank:
+        raise ValueError(
+            f"`{name}` must have rank {rank} ({meaning}). Received: `{name}` with shape {tuple(shape)}"
+        )
+
+
+def concrete_value(x):
+    """Returns `x` as a numpy array when it holds concrete values, else None.
+
+    Symbolic tensors (TF graph tensors, JAX tracers, KerasTensors) cannot be
+    read; checks that need values are then skipped (the traced program stays
+    free of host callbacks).
+    """
+    if isinstance(x, np.ndarray):
+        return x
+    try:
+        return ops.convert_to_numpy(x)
+    except Exception:  # Each backend raises its own type for symbolic values.
+        return None
+
+
+def check_ids_in_range(name, ids, vocabulary_size):
+    """Checks that integer ids lie in `[0, vocabulary_size)`, when concrete."""
+    values = concrete_value(ids)
+    if values is None or values.size == 0:
+        return
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high >= vocabulary_size:
+        bad = low if low < 0 else high
+        raise ValueError(
+            f"`{name}` holds ids outside the vocabulary [0, {vocabulary_size}). "
+            f"Received: an id = {bad}"
+        )

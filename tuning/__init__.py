@@ -1,0 +1,1 @@
+"""KerasTuner search over memory size, segment length and rehearsal weights."""
