@@ -104,10 +104,10 @@ class ItemEncoder(keras.layers.Layer):
         """
         rank = len(query.shape)
         if rank == self.item_rank + 1:
-            encoded, _ = self.call(ops.expand_dims(query, 1))
+            encoded, _ = self(ops.expand_dims(query, 1))
             return encoded[:, 0]
         if rank == self.item_rank + 2:
-            encoded, mask = self.call(query)
+            encoded, mask = self(query)
             return masked_mean(encoded, mask)
         raise ValueError(
             f"`query` must have rank {self.item_rank + 1} (one item) or "

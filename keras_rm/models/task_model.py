@@ -151,6 +151,14 @@ class TaskModel(keras.Model):
             metrics = task_metrics(self.task)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
+    def compile_from_config(self, config):
+        # Keras skips this for models that override `compile`; ours only fills
+        # defaults, so restoring the saved arguments is safe (and keeps the
+        # optimizer state of a saved `.keras` file).
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     # Serialization ---------------------------------------------------------
 
     def get_config(self):

@@ -77,8 +77,10 @@ class TeacherSampler(ImportanceSampler):
 
     def teach(self, items, item_mask, query, training=None):
         """Runs the teacher: returns `(item_attention (batch, length), task_logits)`."""
-        items = ops.stop_gradient(items)
-        query = self.query_projection(ops.stop_gradient(query))
+        if not self.built:
+            self.build()
+        items = ops.stop_gradient(ops.convert_to_tensor(items))
+        query = self.query_projection(ops.stop_gradient(ops.convert_to_tensor(query)))
         scores = ops.einsum("bnd,bd->bn", self.key_projection(items), query)
         scores = scores / ops.sqrt(ops.cast(self.hidden_dim, scores.dtype))
         scores = ops.where(item_mask, scores, -1e9)
@@ -87,7 +89,7 @@ class TeacherSampler(ImportanceSampler):
         return attention, self.head(read, query, training=training)
 
     def call(self, item_mask, importance=None):
-        return super().call(item_mask, ops.stop_gradient(importance))
+        return super().call(item_mask, ops.stop_gradient(ops.convert_to_tensor(importance)))
 
     def get_config(self):
         config = super().get_config()

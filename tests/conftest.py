@@ -1,0 +1,19 @@
+"""Test set-up, run once per backend (`KERAS_BACKEND` is fixed per process)."""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Tests care about results, not kernel speed: a cheaper XLA back end halves
+# JAX compile times, and a persistent cache makes every repeated model
+# configuration compile once per run.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+
+import keras  # noqa: E402
+
+if keras.config.backend() == "jax":
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(pathlib.Path(__file__).parent.parent / ".cache" / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

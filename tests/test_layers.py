@@ -1,0 +1,142 @@
+"""Every layer through the shared layer test, plus the properties special to each."""
+
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_rm import layers
+from tests.testing import run_layer_test
+
+B, N, D = 2, 12, 8
+rng = np.random.default_rng(0)
+
+
+def test_token_item_encoder_masks_padding_and_explicit_mask():
+    ids = np.array([[3, 4, 0, 0], [5, 0, 0, 0]], dtype="int32")
+    encoded, mask = run_layer_test(
+        layers.TokenItemEncoder, dict(vocabulary_size=10, hidden_dim=D), (ids,), ((2, 4, D), (2, 4))
+    )
+    np.testing.assert_array_equal(ops.convert_to_numpy(mask), ids != 0)
+    explicit = np.array([[True, False, True, True]] * 2)
+    _, mask = layers.TokenItemEncoder(10, D)(ids, explicit)
+    np.testing.assert_array_equal(ops.convert_to_numpy(mask), (ids != 0) & explicit)
+
+
+def test_sentence_item_encoder_is_order_aware():
+    sentences = np.array([[[3, 4, 5], [5, 4, 3], [0, 0, 0]]], dtype="int32")
+    encoded, mask = run_layer_test(
+        layers.SentenceItemEncoder,
+        dict(vocabulary_size=10, hidden_dim=D, max_words=3),
+        (sentences,),
+        ((1, 3, D), (1, 3)),
+    )
+    np.testing.assert_array_equal(ops.convert_to_numpy(mask), [[True, True, False]])
+    encoded = ops.convert_to_numpy(encoded)
+    assert not np.allclose(encoded[0, 0], encoded[0, 1]), "word order must change the sentence vector"
+
+
+def test_dense_item_encoder_uses_only_the_explicit_mask():
+    frames = rng.normal(size=(B, N, 5)).astype("float32")
+    encoded, mask = run_layer_test(
+        layers.DenseItemEncoder, dict(hidden_dim=D, feature_dim=5), (frames,), ((B, N, D), (B, N))
+    )
+    assert ops.convert_to_numpy(mask).all()
+
+
+def test_categorical_item_encoder_with_side_features():
+    items = np.array([[[4, 1], [7, 2], [0, 0]]], dtype="int32")
+    encoded, mask = run_layer_test(
+        layers.CategoricalItemEncoder,
+        dict(vocabulary_size=10, hidden_dim=D, side_vocabulary_sizes=[3]),
+        (items,),
+        ((1, 3, D), (1, 3)),
+    )
+    np.testing.assert_array_equal(ops.convert_to_numpy(mask), [[True, True, False]])
+
+
+def test_item_encoders_encode_queries():
+    token = layers.TokenItemEncoder(10, D)
+    assert tuple(token.encode_query(np.array([[3, 4, 0]], "int32")).shape) == (1, D)
+    sentence = layers.SentenceItemEncoder(10, D, max_words=3)
+    assert tuple(sentence.encode_query(np.array([[3, 4, 0]], "int32")).shape) == (1, D)
+    with pytest.raises(ValueError, match="`query` must have rank"):
+        sentence.encode_query(np.zeros((1, 2, 3, 4), "int32"))
+
+
+def test_transformer_block_ignores_padded_keys():
+    x = rng.normal(size=(1, 4, D)).astype("float32")
+    mask = np.array([[True, True, False, False]])
+    block = layers.TransformerBlock(D, 2)
+    out = run_layer_test(
+        layers.TransformerBlock, dict(hidden_dim=D, num_heads=2), (x,), (1, 4, D), dict(padding_mask=mask)
+    )
+    changed = x.copy()
+    changed[0, 2:] = 100.0
+    a = ops.convert_to_numpy(block(x, padding_mask=mask))[0, :2]
+    b = ops.convert_to_numpy(block(changed, padding_mask=mask))[0, :2]
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert out is not None
+
+
+def test_transformer_block_checks_heads():
+    with pytest.raises(ValueError, match="`num_heads` must divide `hidden_dim`"):
+        layers.TransformerBlock(hidden_dim=10, num_heads=3)
+
+
+def test_segment_encoder():
+    run_layer_test(
+        layers.SegmentEncoder,
+        dict(segment_length=4, hidden_dim=D, num_heads=2),
+        (rng.normal(size=(B, 4, D)).astype("float32"), np.ones((B, 4), bool)),
+        (B, 4, D),
+    )
+
+
+@pytest.mark.parametrize("per_slot_weights", [False, True])
+def test_memory_update_keeps_memory_for_all_padding_rows(per_slot_weights):
+    memory = rng.normal(size=(B, 3, D)).astype("float32")
+    items = rng.normal(size=(B, 4, D)).astype("float32")
+    mask = np.array([[True, True, False, False], [False] * 4])
+    new = run_layer_test(
+        layers.MemoryUpdate,
+        dict(num_slots=3, hidden_dim=D, num_heads=2, per_slot_weights=per_slot_weights),
+        (memory, items, mask),
+        (B, 3, D),
+    )
+    new = ops.convert_to_numpy(new)
+    np.testing.assert_array_equal(new[1], memory[1])
+    assert not np.allclose(new[0], memory[0])
+
+
+def test_memory_reader():
+    run_layer_test(
+        layers.MemoryReader,
+        dict(hidden_dim=D, num_heads=2, num_hops=2),
+        (rng.normal(size=(B, D)).astype("float32"), rng.normal(size=(B, 3, D)).astype("float32")),
+        (B, D),
+    )
+
+
+@pytest.mark.parametrize("task,classes", [("classification", 5), ("click", 1)])
+def test_task_head(task, classes):
+    vectors = rng.normal(size=(B, D)).astype("float32")
+    run_layer_test(
+        layers.TaskHead, dict(task=task, num_classes=5, hidden_dim=D), (vectors, vectors), (B, classes)
+    )
+
+
+def test_rehearsal_decoder_builds_only_enabled_read_outs():
+    fragments = rng.normal(size=(B, 4, D)).astype("float32")
+    memory = rng.normal(size=(B, 3, D)).astype("float32")
+    mask = np.ones((B, 4), bool)
+    run_layer_test(
+        layers.RehearsalDecoder,
+        dict(hidden_dim=D, fragment_length=4, num_heads=2, width=12),
+        (fragments, mask, memory),
+        {"reconstructions": (B, 4, D), "familiarity_logits": (B,)},
+    )
+    only_familiarity = layers.RehearsalDecoder(D, 4, num_heads=2, recollection=False)
+    assert set(only_familiarity(fragments, mask, memory)) == {"familiarity_logits"}
+    assert not any("mask_embedding" in w.path for w in only_familiarity.weights)
+    with pytest.raises(ValueError, match="needs `recollection` or `familiarity`"):
+        layers.RehearsalDecoder(D, 4, recollection=False, familiarity=False)

@@ -1,0 +1,86 @@
+"""The memory machine: padding, streaming, gradients."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_rm import layers
+from tests.testing import gradients, run_layer_test
+
+B, N, D, K, L = 2, 20, 8, 3, 8
+rng = np.random.default_rng(1)
+ITEMS = rng.normal(size=(B, N, D)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def machine():
+    machine = layers.MemoryMachine(num_slots=K, hidden_dim=D, segment_length=L, num_heads=2)
+    machine(ITEMS)
+    return machine
+
+
+def np_memory(machine, items, mask=None):
+    return ops.convert_to_numpy(machine(items, mask))
+
+
+def test_layer_contract():
+    run_layer_test(
+        layers.MemoryMachine,
+        dict(num_slots=K, hidden_dim=D, segment_length=L, num_heads=2, per_slot_weights=True),
+        (ITEMS,),
+        (B, K, D),
+    )
+
+
+def test_streaming_equals_writing_at_once(machine):
+    at_once = np_memory(machine, ITEMS)
+    memory = machine.initial_memory(B)
+    for start in range(0, N, L):  # the last write holds the 4 remaining items
+        memory = machine.write(memory, ITEMS[:, start : start + L])
+    np.testing.assert_allclose(ops.convert_to_numpy(memory), at_once, atol=1e-5)
+
+
+def test_padding_never_changes_the_memory(machine):
+    mask = np.ones((B, N), bool)
+    mask[:, 13:] = False
+    memory = np_memory(machine, ITEMS, mask)
+    # Other values behind the padding, and more padding segments: same memory.
+    noisy = ITEMS.copy()
+    noisy[:, 13:] = 50.0
+    np.testing.assert_allclose(np_memory(machine, noisy, mask), memory, atol=1e-5)
+    longer = np.concatenate([ITEMS, rng.normal(size=(B, 2 * L, D)).astype("float32")], axis=1)
+    longer_mask = np.concatenate([mask, np.zeros((B, 2 * L), bool)], axis=1)
+    np.testing.assert_allclose(np_memory(machine, longer, longer_mask), memory, atol=1e-5)
+
+
+def test_all_padding_sequence_gives_the_initial_memory(machine):
+    memory = np_memory(machine, ITEMS, np.zeros((B, N), bool))
+    np.testing.assert_allclose(memory, ops.convert_to_numpy(machine.initial_memory(B)), atol=0)
+
+
+def test_rows_are_independent(machine):
+    both = np_memory(machine, ITEMS)
+    alone = np_memory(machine, ITEMS[1:])
+    np.testing.assert_allclose(both[1:], alone, atol=1e-5)
+
+
+def test_every_weight_gets_a_gradient(machine):
+    variables = machine.trainable_variables
+    grads = gradients(lambda: ops.sum(machine(ITEMS) ** 2), variables)
+    assert all(np.abs(g).sum() > 0 for g in grads), [v.path for v, g in zip(variables, grads) if not np.abs(g).any()]
+
+
+def test_first_segment_reaches_the_final_memory(machine):
+    items = keras.Variable(ITEMS)
+    grad = gradients(lambda: ops.sum(machine(items) ** 2), [items])[0]
+    assert np.abs(grad[:, :L]).sum() > 0
+
+
+def test_write_checks_shapes(machine):
+    with pytest.raises(ValueError, match="`memory` must have shape"):
+        machine.write(np.zeros((B, K + 1, D), "float32"), ITEMS)
+    with pytest.raises(ValueError, match="encoded items"):
+        machine.write(machine.initial_memory(B), np.zeros((B, N, D + 1), "float32"))
+    with pytest.raises(ValueError, match="`segment_length` must be a positive integer"):
+        layers.MemoryMachine(num_slots=K, hidden_dim=D, segment_length=0)

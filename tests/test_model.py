@@ -1,0 +1,182 @@
+"""RehearsalMemoryModel and FullAttentionModel: training, metrics, seeds, fidelity to Keras' own step, serialization."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import keras_rm
+from keras_rm.rehearsal import FamiliarityLoss
+from tests.testing import TINY, VOCABULARY, gradients, recall_data, tiny_model, weights_of
+
+BATCH = 8
+X, Y, DEPTH = recall_data(64, seed=0)
+REHEARSAL_TERMS = {
+    "task_loss",
+    "recollection_loss",
+    "recollection_accuracy",
+    "familiarity_loss",
+    "familiarity_accuracy",
+}
+
+
+def fit(model, epochs=1, x=X, y=Y, optimizer="auto"):
+    model.compile(optimizer=optimizer)
+    return model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0).history
+
+
+@pytest.fixture(scope="module")
+def trained():
+    keras.utils.set_random_seed(0)
+    model = tiny_model()
+    history = fit(model, epochs=6)
+    return model, history
+
+
+def test_fit_reports_every_term_and_evaluate_only_inference(trained):
+    model, history = trained
+    assert REHEARSAL_TERMS | {"loss", "accuracy"} == set(history)
+    assert all(np.isfinite(v).all() for v in history.values())
+    logs = model.evaluate(X, Y, batch_size=BATCH, verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "accuracy"}
+    loss, accuracy = model.evaluate(X, Y, batch_size=BATCH, verbose=0)
+    assert 0 <= accuracy <= 1
+    assert model.predict(X, batch_size=BATCH, verbose=0).shape == (64, TINY["num_classes"])
+
+
+def test_rehearsal_losses_fall_during_fit(trained):
+    _, history = trained
+    for term in ("recollection_loss", "familiarity_loss", "task_loss"):
+        assert history[term][-1] < history[term][0], (term, history[term])
+
+
+def test_total_loss_is_the_weighted_sum(trained):
+    model, history = trained
+    expected = (
+        np.array(history["task_loss"])
+        + model.recollection_weight * np.array(history["recollection_loss"])
+        + model.familiarity_weight * np.array(history["familiarity_loss"])
+    )
+    np.testing.assert_allclose(history["loss"], expected, rtol=1e-4)
+
+
+def test_rehearsal_gradients_reach_memory_machine_and_item_encoder(trained):
+    model, _ = trained
+    parts = {"memory_machine": model.memory_machine, "item_encoder": model.item_encoder}
+    variables = [v for part in parts.values() for v in part.trainable_variables]
+    for term in ("recollection_loss", "familiarity_loss"):
+        grads = gradients(lambda: model.compute_joint_loss(X, Y)[2][term], variables)
+        by_variable = dict(zip((v.path for v in variables), grads))
+        for name, part in parts.items():
+            total = sum(np.abs(by_variable[v.path]).sum() for v in part.trainable_variables)
+            assert total > 0, f"{term} gives no gradient to the {name}"
+
+
+def test_same_seed_gives_the_same_losses():
+    histories = []
+    for _ in range(2):
+        keras.utils.set_random_seed(1)
+        histories.append(fit(tiny_model(), epochs=1))
+    for key in histories[0]:
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-6, err_msg=key)
+
+
+class StockStepModel(keras_rm.RehearsalMemoryModel):
+    """The same model trained by Keras' own `train_step`."""
+
+    def train_step(self, *args):
+        return keras.Model.train_step(self, *args)
+
+
+def test_plain_memory_step_equals_keras_stock_step():
+    kwargs = dict(TINY, recollection_weight=0.0, familiarity_weight=0.0)
+    ours = tiny_model(recollection_weight=0.0, familiarity_weight=0.0)
+    stock = StockStepModel(keras_rm.layers.TokenItemEncoder(VOCABULARY, 8), **kwargs)
+    for model in (ours, stock):
+        model.build({"items": X["items"].shape, "query": X["query"].shape})
+    stock.set_weights(ours.get_weights())
+    x, y = {k: v[:BATCH] for k, v in X.items()}, Y[:BATCH]
+    logs = [fit(model, x=x, y=y, optimizer=keras.optimizers.Adam(0.01)) for model in (ours, stock)]
+    for a, b in zip(weights_of(ours), weights_of(stock)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(logs[0]["loss"], logs[1]["loss"], rtol=1e-5)
+    assert not hasattr(ours, "decoder") and not hasattr(ours, "sampler")
+    assert set(logs[0]) == {"loss", "task_loss", "accuracy"}
+
+
+def test_teacher_sampler_trains_the_teacher():
+    keras.utils.set_random_seed(2)
+    history = fit(tiny_model(sampler="teacher"), epochs=3)
+    assert {"teacher_loss", "teacher_accuracy"} <= set(history)
+    assert history["teacher_loss"][-1] < history["teacher_loss"][0]
+
+
+def test_importance_supplied_in_the_data():
+    x = dict(X, importance=(X["items"] <= 6).astype("float32"))  # keys are ids 1..6
+    history = fit(tiny_model(sampler="importance"), x=x)
+    assert np.isfinite(history["loss"]).all()
+    with pytest.raises(ValueError, match="needs `importance`"):
+        fit(tiny_model(sampler="importance"))
+
+
+def test_softmax_recollection_for_id_items():
+    history = fit(tiny_model(recollection="softmax", familiarity_weight=0.0))
+    assert {"recollection_loss", "recollection_accuracy"} <= set(history)
+    assert "familiarity_loss" not in history
+    with pytest.raises(ValueError, match="needs id items"):
+        keras_rm.RehearsalMemoryModel(
+            keras_rm.layers.DenseItemEncoder(8, feature_dim=3), num_classes=2, recollection="softmax"
+        )
+
+
+def test_familiarity_loss_is_finite_when_confident():
+    logits = np.array([[100.0, -100.0], [-100.0, 100.0]], "float32")
+    loss = ops.convert_to_numpy(FamiliarityLoss()(np.zeros_like(logits), logits))
+    np.testing.assert_allclose(loss, 100.0, rtol=1e-5)  # (0 + 200) / 2
+    confident = ops.convert_to_numpy(FamiliarityLoss()(np.zeros((1, 2)), np.array([[1e4, -1e4]], "float32")))
+    assert np.isfinite(confident) and confident == 0.0
+
+
+def test_streaming_answer_equals_predict(trained):
+    model, _ = trained
+    x = {k: v[:4] for k, v in X.items()}
+    memory = model.initial_memory(4)
+    for start in range(0, x["items"].shape[1], model.segment_length):
+        memory = model.write(memory, x["items"][:, start : start + model.segment_length])
+    streamed = ops.convert_to_numpy(model.answer(memory, x["query"]))
+    np.testing.assert_allclose(streamed, ops.convert_to_numpy(model(x)), atol=1e-5)
+
+
+def test_get_config_round_trip(trained):
+    model, _ = trained
+    config = model.get_config()
+    clone = keras_rm.RehearsalMemoryModel.from_config(config)
+    assert clone.get_config() == config
+
+
+def test_save_and_load_keeps_predictions_and_training_state(trained, tmp_path):
+    model, _ = trained
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-5)
+    assert int(ops.convert_to_numpy(loaded.optimizer.iterations)) == int(
+        ops.convert_to_numpy(model.optimizer.iterations)
+    )
+    loaded.fit(X, Y, batch_size=BATCH, epochs=1, verbose=0)  # training resumes
+
+
+def test_full_attention_baseline_trains_and_saves(tmp_path):
+    keras.utils.set_random_seed(3)
+    model = keras_rm.FullAttentionModel(
+        keras_rm.layers.TokenItemEncoder(VOCABULARY, 8), num_classes=TINY["num_classes"], num_layers=1, num_heads=2
+    )
+    history = fit(model, epochs=2)
+    assert set(history) == {"loss", "accuracy"}
+    path = os.path.join(tmp_path, "full.keras")
+    model.save(path)
+    np.testing.assert_allclose(
+        keras.saving.load_model(path).predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-5
+    )

@@ -1,0 +1,104 @@
+"""Shared helpers of the test suite: a layer test in the spirit of keras-hub's
+`run_layer_test`, backend-agnostic gradients, and tiny shared configurations."""
+
+import keras
+import numpy as np
+from keras import ops
+
+import keras_rm
+from pipelines.recall import make_recall_data, recall_vocabulary_size
+
+BACKEND = keras.config.backend()
+
+# One tiny recall task and one tiny model configuration, shared by the tests
+# so that compiled steps are reused (JAX's persistent cache).
+RECALL = dict(length=16, num_pairs=2, num_keys=6, num_values=4, num_distractors=8)
+VOCABULARY = recall_vocabulary_size(RECALL["num_keys"], RECALL["num_values"], RECALL["num_distractors"])
+TINY = dict(
+    num_classes=RECALL["num_values"],
+    num_slots=2,
+    segment_length=8,
+    num_heads=2,
+    num_fragments=2,
+    fragment_length=4,
+    num_negatives=3,
+    decoder_layers=1,
+    seed=7,
+)
+
+
+def recall_data(num_examples=8, seed=0, **overrides):
+    return make_recall_data(num_examples, seed=seed, **{**RECALL, **overrides})
+
+
+def tiny_model(hidden_dim=8, **overrides):
+    encoder = keras_rm.layers.TokenItemEncoder(VOCABULARY, hidden_dim)
+    return keras_rm.RehearsalMemoryModel(encoder, **{**TINY, **overrides})
+
+
+def weights_of(model):
+    return [ops.convert_to_numpy(w) for w in model.weights]
+
+
+def gradients(loss_fn, variables):
+    """Gradients of the scalar `loss_fn()` with respect to `variables`, on any backend."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = loss_fn()
+        grads = tape.gradient(loss, [v.value for v in variables])
+    elif BACKEND == "jax":
+        import jax
+
+        def stateless(values):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return loss_fn()
+
+        grads = jax.jit(jax.grad(stateless))([v.value for v in variables])
+    else:
+        for v in variables:
+            v.value.grad = None
+        loss_fn().backward()
+        grads = [v.value.grad for v in variables]
+    return [np.zeros(v.shape) if g is None else ops.convert_to_numpy(g) for v, g in zip(variables, grads)]
+
+
+def run_layer_test(layer_cls, init_kwargs, call_args, expected_output_shape, call_kwargs=None):
+    """Checks a layer end to end: config round trip, build, symbolic and eager calls, no weight created in `call`.
+
+    Args:
+        layer_cls: the layer class.
+        init_kwargs: dict of constructor arguments.
+        call_args: tuple of numpy inputs (positional arguments of `call`).
+        expected_output_shape: a shape, or a structure of shapes like the output.
+        call_kwargs: dict of extra keyword arguments of `call`.
+
+    Returns:
+        The eager output.
+    """
+    call_kwargs = call_kwargs or {}
+    layer = layer_cls(**init_kwargs)
+    config = layer.get_config()
+    revived = layer_cls.from_config(config)
+    assert revived.get_config() == config
+    deserialized = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert isinstance(deserialized, layer_cls)
+
+    output = layer(*call_args, **call_kwargs)
+    assert layer.built
+    count = len(layer.weights)
+    layer(*call_args, **call_kwargs)
+    assert len(layer.weights) == count, "weights must be created in build(), not call()"
+
+    def shape_of(x):
+        return tuple(x.shape)
+
+    actual = keras.tree.map_structure(shape_of, output)
+    assert actual == expected_output_shape, (actual, expected_output_shape)
+
+    symbolic_args = [keras.KerasTensor(np.shape(a), dtype=str(np.asarray(a).dtype)) for a in call_args]
+    spec = layer_cls(**init_kwargs)(*symbolic_args, **call_kwargs)
+    symbolic = keras.tree.map_structure(lambda x: tuple(x.shape), spec)
+    assert symbolic == expected_output_shape, (symbolic, expected_output_shape)
+    return output
