@@ -154,8 +154,13 @@ class TaskModel(keras.Model):
     def compile_from_config(self, config):
         # Keras skips this for models that override `compile`; ours only fills
         # defaults, so restoring the saved arguments is safe (and keeps the
-        # optimizer state of a saved `.keras` file).
-        self.compile(**keras.saving.deserialize_keras_object(config))
+        # optimizer state of a saved `.keras` file). `jit_compile` is how the
+        # saving backend ran, not a property of the model: a file written
+        # under JAX (True) must not switch on `torch.compile` when loaded
+        # under torch, so the loading backend picks again ("auto").
+        config = keras.saving.deserialize_keras_object(config)
+        config.pop("jit_compile", None)
+        self.compile(**config)
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
