@@ -1,0 +1,122 @@
+"""Steady-state training throughput of one fixed small config, per backend, with and without rehearsal.
+
+    python benchmarks/throughput.py            # all three backends, one after the other
+
+Each backend runs in its own process (KERAS_BACKEND is fixed per process).
+The first epoch (tracing, compilation) is excluded; the figure is items
+(sequence positions) per second over the timed epochs. Writes
+benchmarks/results/throughput.json and throughput.png.
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import BACKENDS, RESULTS, format_table, machine_description, run_worker, write_results  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_bool("worker", False, "Internal: measure under the current KERAS_BACKEND and print JSON.")
+flags.DEFINE_list("backends", list(BACKENDS), "Backends to measure.")
+flags.DEFINE_integer("batch_size", 32, "Sequences per batch.")
+flags.DEFINE_integer("length", 256, "Items (tokens) per sequence.")
+flags.DEFINE_integer("steps", 20, "Steps per timed epoch.")
+flags.DEFINE_integer("timed_epochs", 2, "Epochs timed after the warm-up epoch.")
+
+CONFIG = dict(num_slots=8, hidden_dim=64, segment_length=32, num_heads=4, num_fragments=4, num_negatives=30)
+
+
+def measure():
+    import keras
+    import numpy as np
+
+    import keras_rm
+    from pipelines.recall import make_recall_data, recall_vocabulary_size
+
+    vocab = dict(num_keys=32, num_values=16, num_distractors=64)
+    n = FLAGS.batch_size * FLAGS.steps
+    x, y, _ = make_recall_data(n, length=FLAGS.length, num_pairs=8, seed=0, **vocab)
+    results = {}
+    for name, weights in (("plain memory", (0.0, 0.0)), ("rehearsal", (1.0, 0.5))):
+        keras.utils.set_random_seed(0)
+        config = dict(CONFIG)
+        encoder = keras_rm.layers.TokenItemEncoder(recall_vocabulary_size(**vocab), config.pop("hidden_dim"))
+        model = keras_rm.RehearsalMemoryModel(
+            encoder, num_classes=16, recollection_weight=weights[0], familiarity_weight=weights[1], seed=0, **config
+        )
+        model.compile()
+
+        class EpochTimer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                times.append(time.perf_counter() - self.start)
+
+        times = []
+        model.fit(x, y, batch_size=FLAGS.batch_size, epochs=1 + FLAGS.timed_epochs, verbose=0, callbacks=[EpochTimer()])
+        seconds = float(np.median(times[1:]))
+        results[name] = {
+            "items_per_second": FLAGS.batch_size * FLAGS.steps * FLAGS.length / seconds,
+            "seconds_per_step": seconds / FLAGS.steps,
+            "warmup_seconds": times[0],
+        }
+    return {"backend": keras.config.backend(), "results": results}
+
+
+def main(argv):
+    if FLAGS.worker:
+        print(json.dumps(measure()))
+        return
+    args = [f"--batch_size={FLAGS.batch_size}", f"--length={FLAGS.length}", f"--steps={FLAGS.steps}",
+            f"--timed_epochs={FLAGS.timed_epochs}"]
+    runs = {backend: run_worker(__file__, backend, args)["results"] for backend in FLAGS.backends}
+    rows = []
+    for backend, results in runs.items():
+        plain, rehearsal = results["plain memory"], results["rehearsal"]
+        rows.append([
+            backend,
+            f"{plain['items_per_second']:,.0f}",
+            f"{rehearsal['items_per_second']:,.0f}",
+            f"{rehearsal['seconds_per_step'] / plain['seconds_per_step']:.2f}x",
+            f"{plain['warmup_seconds']:.0f} / {rehearsal['warmup_seconds']:.0f}",
+        ])
+    table = format_table(
+        ["backend", "plain items/s", "rehearsal items/s", "rehearsal step cost", "warm-up s (plain / rehearsal)"], rows
+    )
+    print(f"Training throughput, batch {FLAGS.batch_size} x {FLAGS.length} items, config {CONFIG} ({machine_description()})")
+    print(table)
+    path = write_results("throughput", {
+        "command": "python benchmarks/throughput.py " + " ".join(args),
+        "config": CONFIG, "batch_size": FLAGS.batch_size, "length": FLAGS.length,
+        "machine": machine_description(), "results": runs, "table": table,
+    })
+    plot(runs)
+    print(f"Wrote {path} and throughput.png")
+
+
+def plot(runs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    backends = list(runs)
+    positions = np.arange(len(backends))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for offset, name in ((-0.2, "plain memory"), (0.2, "rehearsal")):
+        ax.bar(positions + offset, [runs[b][name]["items_per_second"] for b in backends], 0.4, label=name)
+    ax.set_xticks(positions, backends)
+    ax.set_ylabel("training items / second")
+    ax.set_title("RehearsalMemoryModel training throughput (CPU)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(RESULTS, "throughput.png"), dpi=120)
+
+
+if __name__ == "__main__":
+    app.run(main)
