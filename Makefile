@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	KERAS_BACKEND=jax $(PYTHON) examples/recall_demo.py
+	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PYTHON) examples/recall_demo.py
 
 # The suite runs once per backend (KERAS_BACKEND is fixed per process).
 test: install

@@ -62,11 +62,20 @@ def position_one_hot(positions, chosen, length, dtype):
 
 
 def draw_items(items, item_mask, num_samples, seed):
-    """Draws `num_samples` real items per row of `items` `(batch, length, dim)`, with replacement."""
-    logits = ops.where(item_mask, 0.0, NEG_INF)
-    picks = keras.random.categorical(ops.cast(logits, "float32"), num_samples, seed=seed)
-    picks = ops.cast(picks, "int32")
-    return ops.take_along_axis(items, ops.expand_dims(picks, -1), axis=1)
+    """Draws `num_samples` real items per row of `items` `(batch, length, dim)`, uniformly, with replacement.
+
+    Draws a rank below each row's count of real items and takes the real item
+    of that rank: `batch * num_samples` random numbers, where a categorical
+    draw would need `batch * num_samples * length`. Rows without real items
+    return arbitrary items (callers give them no weight).
+    """
+    valid = ops.cast(item_mask, "int32")
+    counts = ops.sum(valid, axis=1, keepdims=True)
+    uniform = keras.random.uniform((ops.shape(valid)[0], num_samples), seed=seed)
+    ranks = ops.minimum(ops.cast(uniform * ops.cast(counts, "float32"), "int32"), ops.maximum(counts - 1, 0))
+    real_first = ops.argsort(1 - valid, axis=1)  # positions of the real items come first
+    positions = ops.take_along_axis(real_first, ranks, axis=1)
+    return ops.take_along_axis(items, ops.expand_dims(positions, -1), axis=1)
 
 
 def l2_normalize(x):

@@ -26,6 +26,7 @@ def make_recall_data(
     num_values=8,
     num_distractors=32,
     padding=0,
+    as_pairs=False,
     seed=0,
 ):
     """Draws `num_examples` recall examples.
@@ -38,6 +39,10 @@ def make_recall_data(
         num_values: int. Size of the value vocabulary (= answer classes).
         num_distractors: int. Size of the distractor vocabulary.
         padding: int. Trailing padding tokens (id 0) per sequence.
+        as_pairs: bool. Group the tokens two by two into items of two ids
+            (`items` `(num_examples, length // 2, 2)`, for
+            `SentenceItemEncoder`), so each binding is one item; the query is
+            then one item `(key, 0)`.
         seed: int. Seed of the draw.
 
     Returns:
@@ -71,5 +76,8 @@ def make_recall_data(
         query[i, 0] = keys[asked]
         labels[i] = values[asked]
         depth[i] = positions[asked] / real
+    if as_pairs:
+        items = items.reshape(num_examples, length // 2, 2)
+        query = np.concatenate([query, np.zeros_like(query)], axis=1)
     inputs = {"items": items.astype("int32"), "query": query.astype("int32")}
     return inputs, labels.astype("int32"), depth

@@ -180,3 +180,34 @@ def test_full_attention_baseline_trains_and_saves(tmp_path):
     np.testing.assert_allclose(
         keras.saving.load_model(path).predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-5
     )
+
+
+@pytest.mark.parametrize("sampler", ["uniform", "teacher"])
+def test_every_trainable_weight_gets_a_gradient(sampler):
+    # torch DistributedDataParallel requires it, and an unused weight is a bug.
+    model = tiny_model(sampler=sampler)
+    model.compile()
+    model(X)
+    grads = gradients(lambda: model.compute_joint_loss(X, Y)[0], model.trainable_variables)
+    dead = [v.path for v, g in zip(model.trainable_variables, grads) if not np.abs(g).any()]
+    assert not dead, dead
+
+
+@pytest.fixture
+def mixed_precision():
+    # JAX on CPU has no float16 matmul; bfloat16 exercises the same casts there.
+    policy = "mixed_bfloat16" if keras.config.backend() == "jax" else "mixed_float16"
+    keras.mixed_precision.set_dtype_policy(policy)
+    try:
+        yield policy
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+
+
+def test_mixed_precision_trains_with_loss_scaling(mixed_precision):
+    model = tiny_model()
+    history = fit(model, epochs=2)
+    assert all(np.isfinite(v).all() for v in history.values())
+    if mixed_precision == "mixed_float16":
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.predict(X, verbose=0).dtype == mixed_precision.split("_")[1]

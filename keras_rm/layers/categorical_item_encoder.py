@@ -52,7 +52,7 @@ class CategoricalItemEncoder(ItemEncoder):
             for i, size in enumerate(self.side_vocabulary_sizes)
         ]
 
-    def build(self, input_shape):
+    def build_encoder(self, input_shape):
         if self.side_vocabulary_sizes and input_shape[-1] not in (None, 1 + len(self.side_vocabulary_sizes)):
             raise ValueError(
                 f"The last axis of `items` must be 1 + {len(self.side_vocabulary_sizes)} "

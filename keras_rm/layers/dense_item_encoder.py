@@ -9,7 +9,8 @@ from keras_rm.validation import check_positive_int
 class DenseItemEncoder(ItemEncoder):
     """Projects dense item features `(batch, length, features)` (video frames).
 
-    `Dense(hidden_dim)` followed by layer normalisation. Dense features carry
+    `Dense(hidden_dim)` (followed, as for every item encoder, by layer
+    normalisation). Dense features carry
     no padding value, so every item is real unless `item_mask` says otherwise.
 
     Args:
@@ -37,19 +38,17 @@ class DenseItemEncoder(ItemEncoder):
         super().__init__(hidden_dim=hidden_dim, **kwargs)
         self.feature_dim = check_positive_int("feature_dim", feature_dim)
         self.projection = keras.layers.Dense(hidden_dim, dtype=self.dtype_policy, name="projection")
-        self.norm = keras.layers.LayerNormalization(dtype=self.dtype_policy, name="norm")
 
-    def build(self, input_shape):
+    def build_encoder(self, input_shape):
         if input_shape[-1] is not None and input_shape[-1] != self.feature_dim:
             raise ValueError(
                 f"The last axis of `items` must equal `feature_dim` = {self.feature_dim}. "
                 f"Received: `items` with shape {tuple(input_shape)}"
             )
         self.projection.build(input_shape)
-        self.norm.build(tuple(input_shape[:-1]) + (self.hidden_dim,))
 
     def encode(self, items):
-        return self.norm(self.projection(items))
+        return self.projection(items)
 
     def implicit_mask(self, items):
         return ops.ones(ops.shape(items)[:2], dtype="bool")

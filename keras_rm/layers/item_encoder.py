@@ -20,9 +20,11 @@ def masked_mean(values, mask):
 class ItemEncoder(keras.layers.Layer):
     """Turns raw items of a long sequence into `hidden_dim`-vectors and a mask.
 
-    Subclasses implement `encode(items)` and `implicit_mask(items)`; this base
-    class combines the implicit padding mask (e.g. id 0) with an explicit
-    `item_mask` and encodes queries with the same weights.
+    Subclasses implement `build_encoder(input_shape)`, `encode(items)` and
+    `implicit_mask(items)`; this base class layer-normalises the encoded
+    items (so every kind of item enters the memory at the same scale),
+    combines the implicit padding mask (e.g. id 0) with an explicit
+    `item_mask`, and encodes queries with the same weights.
 
     Args:
         hidden_dim: int. Size of every encoded item.
@@ -45,8 +47,17 @@ class ItemEncoder(keras.layers.Layer):
     def __init__(self, hidden_dim, **kwargs):
         super().__init__(**kwargs)
         self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
+        self.norm = keras.layers.LayerNormalization(dtype=self.dtype_policy, name="norm")
+
+    def build(self, input_shape):
+        self.build_encoder(input_shape)
+        self.norm.build(tuple(input_shape[:2]) + (self.hidden_dim,))
 
     # Hooks for subclasses.
+    def build_encoder(self, input_shape):
+        """Creates the subclass's weights for raw items of shape `input_shape`."""
+        raise NotImplementedError
+
     def encode(self, items):
         raise NotImplementedError
 
@@ -76,7 +87,7 @@ class ItemEncoder(keras.layers.Layer):
 
     def call(self, items, item_mask=None):
         self.check_items("items", items)
-        encoded = self.encode(items)
+        encoded = self.norm(self.encode(items))
         mask = self.implicit_mask(items)
         if item_mask is not None:
             if len(item_mask.shape) != 2:

@@ -25,6 +25,11 @@ class MemoryUpdate(keras.layers.Layer):
         num_heads: int. Heads of the slot-to-item attention. Defaults to 4.
         per_slot_weights: bool. One GRU per slot instead of one shared GRU.
             Defaults to False.
+        keep_bias: float. Initial bias of the GRU's update gate. A positive
+            value makes slots keep their content at the start of training,
+            as a forget-gate bias of 1 does for LSTMs (Jozefowicz et al.,
+            2015); with 0, every slot halves its old content at each segment
+            before it has learned what to keep. Defaults to 1.0.
         dropout: float. Attention dropout. Defaults to 0.
 
     Call arguments:
@@ -44,12 +49,15 @@ class MemoryUpdate(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, num_slots, hidden_dim, num_heads=4, per_slot_weights=False, dropout=0.0, **kwargs):
+    def __init__(
+        self, num_slots, hidden_dim, num_heads=4, per_slot_weights=False, keep_bias=1.0, dropout=0.0, **kwargs
+    ):
         super().__init__(**kwargs)
         self.num_slots = check_positive_int("num_slots", num_slots)
         self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.per_slot_weights = bool(per_slot_weights)
+        self.keep_bias = float(keep_bias)
         self.dropout = float(dropout)
         self.query_norm = keras.layers.LayerNormalization(dtype=self.dtype_policy, name="query_norm")
         self.attention = keras.layers.MultiHeadAttention(
@@ -67,7 +75,15 @@ class MemoryUpdate(keras.layers.Layer):
         self.recurrent_kernel = self.add_weight(
             shape=copies + (d, 3 * d), initializer="orthogonal", name="recurrent_kernel"
         )
-        self.bias = self.add_weight(shape=copies + (2, 3 * d), initializer="zeros", name="bias")
+        keep_bias = self.keep_bias
+
+        def bias_initializer(shape, dtype=None):
+            # Input bias of the update gate z (first third): z = sigmoid(keep_bias) at the start.
+            gate = ops.concatenate([ops.full((d,), keep_bias), ops.zeros((2 * d,))])
+            bias = ops.stack([gate, ops.zeros((3 * d,))])
+            return ops.cast(ops.broadcast_to(bias, shape), dtype)
+
+        self.bias = self.add_weight(shape=copies + (2, 3 * d), initializer=bias_initializer, name="bias")
 
     def _slotwise(self, x, kernel):
         if self.per_slot_weights:
@@ -102,6 +118,7 @@ class MemoryUpdate(keras.layers.Layer):
                 "hidden_dim": self.hidden_dim,
                 "num_heads": self.num_heads,
                 "per_slot_weights": self.per_slot_weights,
+                "keep_bias": self.keep_bias,
                 "dropout": self.dropout,
             }
         )

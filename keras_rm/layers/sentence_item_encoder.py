@@ -50,7 +50,7 @@ class SentenceItemEncoder(ItemEncoder):
             vocabulary_size, hidden_dim, dtype=self.dtype_policy, name="embedding"
         )
 
-    def build(self, input_shape):
+    def build_encoder(self, input_shape):
         if input_shape[-1] is not None and input_shape[-1] != self.max_words:
             raise ValueError(
                 f"The last axis of `items` must equal `max_words` = {self.max_words}. "

@@ -47,7 +47,7 @@ class TokenItemEncoder(ItemEncoder):
             name="embedding",
         )
 
-    def build(self, input_shape):
+    def build_encoder(self, input_shape):
         self.embedding.build(input_shape)
 
     has_ids = True
