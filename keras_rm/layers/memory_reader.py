@@ -10,7 +10,8 @@ class MemoryReader(keras.layers.Layer):
     """The read side of the task model R(M, Q): a query attends over the memory slots.
 
     Each hop is a pre-norm block whose single query position cross-attends
-    over the K slots and goes through a feed-forward layer; several hops let
+    over the K slots and goes through a feed-forward layer (no
+    self-attention: there is one position); several hops let
     the query refine itself (as in End-To-End Memory Networks). The memory has
     no padding: every slot is read.
 
@@ -44,7 +45,7 @@ class MemoryReader(keras.layers.Layer):
         self.dropout = float(dropout)
         self.hops = [
             TransformerBlock(
-                hidden_dim, num_heads, cross_attention=True, dropout=dropout,
+                hidden_dim, num_heads, cross_attention=True, self_attention=False, dropout=dropout,
                 dtype=self.dtype_policy, name=f"hop_{i}",
             )
             for i in range(num_hops)

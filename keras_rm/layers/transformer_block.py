@@ -11,7 +11,7 @@ def key_padding_mask(mask):
 
 @keras.saving.register_keras_serializable(package="keras_rm")
 class TransformerBlock(keras.layers.Layer):
-    """Pre-norm Transformer block: self-attention, optional cross-attention, feed-forward.
+    """Pre-norm Transformer block: self-attention, cross-attention, feed-forward, each optional but the last.
 
     The building block of the segment encoder, the rehearsal decoder, the
     memory reader and the full-attention baseline. Padded positions are never
@@ -25,6 +25,9 @@ class TransformerBlock(keras.layers.Layer):
             `4 * hidden_dim`.
         cross_attention: bool. Whether the block also attends into a
             `context` sequence (the memory slots). Defaults to False.
+        self_attention: bool. Whether positions attend to each other; off
+            for a single position (the memory reader's query), whose
+            self-attention would be the identity. Defaults to True.
         dropout: float. Dropout after attention and feed-forward. Defaults to 0.
 
     Call arguments:
@@ -52,6 +55,7 @@ class TransformerBlock(keras.layers.Layer):
         num_heads,
         intermediate_dim=None,
         cross_attention=False,
+        self_attention=True,
         dropout=0.0,
         **kwargs,
     ):
@@ -65,13 +69,15 @@ class TransformerBlock(keras.layers.Layer):
             )
         self.intermediate_dim = intermediate_dim or 4 * hidden_dim
         self.cross_attention = bool(cross_attention)
+        self.self_attention = bool(self_attention)
         self.dropout = float(dropout)
         policy = self.dtype_policy
         key_dim = hidden_dim // num_heads
-        self.self_attention_norm = keras.layers.LayerNormalization(dtype=policy, name="self_attention_norm")
-        self.self_attention = keras.layers.MultiHeadAttention(
-            num_heads, key_dim, dropout=dropout, dtype=policy, name="self_attention"
-        )
+        if self.self_attention:
+            self.self_attention_norm = keras.layers.LayerNormalization(dtype=policy, name="self_attention_norm")
+            self.self_attention_layer = keras.layers.MultiHeadAttention(
+                num_heads, key_dim, dropout=dropout, dtype=policy, name="self_attention"
+            )
         if self.cross_attention:
             self.cross_attention_norm = keras.layers.LayerNormalization(
                 dtype=policy, name="cross_attention_norm"
@@ -87,8 +93,9 @@ class TransformerBlock(keras.layers.Layer):
         self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy)
 
     def build(self, x_shape, context_shape=None):
-        self.self_attention_norm.build(x_shape)
-        self.self_attention.build(x_shape, x_shape)
+        if self.self_attention:
+            self.self_attention_norm.build(x_shape)
+            self.self_attention_layer.build(x_shape, x_shape)
         if self.cross_attention:
             if context_shape is None:
                 raise ValueError("A cross-attention `TransformerBlock` needs `context_shape` to build.")
@@ -99,11 +106,12 @@ class TransformerBlock(keras.layers.Layer):
         self.feedforward_out.build(tuple(x_shape[:-1]) + (self.intermediate_dim,))
 
     def call(self, x, padding_mask=None, context=None, context_mask=None, training=None):
-        h = self.self_attention_norm(x)
-        h = self.self_attention(
-            h, h, attention_mask=key_padding_mask(padding_mask), training=training
-        )
-        x = x + self.dropout_layer(h, training=training)
+        if self.self_attention:
+            h = self.self_attention_norm(x)
+            h = self.self_attention_layer(
+                h, h, attention_mask=key_padding_mask(padding_mask), training=training
+            )
+            x = x + self.dropout_layer(h, training=training)
         if self.cross_attention:
             if context is None:
                 raise ValueError("This `TransformerBlock` has `cross_attention=True`: pass `context`.")
@@ -126,6 +134,7 @@ class TransformerBlock(keras.layers.Layer):
                 "num_heads": self.num_heads,
                 "intermediate_dim": self.intermediate_dim,
                 "cross_attention": self.cross_attention,
+                "self_attention": self.self_attention,
                 "dropout": self.dropout,
             }
         )

@@ -130,8 +130,10 @@ class TaskModel(keras.Model):
 
     def build_encoders(self, input_shape):
         items_shape = self.check_input_shape(input_shape)
-        self.item_encoder.build(items_shape)
-        if self.query_encoder is not None:
+        # Encoders deserialized from a `.keras` file arrive already built.
+        if not self.item_encoder.built:
+            self.item_encoder.build(items_shape)
+        if self.query_encoder is not None and not self.query_encoder.built:
             query_shape = tuple(input_shape["query"])
             rank = self.query_encoder.item_rank
             self.query_encoder.build(query_shape if len(query_shape) == rank + 2 else (query_shape[0], 1) + query_shape[1:])
