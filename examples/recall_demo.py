@@ -1,15 +1,15 @@
 """Trains Rehearsal Memory on the built-in associative-recall task and shows what it learned.
 
     KERAS_BACKEND=jax python examples/recall_demo.py            # what `make demo` runs
-    python examples/recall_demo.py --length=256 --num_pairs=12 --epochs=6
+    python examples/recall_demo.py --length=128 --num_pairs=6 --num_slots=4 --epochs=12
 
 Each sequence holds `--num_pairs` (key, value) bindings among distractor
 pairs; each item is a pair of tokens (a two-word "sentence"); the query is a
 key and the answer its value. The memory models read the sequence once into
 `--num_slots` slots and answer from the memory alone. The demo trains the
-plain memory (no rehearsal), the rehearsal memory and the full-attention
-upper bound (which keeps the whole sequence) on the same fresh examples, and
-prints test accuracy overall and by where the queried binding sat in the
+plain memory (no rehearsal), the rehearsal memory (once per pair of
+`--rehearsal_weights`) and the full-attention upper bound (which keeps the
+whole sequence) on the same fresh examples, and prints test accuracy overall and by where the queried binding sat in the
 sequence (earliest quarter first), then one answer from a streamed memory.
 """
 
@@ -30,8 +30,12 @@ flags.DEFINE_integer("train_examples", 4000, "Fresh training examples per epoch.
 flags.DEFINE_integer("test_examples", 1000, "Test examples.")
 flags.DEFINE_integer("epochs", 8, "Training epochs (new examples every epoch).")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
-flags.DEFINE_float("recollection_weight", 1.0, "Weight of the recollection loss of the rehearsal model.")
-flags.DEFINE_float("familiarity_weight", 0.5, "Weight of the familiarity loss of the rehearsal model.")
+flags.DEFINE_list(
+    "rehearsal_weights",
+    ["1.0:0.5", "0.1:0.05"],
+    "Rehearsal models to train, one per 'recollection_weight:familiarity_weight' pair "
+    "(1.0:0.5 are the library's defaults).",
+)
 flags.DEFINE_integer("seed", 0, "Seed of data and initialisation.")
 
 TASK = dict(num_keys=16, num_values=8, num_distractors=32)
@@ -74,11 +78,11 @@ def main(argv):
             seed=FLAGS.seed,
         )
 
-    variants = {
-        "plain memory": lambda: memory_model(0.0, 0.0),
-        "rehearsal memory": lambda: memory_model(FLAGS.recollection_weight, FLAGS.familiarity_weight),
-        "full attention": lambda: keras_rm.FullAttentionModel(encoder(), num_classes=TASK["num_values"]),
-    }
+    variants = {"plain memory": lambda: memory_model(0.0, 0.0)}
+    for pair in FLAGS.rehearsal_weights:
+        recollection, familiarity = (float(w) for w in pair.split(":"))
+        variants[f"rehearsal {pair}"] = lambda r=recollection, f=familiarity: memory_model(r, f)
+    variants["full attention"] = lambda: keras_rm.FullAttentionModel(encoder(), num_classes=TASK["num_values"])
     rows, models = [], {}
     for name, make_model in variants.items():
         keras.utils.set_random_seed(FLAGS.seed)
@@ -95,11 +99,11 @@ def main(argv):
         models[name] = model
 
     print("\nTest accuracy by where the queried binding sat (quarters of the sequence, earliest first):")
-    print(f"{'':18s}{'overall':>8s}{'1st':>9s}{'2nd':>9s}{'3rd':>9s}{'4th':>9s}")
+    print(f"{'':22s}{'overall':>8s}{'1st':>9s}{'2nd':>9s}{'3rd':>9s}{'4th':>9s}")
     for row in rows:
-        print(f"{row[0]:18s}" + "".join(f"{v:8.1%} " for v in row[1:]))
+        print(f"{row[0]:22s}" + "".join(f"{v:8.1%} " for v in row[1:]))
 
-    model = models["rehearsal memory"]
+    model = models["plain memory"]
     memory = model.initial_memory(1)
     for start in range(0, items, FLAGS.segment_length):
         memory = model.write(memory, x_test["items"][:1, start : start + FLAGS.segment_length])
