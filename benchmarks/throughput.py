@@ -33,6 +33,17 @@ def measure():
     import keras
     import numpy as np
 
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self.start)
+
     import keras_rm
     from pipelines.recall import make_recall_data, recall_vocabulary_size
 
@@ -49,15 +60,9 @@ def measure():
         )
         model.compile()
 
-        class EpochTimer(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.start = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                times.append(time.perf_counter() - self.start)
-
-        times = []
-        model.fit(x, y, batch_size=FLAGS.batch_size, epochs=1 + FLAGS.timed_epochs, verbose=0, callbacks=[EpochTimer()])
+        timer = EpochTimer()
+        model.fit(x, y, batch_size=FLAGS.batch_size, epochs=1 + FLAGS.timed_epochs, verbose=0, callbacks=[timer])
+        times = timer.times
         seconds = float(np.median(times[1:]))
         results[name] = {
             "items_per_second": FLAGS.batch_size * FLAGS.steps * FLAGS.length / seconds,

@@ -1,7 +1,6 @@
 """Learning checks on the built-in recall task (slow: `make test-all`)."""
 
 import keras
-import numpy as np
 import pytest
 
 import keras_rm

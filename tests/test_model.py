@@ -67,7 +67,7 @@ def test_rehearsal_gradients_reach_memory_machine_and_item_encoder(trained):
     parts = {"memory_machine": model.memory_machine, "item_encoder": model.item_encoder}
     variables = [v for part in parts.values() for v in part.trainable_variables]
     for term in ("recollection_loss", "familiarity_loss"):
-        grads = gradients(lambda: model.compute_joint_loss(X, Y)[2][term], variables)
+        grads = gradients(lambda term=term: model.compute_joint_loss(X, Y)[2][term], variables)
         by_variable = dict(zip((v.path for v in variables), grads))
         for name, part in parts.items():
             total = sum(np.abs(by_variable[v.path]).sum() for v in part.trainable_variables)

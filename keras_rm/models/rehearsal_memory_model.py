@@ -237,10 +237,15 @@ class RehearsalMemoryModel(TaskModel):
     # Inference -------------------------------------------------------------
 
     def call(self, inputs, training=None):
-        inputs = self.check_inputs(inputs)
+        return self._forward(self.check_inputs(inputs), training)["logits"]
+
+    def _forward(self, inputs, training):
+        """The inference path, keeping what the rehearsal needs."""
         items, item_mask = self.encode_items(inputs)
         memory = self.memory_machine(items, item_mask, training=training)
-        return self.read_out(memory, self.encode_query(inputs["query"]), training=training)
+        query = self.encode_query(inputs["query"])
+        logits = self.read_out(memory, query, training=training)
+        return {"items": items, "item_mask": item_mask, "memory": memory, "query": query, "logits": logits}
 
     def read_out(self, memory, query, training=None):
         """Task logits from a memory and an encoded query `(batch, hidden_dim)`."""
@@ -277,10 +282,9 @@ class RehearsalMemoryModel(TaskModel):
         inputs = self.check_inputs(x)
         if not self.built:  # TF traces `fit` before building; Keras' own step builds in `self(x)`.
             self.build({key: tuple(value.shape) for key, value in inputs.items() if value is not None})
-        items, item_mask = self.encode_items(inputs)
-        memory = self.memory_machine(items, item_mask, training=True)
-        query = self.encode_query(inputs["query"])
-        y_pred = self.read_out(memory, query, training=True)
+        forward = self._forward(inputs, training=True)
+        items, item_mask, memory, query = (forward[k] for k in ("items", "item_mask", "memory", "query"))
+        y_pred = forward["logits"]
         loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
         terms = {"task_loss": loss}
         if not self.rehearses:

@@ -1,6 +1,5 @@
 import keras
 import numpy as np
-from keras import ops
 
 from keras_rm.samplers.fragment_sampler import FragmentSampler, valid_fraction
 
