@@ -31,8 +31,9 @@ test: install
 test-all:
 	$(MAKE) test PYTEST_ARGS="-m ''"
 
+# Each benchmark runs every backend in its own process and writes benchmarks/results/.
 benchmark: install
-	for backend in $(BACKENDS); do KERAS_BACKEND=$$backend $(PYTHON) benchmarks/throughput.py; done
+	$(PYTHON) benchmarks/throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

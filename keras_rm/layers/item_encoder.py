@@ -75,18 +75,18 @@ class ItemEncoder(keras.layers.Layer):
         """Integer ids `(batch, length)` of the items (id encoders only)."""
         raise NotImplementedError(f"{self.__class__.__name__} has no item ids.")
 
-    def check_items(self, name, items):
-        """Raises a clear error when `items` has the wrong rank for this encoder."""
-        rank = len(items.shape)
+    def check_items(self, name, shape):
+        """Raises a clear error when items of this `shape` have the wrong rank for this encoder."""
+        rank = len(shape)
         if rank != self.item_rank + 2:
             raise ValueError(
                 f"`{name}` must have rank {self.item_rank + 2} for "
                 f"{self.__class__.__name__} (batch, length{', item features' if self.item_rank else ''}). "
-                f"Received: `{name}` with shape {tuple(items.shape)}"
+                f"Received: `{name}` with shape {tuple(shape)}"
             )
 
     def call(self, items, item_mask=None):
-        self.check_items("items", items)
+        self.check_items("items", items.shape)
         encoded = self.norm(self.encode(items))
         mask = self.implicit_mask(items)
         if item_mask is not None:

@@ -120,7 +120,7 @@ class TaskModel(keras.Model):
                 f"Received: {input_shape!r}"
             )
         items_shape = tuple(input_shape["items"])
-        self.item_encoder.check_items("items", keras.KerasTensor(items_shape))
+        self.item_encoder.check_items("items", items_shape)
         if items_shape[1] is None:
             raise ValueError(
                 "The sequence length must be static: models loop over a fixed number of segments. "
