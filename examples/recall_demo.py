@@ -7,8 +7,8 @@ Each sequence holds `--num_pairs` (key, value) bindings among distractor
 pairs; each item is a pair of tokens (a two-word "sentence"); the query is a
 key and the answer its value. The memory models read the sequence once into
 `--num_slots` slots and answer from the memory alone. The demo trains the
-plain memory (no rehearsal), the rehearsal memory (once per pair of
-`--rehearsal_weights`) and the full-attention upper bound (which keeps the
+plain memory (no rehearsal), the rehearsal memory (once per `--rehearsal`
+setting: sampler and weights) and the full-attention upper bound (which keeps the
 whole sequence) on the same fresh examples, and prints test accuracy overall and by where the queried binding sat in the
 sequence (earliest quarter first), then one answer from a streamed memory.
 """
@@ -31,10 +31,10 @@ flags.DEFINE_integer("test_examples", 1000, "Test examples.")
 flags.DEFINE_integer("epochs", 8, "Training epochs (new examples every epoch).")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_list(
-    "rehearsal_weights",
-    ["1.0:0.5", "0.1:0.05"],
-    "Rehearsal models to train, one per 'recollection_weight:familiarity_weight' pair "
-    "(1.0:0.5 are the library's defaults).",
+    "rehearsal",
+    ["uniform:1.0:0.5", "teacher:1.0:0.5"],
+    "Rehearsal models to train, one per 'sampler:recollection_weight:familiarity_weight' "
+    "(sampler uniform or teacher; 1.0:0.5 are the library's default weights).",
 )
 flags.DEFINE_integer("seed", 0, "Seed of data and initialisation.")
 
@@ -67,7 +67,7 @@ def main(argv):
         f"{FLAGS.epochs} epochs x {FLAGS.train_examples} fresh examples; chance = {1 / TASK['num_values']:.0%}"
     )
 
-    def memory_model(recollection, familiarity):
+    def memory_model(sampler="uniform", recollection=0.0, familiarity=0.0):
         return keras_rm.RehearsalMemoryModel(
             encoder(),
             num_classes=TASK["num_values"],
@@ -75,13 +75,16 @@ def main(argv):
             segment_length=FLAGS.segment_length,
             recollection_weight=recollection,
             familiarity_weight=familiarity,
+            sampler=sampler,
             seed=FLAGS.seed,
         )
 
-    variants = {"plain memory": lambda: memory_model(0.0, 0.0)}
-    for pair in FLAGS.rehearsal_weights:
-        recollection, familiarity = (float(w) for w in pair.split(":"))
-        variants[f"rehearsal {pair}"] = lambda r=recollection, f=familiarity: memory_model(r, f)
+    variants = {"plain memory": memory_model}
+    for spec in FLAGS.rehearsal:
+        sampler, recollection, familiarity = spec.split(":")
+        variants[f"rehearsal {spec}"] = lambda s=sampler, r=float(recollection), f=float(familiarity): (
+            memory_model(s, r, f)
+        )
     variants["full attention"] = lambda: keras_rm.FullAttentionModel(encoder(), num_classes=TASK["num_values"])
     rows, models = [], {}
     for name, make_model in variants.items():
@@ -99,9 +102,9 @@ def main(argv):
         models[name] = model
 
     print("\nTest accuracy by where the queried binding sat (quarters of the sequence, earliest first):")
-    print(f"{'':22s}{'overall':>8s}{'1st':>9s}{'2nd':>9s}{'3rd':>9s}{'4th':>9s}")
+    print(f"{'':28s}{'overall':>8s}{'1st':>9s}{'2nd':>9s}{'3rd':>9s}{'4th':>9s}")
     for row in rows:
-        print(f"{row[0]:22s}" + "".join(f"{v:8.1%} " for v in row[1:]))
+        print(f"{row[0]:28s}" + "".join(f"{v:8.1%} " for v in row[1:]))
 
     model = models["plain memory"]
     memory = model.initial_memory(1)
