@@ -79,8 +79,9 @@ class TeacherSampler(ImportanceSampler):
         """Runs the teacher: returns `(item_attention (batch, length), task_logits)`."""
         if not self.built:
             self.build()
-        items = ops.stop_gradient(ops.convert_to_tensor(items))
-        query = self.query_projection(ops.stop_gradient(ops.convert_to_tensor(query)))
+        items = ops.stop_gradient(ops.convert_to_tensor(items, dtype=self.compute_dtype))
+        query = ops.stop_gradient(ops.convert_to_tensor(query, dtype=self.compute_dtype))
+        query = self.query_projection(query)
         scores = ops.einsum("bnd,bd->bn", self.key_projection(items), query)
         scores = scores / ops.sqrt(ops.cast(self.hidden_dim, scores.dtype))
         scores = ops.where(item_mask, scores, -1e9)
@@ -89,7 +90,7 @@ class TeacherSampler(ImportanceSampler):
         return attention, self.head(read, query, training=training)
 
     def call(self, item_mask, importance=None):
-        return super().call(item_mask, ops.stop_gradient(ops.convert_to_tensor(importance)))
+        return super().call(item_mask, ops.stop_gradient(ops.convert_to_tensor(importance, dtype="float32")))
 
     def get_config(self):
         config = super().get_config()
