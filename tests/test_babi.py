@@ -1,0 +1,100 @@
+"""bAbI: official-format reader, built-in generator, lengthening (plain Python: backend-independent)."""
+
+import re
+
+import numpy as np
+import pytest
+
+from pipelines.babi import TASKS, BabiExample, generate_babi, lengthen, read_babi
+
+OFFICIAL = """1 Mary moved to the bathroom.
+2 John went to the hallway.
+3 Where is Mary? \tbathroom\t1
+4 Daniel went back to the hallway.
+5 Sandra moved to the garden.
+6 Where is Daniel? \thallway\t4
+1 Sandra travelled to the office.
+2 Where is Sandra? \toffice\t1
+"""
+
+
+def test_reader_splits_stories_and_maps_supporting_line_numbers(tmp_path):
+    path = tmp_path / "qa1_single-supporting-fact_train.txt"
+    path.write_text(OFFICIAL)
+    examples = read_babi(str(path))
+    assert len(examples) == 3
+    first, second, third = examples
+    assert first.story == ["Mary moved to the bathroom.", "John went to the hallway."]
+    assert (first.question, first.answer, first.supporting) == ("Where is Mary?", "bathroom", [0])
+    assert len(second.story) == 4 and second.story[second.supporting[0]] == "Daniel went back to the hallway."
+    assert third.story == ["Sandra travelled to the office."]
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ("1 Mary moved to the bathroom.\nMary went home.\n", "line 2: expected 'N sentence'"),
+        ("1 Mary moved.\n2 Where is Mary?\tbathroom\n", "line 2: a question line needs"),
+        ("1 Mary moved.\n2 Where is Mary?\tkitchen\t7\n", "line 2: supporting ids '7'"),
+    ],
+)
+def test_reader_errors_name_file_and_line(tmp_path, bad, match):
+    path = tmp_path / "qa1_test.txt"
+    path.write_text(bad)
+    with pytest.raises(ValueError, match="qa1_test.txt, " + re.escape(match)):
+        read_babi(str(path))
+
+
+def last_mention(story, word, before=None):
+    hits = [i for i, s in enumerate(story[:before]) if word in s]
+    return hits[-1] if hits else None
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_generator_is_reproducible_and_answers_are_supported(task):
+    examples = generate_babi(task, 40, seed=3)
+    assert [e.answer for e in examples] == [e.answer for e in generate_babi(task, 40, seed=3)]
+    for e in examples:
+        assert e.supporting and all(0 <= i < len(e.story) for i in e.supporting)
+        facts = " ".join(e.story[i] for i in e.supporting)
+        if task == 1:  # the actor's last move names the answer
+            actor = e.question.split()[-1].rstrip("?")
+            assert e.supporting == [last_mention(e.story, actor + " ")] and e.answer in facts
+        elif task == 6:
+            actor, place = re.match(r"Is (\w+) in the (\w+)\?", e.question).groups()
+            assert e.answer == ("yes" if place in e.story[last_mention(e.story, actor + " ")] else "no")
+        elif task in (2, 3):
+            obj = re.search(r"the (\w+)(?: before|\?)", e.question).group(1)
+            assert obj in facts and e.answer in facts
+        elif task == 7:
+            actor = e.question.split()[-2]
+            held = sum(1 if "picked up" in e.story[i] else -1 for i in e.supporting)
+            assert e.answer == ["none", "one", "two", "three"][held]
+
+
+def test_generator_rejects_unknown_task():
+    with pytest.raises(ValueError, match="`task` must be one of"):
+        generate_babi(4, 1)
+
+
+@pytest.mark.parametrize("depth,low,high", [("early", 0.0, 0.25), ("late", 0.75, 1.0), ("uniform", 0.0, 1.0)])
+def test_lengthen_keeps_order_and_places_facts_at_depth(depth, low, high):
+    rng = np.random.default_rng(0)
+    for example in generate_babi(2, 20, seed=1):
+        long = lengthen(example, 200, depth, rng=rng)
+        assert len(long.story) == 200
+        kept = [s for s in long.story if s in example.story]
+        assert kept == example.story  # story sentences stay in order
+        assert [long.story[i] for i in long.supporting] == [example.story[i] for i in example.supporting]
+        assert low <= long.depth < high
+        assert long.answer == example.answer
+
+
+def test_lengthen_with_user_distractors_and_bad_arguments():
+    example = BabiExample(["Mary went to the kitchen."], "Where is Mary?", "kitchen", [0])
+    long = lengthen(example, 10, distractors=["Trees grow."], rng=np.random.default_rng(0))
+    assert long.story.count("Trees grow.") == 9
+    with pytest.raises(ValueError, match="`depth` must be one of"):
+        lengthen(example, 10, depth="middle")
+    with pytest.raises(ValueError, match="does not fit the early part"):
+        lengthen(BabiExample(["a."] * 5, "q", "a", [0]), 12, depth="early")
