@@ -269,3 +269,125 @@ def lengthen(example, length, depth="uniform", distractors=None, rng=None):
         lengthened.append(placed[i] if i in placed else next(fill))
     supporting = [int(positions[i]) for i in example.supporting]
     return BabiExample(lengthened, example.question, example.answer, supporting, max(supporting) / length)
+
+
+# --- vectorisation and tf.data ------------------------------------------------
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def tokenize(sentence):
+    """Lower-cased words of a sentence, punctuation dropped."""
+    return _WORD.findall(sentence.lower())
+
+
+class BabiVectorizer:
+    """Word and answer vocabularies (Keras `StringLookup`s) and the `tf.data` pipeline of long bAbI.
+
+    Word id 0 is padding (inside a sentence and for padded sentences), id 1
+    is out-of-vocabulary; answers are classes `0 .. num_answers - 1`.
+
+    Args:
+        max_words: int. Words kept per sentence (longer sentences are cut).
+
+    Example:
+
+    ```python
+    examples = [lengthen(e, 100) for e in generate_babi(1, 64)]
+    vectorizer = BabiVectorizer(max_words=8)
+    vectorizer.adapt(examples)
+    dataset = vectorizer.dataset(examples, batch_size=32)  # ({"items", "query"}, answer, depth)
+    ```
+    """
+
+    def __init__(self, max_words=8):
+        self.max_words = max_words
+        self.words, self.answers = None, None
+
+    def adapt(self, examples):
+        """Builds the vocabularies from `examples` (words of stories and questions, answers)."""
+        words, answers = set(), set()
+        for example in examples:
+            for sentence in example.story + [example.question]:
+                words.update(tokenize(sentence))
+            answers.add(example.answer)
+        self.set_vocabulary(sorted(words), sorted(answers))
+
+    def set_vocabulary(self, words, answers):
+        import keras
+
+        self.words, self.answers = list(words), list(answers)
+        self.word_lookup = keras.layers.StringLookup(vocabulary=self.words, mask_token="", output_mode="int")
+        self.answer_lookup = keras.layers.StringLookup(vocabulary=self.answers, num_oov_indices=0)
+
+    @property
+    def vocabulary_size(self):
+        """Word ids, padding and out-of-vocabulary included."""
+        return len(self.words) + 2
+
+    def save(self, path):
+        """Writes the vocabularies as JSON."""
+        import json
+
+        with open(path, "w") as f:
+            json.dump({"max_words": self.max_words, "words": self.words, "answers": self.answers}, f)
+
+    @classmethod
+    def load(cls, path):
+        import json
+
+        with open(path) as f:
+            saved = json.load(f)
+        vectorizer = cls(saved["max_words"])
+        vectorizer.set_vocabulary(saved["words"], saved["answers"])
+        return vectorizer
+
+    def _words(self, sentence):
+        words = tokenize(sentence)[: self.max_words]
+        return words + [""] * (self.max_words - len(words))
+
+    def dataset(self, examples, batch_size, length=None, shuffle=False, seed=0):
+        """A `tf.data.Dataset` of `({"items", "query"}, answer_id, depth)` batches with static shapes.
+
+        Args:
+            examples: `BabiExample`s (lengthened or not).
+            batch_size: int. The last partial batch is dropped (static shapes).
+            length: int. Sentences per sequence; shorter stories are padded
+                with empty sentences (all word ids 0). Defaults to the longest story.
+            shuffle: bool. Shuffle the examples every epoch.
+            seed: int. Shuffle seed.
+        """
+        import tensorflow as tf
+
+        if self.words is None:
+            raise ValueError("Call `adapt(examples)` or `load(path)` before `dataset()`.")
+        length = length or max(len(e.story) for e in examples)
+        empty = [""] * self.max_words
+
+        def rows():
+            for e in examples:
+                if len(e.story) > length:
+                    raise ValueError(f"A story has {len(e.story)} sentences, more than `length` = {length}.")
+                story = [self._words(s) for s in e.story] + [empty] * (length - len(e.story))
+                yield story, self._words(e.question), e.answer, -1.0 if e.depth is None else e.depth
+
+        signature = (
+            tf.TensorSpec((length, self.max_words), tf.string),
+            tf.TensorSpec((self.max_words,), tf.string),
+            tf.TensorSpec((), tf.string),
+            tf.TensorSpec((), tf.float32),
+        )
+        data = tf.data.Dataset.from_generator(rows, output_signature=signature)
+        data = data.apply(tf.data.experimental.assert_cardinality(len(examples)))
+        if shuffle:
+            data = data.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
+
+        def vectorize(story, question, answer, depth):
+            inputs = {
+                "items": tf.cast(self.word_lookup(story), tf.int32),
+                "query": tf.cast(self.word_lookup(question), tf.int32),
+            }
+            return inputs, tf.cast(self.answer_lookup(answer), tf.int32), depth
+
+        data = data.batch(batch_size, drop_remainder=True)
+        return data.map(vectorize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -98,3 +98,39 @@ def test_lengthen_with_user_distractors_and_bad_arguments():
         lengthen(example, 10, depth="middle")
     with pytest.raises(ValueError, match="does not fit the early part"):
         lengthen(BabiExample(["a."] * 5, "q", "a", [0]), 12, depth="early")
+
+
+def test_vectorizer_dataset_feeds_the_model(tmp_path):
+    import keras
+
+    import keras_rm
+    from pipelines.babi import BabiVectorizer
+
+    rng = np.random.default_rng(0)
+    examples = [lengthen(e, 32, rng=rng) for e in generate_babi(1, 20, seed=0)]
+    vectorizer = BabiVectorizer(max_words=6)
+    vectorizer.adapt(examples)
+    path = str(tmp_path / "vocabulary.json")
+    vectorizer.save(path)
+    vectorizer = BabiVectorizer.load(path)
+    batches = list(vectorizer.dataset(examples, batch_size=8))
+    assert len(batches) == 2  # 20 examples, last partial batch dropped
+    inputs, answers, depth = batches[0]
+    assert tuple(inputs["items"].shape) == (8, 32, 6) and tuple(inputs["query"].shape) == (8, 6)
+    first = examples[0]
+    words = vectorizer.words
+    decoded = [words[i - 2] for i in np.asarray(inputs["query"][0]) if i > 1]
+    assert decoded == ["where", "is", first.question.split()[2].rstrip("?").lower()]
+    assert vectorizer.answers[int(answers[0])] == first.answer
+    np.testing.assert_allclose(np.asarray(depth), [e.depth for e in examples[:8]], rtol=1e-6)
+
+    model = keras_rm.RehearsalMemoryModel(
+        keras_rm.layers.SentenceItemEncoder(vectorizer.vocabulary_size, 8, max_words=6),
+        num_classes=len(vectorizer.answers), num_slots=2, segment_length=8, num_heads=2,
+        num_fragments=2, fragment_length=4, num_negatives=3, decoder_layers=1,
+    )
+    model.compile()
+    train = vectorizer.dataset(examples, batch_size=8).map(lambda x, y, depth: (x, y))
+    history = model.fit(train, epochs=1, shuffle=False, verbose=0).history
+    assert np.isfinite(history["loss"]).all()
+    assert keras.ops.convert_to_numpy(model.predict(train, verbose=0)).shape == (16, len(vectorizer.answers))
