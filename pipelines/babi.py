@@ -346,14 +346,32 @@ class BabiVectorizer:
         words = tokenize(sentence)[: self.max_words]
         return words + [""] * (self.max_words - len(words))
 
-    def dataset(self, examples, batch_size, length=None, shuffle=False, seed=0):
+    def token_story(self, example):
+        """The story as one list of words (sentence boundaries dropped) and the depth of its last supporting fact.
+
+        The depth is the offset of the last supporting sentence's first word
+        divided by the number of words, the token-level twin of `lengthen`'s depth.
+        """
+        words, offsets = [], []
+        for sentence in example.story:
+            offsets.append(len(words))
+            words.extend(tokenize(sentence))
+        depth = offsets[max(example.supporting)] / max(len(words), 1) if example.supporting else -1.0
+        return words, depth
+
+    def dataset(self, examples, batch_size, length=None, tokens=False, shuffle=False, seed=0):
         """A `tf.data.Dataset` of `({"items", "query"}, answer_id, depth)` batches with static shapes.
 
         Args:
             examples: `BabiExample`s (lengthened or not).
             batch_size: int. The last partial batch is dropped (static shapes).
-            length: int. Sentences per sequence; shorter stories are padded
-                with empty sentences (all word ids 0). Defaults to the longest story.
+            length: int. Items per sequence: sentences, or words with
+                `tokens=True`; shorter stories are padded with id 0.
+                Defaults to the longest story.
+            tokens: bool. Items are the story's words, sentences flattened
+                (the long-text QA setting: `items` `(batch, length)` for a
+                `TokenItemEncoder`); otherwise items are sentences
+                (`(batch, length, max_words)` for a `SentenceItemEncoder`).
             shuffle: bool. Shuffle the examples every epoch.
             seed: int. Shuffle seed.
         """
@@ -361,18 +379,24 @@ class BabiVectorizer:
 
         if self.words is None:
             raise ValueError("Call `adapt(examples)` or `load(path)` before `dataset()`.")
-        length = length or max(len(e.story) for e in examples)
-        empty = [""] * self.max_words
+        if tokens:
+            stories = [self.token_story(e) for e in examples]
+            item_shape = ()
+        else:
+            stories = [([self._words(s) for s in e.story], e.depth) for e in examples]
+            item_shape = (self.max_words,)
+        length = length or max(len(story) for story, _ in stories)
+        padding = [""] * self.max_words if not tokens else ""
 
         def rows():
-            for e in examples:
-                if len(e.story) > length:
-                    raise ValueError(f"A story has {len(e.story)} sentences, more than `length` = {length}.")
-                story = [self._words(s) for s in e.story] + [empty] * (length - len(e.story))
-                yield story, self._words(e.question), e.answer, -1.0 if e.depth is None else e.depth
+            for e, (story, depth) in zip(examples, stories):
+                if len(story) > length:
+                    raise ValueError(f"A story has {len(story)} items, more than `length` = {length}.")
+                story = story + [padding] * (length - len(story))
+                yield story, self._words(e.question), e.answer, -1.0 if depth is None else depth
 
         signature = (
-            tf.TensorSpec((length, self.max_words), tf.string),
+            tf.TensorSpec((length,) + item_shape, tf.string),
             tf.TensorSpec((self.max_words,), tf.string),
             tf.TensorSpec((), tf.string),
             tf.TensorSpec((), tf.float32),

@@ -134,3 +134,21 @@ def test_vectorizer_dataset_feeds_the_model(tmp_path):
     history = model.fit(train, epochs=1, shuffle=False, verbose=0).history
     assert np.isfinite(history["loss"]).all()
     assert keras.ops.convert_to_numpy(model.predict(train, verbose=0)).shape == (16, len(vectorizer.answers))
+
+
+def test_token_level_dataset_flattens_sentences():
+    from pipelines.babi import BabiVectorizer, tokenize
+
+    rng = np.random.default_rng(1)
+    examples = [lengthen(e, 40, rng=rng) for e in generate_babi(2, 8, seed=0)]
+    vectorizer = BabiVectorizer()
+    vectorizer.adapt(examples)
+    (inputs, answers, depth), = list(vectorizer.dataset(examples, batch_size=8, tokens=True))
+    words = [w for s in examples[0].story for w in tokenize(s)]
+    assert inputs["items"].shape[0] == 8 and inputs["items"].shape[1] == max(
+        sum(len(tokenize(s)) for s in e.story) for e in examples
+    )
+    ids = np.asarray(inputs["items"][0])
+    assert [vectorizer.words[i - 2] for i in ids[: len(words)]] == words
+    assert (ids[len(words):] == 0).all()
+    assert 0 <= float(depth[0]) < 1
