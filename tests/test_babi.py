@@ -152,3 +152,15 @@ def test_token_level_dataset_flattens_sentences():
     assert [vectorizer.words[i - 2] for i in ids[: len(words)]] == words
     assert (ids[len(words):] == 0).all()
     assert 0 <= float(depth[0]) < 1
+
+
+def test_tfds_builder_builds_offline(tmp_path):
+    from pipelines.babi_tfds import BabiLong, make_config
+
+    builder = BabiLong(config=make_config(6, 40, depth="late", train_examples=12, test_examples=4), data_dir=str(tmp_path))
+    builder.download_and_prepare()
+    test = list(builder.as_dataset(split="test").as_numpy_iterator())
+    assert len(test) == 4 and builder.info.splits["train"].num_examples == 12
+    example = test[0]
+    assert len(example["story"]) == 40 and example["answer"] in (b"yes", b"no")
+    assert example["depth"] >= 0.75
