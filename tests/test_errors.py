@@ -63,6 +63,9 @@ def test_fragments_longer_than_the_sequence():
     model = tiny_model(num_fragments=3, fragment_length=8)
     with pytest.raises(ValueError, match="`num_fragments \\* fragment_length` must not exceed"):
         model(X)
+    model.compile()  # fit builds symbolically: the same error, not a half-built model
+    with pytest.raises(ValueError, match="`num_fragments \\* fragment_length` must not exceed"):
+        model.fit(X, Y, verbose=0)
 
 
 def test_item_encoder_must_be_an_item_encoder():

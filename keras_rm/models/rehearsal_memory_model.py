@@ -223,14 +223,16 @@ class RehearsalMemoryModel(TaskModel):
         )
 
     def build(self, input_shape):
-        items_shape = self.build_encoders(input_shape)
-        length = items_shape[1]
+        # Validate before creating any weight: a failed build must leave nothing half-built.
+        length = self.check_input_shape(input_shape)[1]
+        if self.rehearses:
+            self.sampler.check_length(length)
+        self.build_encoders(input_shape)
         encoded_shape = (None, length, self.hidden_dim)
         memory_shape = (None, self.num_slots, self.hidden_dim)
         self.memory_machine.build(encoded_shape)
         self.reader.build((None, self.hidden_dim), memory_shape)
         if self.rehearses:
-            self.sampler.check_length(length)
             self.decoder.build((None, self.fragment_length, self.hidden_dim), None, memory_shape)
             self.sampler.build((None, length))
 
