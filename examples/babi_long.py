@@ -62,13 +62,6 @@ def load_examples(task, data_dir, story_length, split, count, seed):
     return generate_babi(task, count, story_length=story_length, seed=seed)
 
 
-def accuracy_by_quarter(correct, depth):
-    import numpy as np
-
-    quarters = np.minimum((np.asarray(depth) * 4).astype(int), 3)
-    return [float(correct[quarters == q].mean()) if (quarters == q).any() else None for q in range(4)]
-
-
 def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, model="memory", num_slots=8,
         segment_length=16, hidden_dim=64, recollection_weight=1.0, familiarity_weight=0.5, sampler="uniform",
         story_length=10, train_examples=2000, test_examples=500, epochs=5, batch_size=32, max_words=8, seed=0,
@@ -79,6 +72,7 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
 
     import keras_rm
     from pipelines.babi import BabiVectorizer, lengthen
+    from pipelines.metrics import accuracy_by_depth
 
     os.makedirs(output_dir, exist_ok=True)
     keras.utils.set_random_seed(seed)
@@ -127,7 +121,7 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
     correct = predictions == labels
     metrics = {
         "accuracy": float(correct.mean()),
-        "accuracy_by_depth": accuracy_by_quarter(correct, depths),
+        "accuracy_by_depth": accuracy_by_depth(correct, depths),
         "test_examples": int(len(correct)),
         "backend": keras.config.backend(),
         "config": {"task": task, "length": length, "depth": depth, "model": model, "num_slots": num_slots,

@@ -41,16 +41,12 @@ flags.DEFINE_integer("seed", 0, "Seed of data and initialisation.")
 TASK = dict(num_keys=16, num_values=8, num_distractors=32)
 
 
-def accuracy_by_quarter(correct, depth):
-    quarters = [correct[(depth >= q / 4) & (depth < (q + 1) / 4)] for q in range(4)]
-    return [float(q.mean()) if len(q) else float("nan") for q in quarters]
-
-
 def main(argv):
     import keras
     import numpy as np
 
     import keras_rm
+    from pipelines.metrics import accuracy_by_depth
     from pipelines.recall import make_recall_data, recall_vocabulary_size
 
     def data(n, seed):
@@ -98,13 +94,13 @@ def main(argv):
             print(f"  {name}, epoch {epoch + 1}: {terms}")
         predictions = model.predict(x_test, batch_size=256, verbose=0).argmax(-1)
         correct = predictions == y_test
-        rows.append([name, correct.mean()] + accuracy_by_quarter(correct, depth))
+        rows.append([name, correct.mean()] + accuracy_by_depth(correct, depth))
         models[name] = model
 
     print("\nTest accuracy by where the queried binding sat (quarters of the sequence, earliest first):")
     print(f"{'':28s}{'overall':>8s}{'1st':>9s}{'2nd':>9s}{'3rd':>9s}{'4th':>9s}")
     for row in rows:
-        print(f"{row[0]:28s}" + "".join(f"{v:8.1%} " for v in row[1:]))
+        print(f"{row[0]:28s}" + "".join("     n/a " if v is None else f"{v:8.1%} " for v in row[1:]))
 
     model = models["plain memory"]
     memory = model.initial_memory(1)

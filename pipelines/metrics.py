@@ -1,0 +1,20 @@
+"""Evaluation helpers shared by the examples and benchmarks."""
+
+import numpy as np
+
+
+def accuracy_by_depth(correct, depth, buckets=4):
+    """Accuracy per depth bucket, earliest first.
+
+    Args:
+        correct: bool `(examples,)`, whether each answer was right.
+        depth: float `(examples,)` in [0, 1], where each example's supporting
+            facts sit in its sequence (0 = first item).
+        buckets: int. Equal slices of [0, 1]. Defaults to 4 (quarters).
+
+    Returns:
+        A list of `buckets` accuracies; None for a bucket without examples.
+    """
+    correct, depth = np.asarray(correct, bool), np.asarray(depth, float)
+    bucket = np.clip((depth * buckets).astype(int), 0, buckets - 1)
+    return [float(correct[bucket == b].mean()) if (bucket == b).any() else None for b in range(buckets)]
