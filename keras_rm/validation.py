@@ -37,13 +37,6 @@ def check_choice(name, value, choices):
     return value
 
 
-def check_rank(name, shape, rank, meaning):
-    if len(shape) != rank:
-        raise ValueError(
-            f"`{name}` must have rank {rank} ({meaning}). Received: `{name}` with shape {tuple(shape)}"
-        )
-
-
 def concrete_value(x):
     """Returns `x` as a numpy array when it holds concrete values, else None.
 

@@ -1,9 +1,8 @@
 import keras
 from keras import ops
 
+from keras_rm.rehearsal import NEG_INF
 from keras_rm.validation import check_positive_int
-
-NEG_INF = -1e9
 
 
 def gumbel_top_k(log_probs, k, seed):
