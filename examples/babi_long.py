@@ -15,6 +15,7 @@ logs under `logs/`, and `accuracy_by_depth.png`.
 """
 
 import glob
+import inspect
 import json
 import os
 import sys
@@ -81,8 +82,12 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
         with open(distractors) as f:
             lines = [line.strip() for line in f if line.strip()]
 
+    # Official files are read once; the built-in generator draws new stories every epoch.
+    official = {split: load_examples(task, data_dir, story_length, split, 0, 0) for split in ("train", "test")} \
+        if data_dir else None
+
     def lengthened(split, count, epoch_seed):
-        base = load_examples(task, data_dir, story_length, split, count, epoch_seed)
+        base = official[split] if official else load_examples(task, None, story_length, split, count, epoch_seed)
         rng = np.random.default_rng(epoch_seed)
         picks = rng.choice(len(base), min(count, len(base)), replace=False) if data_dir else range(len(base))
         return [lengthen(base[i], length, depth, lines, rng) for i in picks]
@@ -155,9 +160,7 @@ def plot(metrics, path):
 
 
 def main(argv):
-    names = ["task", "length", "depth", "data_dir", "distractors", "model", "num_slots", "segment_length",
-             "hidden_dim", "recollection_weight", "familiarity_weight", "sampler", "story_length",
-             "train_examples", "test_examples", "epochs", "batch_size", "max_words", "seed", "output_dir"]
+    names = [name for name in inspect.signature(run).parameters if name != "verbose"]  # one flag per argument
     metrics = run(**{name: FLAGS[name].value for name in names}, verbose=2)
     quarters = "  ".join("  n/a" if v is None else f"{v:5.1%}" for v in metrics["accuracy_by_depth"])
     print(f"\nTest accuracy {metrics['accuracy']:.1%}; by depth quarter (earliest first): {quarters}")

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_rm.rehearsal import NEG_INF
 from keras_rm.samplers.fragment_sampler import FragmentSampler, valid_fraction, window_sums
 from keras_rm.validation import check_fraction
 
@@ -66,7 +67,7 @@ class ImportanceSampler(FragmentSampler):
         valid = window_sums(mask, self.fragment_length) > 0
         scores = window_sums(ops.cast(importance, "float32") * mask, self.fragment_length)
         logits = ops.log(scores + 1e-9) / self.temperature
-        logits = ops.where(valid, logits, -1e9)
+        logits = ops.where(valid, logits, NEG_INF)
         scored = ops.softmax(logits, axis=-1) * ops.cast(valid, "float32")
         return (1.0 - self.uniform_mix) * scored + self.uniform_mix * valid_fraction(valid)
 

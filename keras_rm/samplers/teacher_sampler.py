@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from keras_rm.layers.task_head import TaskHead
+from keras_rm.rehearsal import NEG_INF
 from keras_rm.samplers.importance_sampler import ImportanceSampler
 from keras_rm.validation import check_positive_int
 
@@ -84,7 +85,7 @@ class TeacherSampler(ImportanceSampler):
         query = self.query_projection(query)
         scores = ops.einsum("bnd,bd->bn", self.key_projection(items), query)
         scores = scores / ops.sqrt(ops.cast(self.hidden_dim, scores.dtype))
-        scores = ops.where(item_mask, scores, -1e9)
+        scores = ops.where(item_mask, scores, NEG_INF)
         attention = ops.softmax(ops.cast(scores, "float32"), axis=-1)
         read = ops.einsum("bn,bnd->bd", ops.cast(attention, items.dtype), self.value_projection(items))
         return attention, self.head(read, query, training=training)
