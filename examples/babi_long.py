@@ -37,6 +37,8 @@ flags.DEFINE_integer("hidden_dim", 64, "Width of sentences and slots.")
 flags.DEFINE_float("recollection_weight", 1.0, "Weight of the recollection loss (0 with familiarity 0: no rehearsal).")
 flags.DEFINE_float("familiarity_weight", 0.5, "Weight of the familiarity loss.")
 flags.DEFINE_enum("sampler", "uniform", ["uniform", "teacher"], "History sampler of the rehearsal.")
+flags.DEFINE_enum("mask_selection", "random", ["random", "important"],
+                  "Recollection masks random items of a fragment or the teacher's most important ones.")
 flags.DEFINE_integer("story_length", 10, "Sentences per built-in story before lengthening.")
 flags.DEFINE_integer("train_examples", 2000, "Training examples per epoch.")
 flags.DEFINE_integer("test_examples", 500, "Test examples.")
@@ -45,6 +47,9 @@ flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_integer("max_words", 8, "Words kept per sentence.")
 flags.DEFINE_integer("seed", 0, "Seed of data, initialisation and rehearsal draws.")
 flags.DEFINE_string("output_dir", "output/babi_long", "Where the model, metrics, logs and plot go.")
+flags.DEFINE_string("init_from", None,
+                    "Output directory of an earlier run: start from its model.keras and vocabulary.json "
+                    "(e.g. train on short stories, then go on with longer ones); model flags are then ignored.")
 
 
 def load_examples(task, data_dir, story_length, split, count, seed):
@@ -63,15 +68,30 @@ def load_examples(task, data_dir, story_length, split, count, seed):
     return generate_babi(task, count, story_length=story_length, seed=seed)
 
 
+def build_model(model, vectorizer, num_slots, segment_length, hidden_dim, recollection_weight,
+                familiarity_weight, sampler, mask_selection, seed):
+    import keras_rm
+
+    encoder = keras_rm.layers.SentenceItemEncoder(vectorizer.vocabulary_size, hidden_dim, vectorizer.max_words)
+    num_classes = len(vectorizer.answers)
+    if model == "full_attention":
+        return keras_rm.FullAttentionModel(encoder, num_classes=num_classes)
+    return keras_rm.RehearsalMemoryModel(
+        encoder, num_classes=num_classes, num_slots=num_slots, segment_length=segment_length,
+        recollection_weight=recollection_weight, familiarity_weight=familiarity_weight,
+        sampler=sampler, mask_selection=mask_selection, seed=seed,
+    )
+
+
 def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, model="memory", num_slots=8,
         segment_length=16, hidden_dim=64, recollection_weight=1.0, familiarity_weight=0.5, sampler="uniform",
-        story_length=10, train_examples=2000, test_examples=500, epochs=5, batch_size=32, max_words=8, seed=0,
-        output_dir="output/babi_long", verbose=1):
+        mask_selection="random", story_length=10, train_examples=2000, test_examples=500, epochs=5, batch_size=32,
+        max_words=8, seed=0, output_dir="output/babi_long", init_from=None, verbose=1):
     """Trains, evaluates and writes everything; returns the metrics dict."""
     import keras
     import numpy as np
 
-    import keras_rm
+    import keras_rm  # noqa: F401  (registers the model classes `load_model` needs)
     from pipelines.babi import BabiVectorizer, lengthen
     from pipelines.metrics import accuracy_by_depth
 
@@ -94,21 +114,16 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
 
     test = lengthened("test", test_examples, seed + 10_000)
     first_train = lengthened("train", train_examples, seed)
-    vectorizer = BabiVectorizer(max_words)
-    vectorizer.adapt(first_train + test)
-    vectorizer.save(os.path.join(output_dir, "vocabulary.json"))
-
-    encoder = keras_rm.layers.SentenceItemEncoder(vectorizer.vocabulary_size, hidden_dim, max_words)
-    num_classes = len(vectorizer.answers)
-    if model == "full_attention":
-        net = keras_rm.FullAttentionModel(encoder, num_classes=num_classes)
+    if init_from:
+        vectorizer = BabiVectorizer.load(os.path.join(init_from, "vocabulary.json"))
+        net = keras.saving.load_model(os.path.join(init_from, "model.keras"))
     else:
-        net = keras_rm.RehearsalMemoryModel(
-            encoder, num_classes=num_classes, num_slots=num_slots, segment_length=segment_length,
-            recollection_weight=recollection_weight, familiarity_weight=familiarity_weight,
-            sampler=sampler, seed=seed,
-        )
-    net.compile()
+        vectorizer = BabiVectorizer(max_words)
+        vectorizer.adapt(first_train + test)
+        net = build_model(model, vectorizer, num_slots, segment_length, hidden_dim, recollection_weight,
+                          familiarity_weight, sampler, mask_selection, seed)
+        net.compile()
+    vectorizer.save(os.path.join(output_dir, "vocabulary.json"))
     tensorboard = keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"))
 
     def without_depth(data):
@@ -131,7 +146,8 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
         "backend": keras.config.backend(),
         "config": {"task": task, "length": length, "depth": depth, "model": model, "num_slots": num_slots,
                    "segment_length": segment_length, "recollection_weight": recollection_weight,
-                   "familiarity_weight": familiarity_weight, "sampler": sampler, "epochs": epochs, "seed": seed},
+                   "familiarity_weight": familiarity_weight, "sampler": sampler, "mask_selection": mask_selection,
+                   "epochs": epochs, "seed": seed, "init_from": init_from},
     }
     net.save(os.path.join(output_dir, "model.keras"))
     with open(os.path.join(output_dir, "metrics.json"), "w") as f:

@@ -42,15 +42,25 @@ def gather_fragments(values, starts, fragment_length):
     return ops.reshape(gathered, (-1, fragment_length) + tuple(values.shape[2:]))
 
 
-def choose_positions(valid, count, seed):
+def choose_positions(valid, count, seed, scores=None):
     """Picks `count` distinct positions per row of `valid` `(rows, length)`, real ones first.
+
+    Args:
+        valid: bool `(rows, length)`.
+        count: int.
+        seed: a `SeedGenerator`.
+        scores: optional non-negative float `(rows, length)`: pick the
+            highest-scoring real positions (ties broken at random) instead
+            of random ones.
 
     Returns:
         `(positions, chosen)`: int `(rows, count)` and bool `(rows, count)`,
         False where a row had fewer than `count` real positions.
     """
     noise = keras.random.uniform(ops.shape(valid), seed=seed)
-    keys = ops.where(valid, noise, noise - 2.0)
+    if scores is not None:
+        noise = ops.cast(scores, noise.dtype) + 1e-3 * noise
+    keys = ops.where(valid, noise, ops.min(noise) - 2.0)
     _, positions = ops.top_k(keys, count)
     return positions, ops.take_along_axis(valid, positions, axis=1)
 

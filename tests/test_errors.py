@@ -52,6 +52,8 @@ def test_bad_inputs(model, inputs, error, match):
         (dict(sampler="random"), "`sampler` must be one of"),
         (dict(slot_dim=16), "`slot_dim` must equal"),
         (dict(temperature=0.0), "`temperature` must be > 0"),
+        (dict(mask_selection="first"), "`mask_selection` must be one of"),
+        (dict(mask_selection="important"), 'needs a sampler that scores items'),
     ],
 )
 def test_bad_arguments(overrides, match):

@@ -113,6 +113,14 @@ def test_teacher_sampler_trains_the_teacher():
     assert history["teacher_loss"][-1] < history["teacher_loss"][0]
 
 
+def test_recollection_can_mask_the_teachers_most_important_items():
+    keras.utils.set_random_seed(2)
+    model = tiny_model(sampler="teacher", mask_selection="important")
+    history = fit(model, epochs=2)
+    assert np.isfinite(history["recollection_loss"]).all()
+    assert model.get_config()["mask_selection"] == "important"
+
+
 def test_importance_supplied_in_the_data():
     x = dict(X, importance=(X["items"] <= 6).astype("float32"))  # keys are ids 1..6
     history = fit(tiny_model(sampler="importance"), x=x)

@@ -73,6 +73,10 @@ class RehearsalMemoryModel(TaskModel):
         fragment_length: int. Items per fragment. Defaults to `segment_length`.
         mask_ratio: float. Share of a fragment's items masked for
             recollection. Defaults to 0.5.
+        mask_selection: str. Which items of a fragment are masked:
+            `"random"` (the paper) or `"important"` (the ones the teacher or
+            the given importance ranks highest; `sampler="teacher"` or
+            `"importance"` only). Defaults to `"random"`.
         corruption_ratio: float. Share of a fragment's items replaced for
             familiarity. Defaults to 0.5.
         num_negatives: int. Negatives of the contrastive recollection. Defaults to 30.
@@ -126,6 +130,7 @@ class RehearsalMemoryModel(TaskModel):
         num_fragments=4,
         fragment_length=None,
         mask_ratio=0.5,
+        mask_selection="random",
         corruption_ratio=0.5,
         num_negatives=30,
         recollection="contrastive",
@@ -161,6 +166,12 @@ class RehearsalMemoryModel(TaskModel):
         self.num_fragments = check_positive_int("num_fragments", num_fragments)
         self.fragment_length = check_positive_int("fragment_length", fragment_length or segment_length)
         self.mask_ratio = check_fraction("mask_ratio", mask_ratio)
+        self.mask_selection = check_choice("mask_selection", mask_selection, ("random", "important"))
+        if mask_selection == "important" and self.sampler_kind == "uniform":
+            raise ValueError(
+                '`mask_selection="important"` needs a sampler that scores items ("teacher" or "importance"). '
+                f"Received: `sampler` = {sampler!r}"
+            )
         self.corruption_ratio = check_fraction("corruption_ratio", corruption_ratio)
         self.num_negatives = check_positive_int("num_negatives", num_negatives)
         self.recollection = check_choice("recollection", recollection, ("contrastive", "softmax"))
@@ -306,8 +317,11 @@ class RehearsalMemoryModel(TaskModel):
         fragment_mask = rehearsal.gather_fragments(item_mask, starts, self.fragment_length)
         fragment_memory = ops.repeat(memory, self.num_fragments, axis=0)
         if self.recollection_weight > 0:
+            scores = None
+            if self.mask_selection == "important":
+                scores = rehearsal.gather_fragments(ops.cast(importance, "float32"), starts, self.fragment_length)
             terms["recollection_loss"], terms["recollection_accuracy"] = self._recollection(
-                inputs, items, item_mask, starts, fragments, fragment_mask, fragment_memory
+                inputs, items, item_mask, starts, fragments, fragment_mask, fragment_memory, scores
             )
             loss = loss + self.recollection_weight * terms["recollection_loss"]
         if self.familiarity_weight > 0:
@@ -322,11 +336,11 @@ class RehearsalMemoryModel(TaskModel):
             return keras.metrics.binary_accuracy(ops.reshape(y, ops.shape(logits)), logits, threshold=0.0)
         return keras.metrics.sparse_categorical_accuracy(y, logits)
 
-    def _recollection(self, inputs, items, item_mask, starts, fragments, fragment_mask, fragment_memory):
-        """Recollection: reconstruct masked fragment items from the memory alone."""
+    def _recollection(self, inputs, items, item_mask, starts, fragments, fragment_mask, fragment_memory, scores):
+        """Recollection: reconstruct masked fragment items (random or most important) from the memory alone."""
         length = self.fragment_length
         count = max(1, round(self.mask_ratio * length))
-        positions, chosen = rehearsal.choose_positions(fragment_mask, count, self.seed_generator)
+        positions, chosen = rehearsal.choose_positions(fragment_mask, count, self.seed_generator, scores)
         one_hot = rehearsal.position_one_hot(positions, chosen, length, "float32")
         masked = ops.sum(one_hot, axis=1) > 0
         outputs = self.decoder(
@@ -411,6 +425,7 @@ class RehearsalMemoryModel(TaskModel):
                 "num_fragments": self.num_fragments,
                 "fragment_length": self.fragment_length,
                 "mask_ratio": self.mask_ratio,
+                "mask_selection": self.mask_selection,
                 "corruption_ratio": self.corruption_ratio,
                 "num_negatives": self.num_negatives,
                 "recollection": self.recollection,

@@ -1,0 +1,201 @@
+"""Does rehearsal stop the memory forgetting early facts? Long bAbI accuracy by fact depth.
+
+    python benchmarks/forgetting.py                       # the configuration in the README
+    python benchmarks/forgetting.py --tasks=1 --lengths=100 --seeds=0 --epochs=2 --train_examples=500
+
+For every task x length x variant x seed, runs `examples/babi_long.py` in its
+own process (`--backend`, default torch: the fastest on a CPU here; `--jobs`
+at a time) and reads its `metrics.json`. The variants share data, epochs and
+seeds:
+
+- `plain`: the memory without rehearsal (both rehearsal weights 0);
+- `uniform`: rehearsal with fragments drawn uniformly (the paper);
+- `teacher`: rehearsal with fragments drawn by the query-aware teacher (the paper);
+- `teacher_important`: as `teacher`, but recollection masks the items of a
+  fragment the teacher ranks highest instead of random ones (ours);
+- `full_attention`: attention over the whole story, the upper bound.
+
+Lengths run shortest first. With `--warm_start` (default) a run at a longer
+length starts from the same task, variant and seed's run at the previous
+length (a length curriculum: training from scratch on 1,000-sentence stories
+is out of a CPU's reach), so `--epochs` and `--train_examples` are given per
+length. Runs already finished with the same settings are read back, not
+repeated, so an interrupted benchmark goes on where it stopped. Writes
+benchmarks/results/forgetting.json (every run, and mean and spread over
+seeds), forgetting.png (accuracy by fact depth) and prints the table.
+"""
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import RESULTS, ROOT, format_table, machine_description, write_results  # noqa: E402
+
+VARIANTS = {
+    "plain": {"recollection_weight": 0.0, "familiarity_weight": 0.0},
+    "uniform": {"sampler": "uniform"},
+    "teacher": {"sampler": "teacher"},
+    "teacher_important": {"sampler": "teacher", "mask_selection": "important"},
+    "full_attention": {"model": "full_attention"},
+}
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("tasks", ["1", "2"], "bAbI tasks (built-in generator: 1, 2, 3, 6, 7).")
+flags.DEFINE_list("lengths", ["100", "1000"], "Sentences per lengthened story.")
+flags.DEFINE_list("variants", list(VARIANTS), "Models compared.")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (data, initialisation, rehearsal draws).")
+flags.DEFINE_list("epochs", ["10", "2"], "Epochs at each length, the same for every variant.")
+flags.DEFINE_list("train_examples", ["2000", "1000"], "Fresh training stories per epoch at each length.")
+flags.DEFINE_bool("warm_start", True, "Start each longer length from the previous length's run.")
+flags.DEFINE_integer("jobs", 2, "Runs at a time (each gets cpu_count / jobs threads).")
+flags.DEFINE_integer("test_examples", 500, "Test stories.")
+flags.DEFINE_float("recollection_weight", 1.0, "Recollection weight of the rehearsal variants.")
+flags.DEFINE_float("familiarity_weight", 0.5, "Familiarity weight of the rehearsal variants.")
+flags.DEFINE_integer("segment_length", 16, "Sentences per segment of the memory models.")
+flags.DEFINE_string("backend", "torch", "KERAS_BACKEND of the runs.")
+flags.DEFINE_string("runs_dir", "output/forgetting", "Where each run's output directory goes.")
+
+
+def run_dir(task, length, variant, seed):
+    return os.path.join(ROOT, FLAGS.runs_dir, f"qa{task}_len{length}_{variant}_seed{seed}")
+
+
+def run_one(task, length, variant, seed, init_from):
+    """Runs the example once (or reads back a finished identical run); returns its metrics."""
+    index = FLAGS.lengths.index(str(length))
+    settings = {
+        "task": task, "length": length, "seed": seed, "epochs": FLAGS.epochs[index],
+        "train_examples": FLAGS.train_examples[index], "test_examples": FLAGS.test_examples,
+        "segment_length": FLAGS.segment_length, "recollection_weight": FLAGS.recollection_weight,
+        "familiarity_weight": FLAGS.familiarity_weight, **VARIANTS[variant],
+    }
+    if init_from:
+        settings["init_from"] = init_from
+    output_dir = run_dir(task, length, variant, seed)
+    metrics_path = os.path.join(output_dir, "metrics.json")
+    settings_path = os.path.join(output_dir, "settings.json")
+    wanted = dict(settings, backend=FLAGS.backend)
+    if os.path.exists(metrics_path) and os.path.exists(settings_path):
+        with open(settings_path) as f:
+            if json.load(f) == wanted:
+                with open(metrics_path) as g:
+                    return json.load(g)
+    threads = str(max(1, os.cpu_count() // FLAGS.jobs))
+    env = dict(os.environ, KERAS_BACKEND=FLAGS.backend, TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS=threads)
+    args = [f"--{name}={value}" for name, value in settings.items()]
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", "babi_long.py"), *args, f"--output_dir={output_dir}"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    if result.returncode:
+        raise RuntimeError(f"babi_long.py {' '.join(args)} failed:\n{result.stderr[-4000:]}")
+    with open(metrics_path) as f:
+        metrics = json.load(f)
+    metrics["seconds"] = time.perf_counter() - start
+    with open(metrics_path, "w") as f:
+        json.dump(metrics, f, indent=2)
+    with open(settings_path, "w") as f:
+        json.dump(wanted, f, indent=2)
+    return metrics
+
+
+def summarise(runs):
+    """Mean and standard deviation over seeds of overall and per-quarter accuracy."""
+    import numpy as np
+
+    groups = {}
+    for run in runs:
+        groups.setdefault((run["task"], run["length"], run["variant"]), []).append(run)
+    summary = []
+    for (task, length, variant), group in groups.items():
+        accuracy = np.array([run["accuracy"] for run in group])
+        by_depth = np.array([[np.nan if v is None else v for v in run["accuracy_by_depth"]] for run in group])
+        summary.append({
+            "task": task, "length": length, "variant": variant, "seeds": len(group),
+            "accuracy_mean": float(accuracy.mean()), "accuracy_std": float(accuracy.std()),
+            "by_depth_mean": np.nanmean(by_depth, axis=0).tolist(),
+            "by_depth_std": np.nanstd(by_depth, axis=0).tolist(),
+            "seconds_mean": float(np.mean([run["seconds"] for run in group])),
+        })
+    return summary
+
+
+def main(argv):
+    if not len(FLAGS.lengths) == len(FLAGS.epochs) == len(FLAGS.train_examples):
+        raise ValueError(
+            "`--epochs` and `--train_examples` need one value per length. Received: "
+            f"--lengths={FLAGS.lengths}, --epochs={FLAGS.epochs}, --train_examples={FLAGS.train_examples}"
+        )
+    lengths = sorted(map(int, FLAGS.lengths))
+    runs = []
+    with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
+        for previous, length in zip([None] + lengths, lengths):
+            jobs = {}
+            for task in map(int, FLAGS.tasks):
+                for variant in FLAGS.variants:
+                    for seed in map(int, FLAGS.seeds):
+                        init_from = run_dir(task, previous, variant, seed) if previous and FLAGS.warm_start else None
+                        jobs[(task, variant, seed)] = pool.submit(run_one, task, length, variant, seed, init_from)
+            for (task, variant, seed), job in jobs.items():
+                metrics = job.result()
+                runs.append({"task": task, "length": length, "variant": variant, "seed": seed,
+                             "accuracy": metrics["accuracy"], "accuracy_by_depth": metrics["accuracy_by_depth"],
+                             "seconds": metrics["seconds"]})
+                print(f"task {task} length {length} {variant:>17} seed {seed}: {metrics['accuracy']:.1%} "
+                      f"({metrics['seconds']:.0f} s)", flush=True)
+    summary = summarise(runs)
+    rows = [
+        [s["task"], s["length"], s["variant"], f"{s['accuracy_mean']:.1%} ± {s['accuracy_std']:.1%}",
+         *[f"{v:.1%}" for v in s["by_depth_mean"]], f"{s['seconds_mean']:.0f}"]
+        for s in summary
+    ]
+    table = format_table(["task", "length", "variant", "accuracy (mean ± sd)", "Q1 (earliest)", "Q2", "Q3",
+                          "Q4 (latest)", "s/run"], rows)
+    command = "python benchmarks/forgetting.py " + " ".join(
+        FLAGS[name].serialize() for name in
+        ("tasks", "lengths", "variants", "seeds", "epochs", "train_examples", "test_examples",
+         "recollection_weight", "familiarity_weight", "segment_length", "warm_start", "backend")
+    )
+    print(f"\nTest accuracy by quarter of the sequence holding the supporting facts "
+          f"({len(FLAGS.seeds)} seeds, {FLAGS.backend}, {machine_description()})")
+    print(table)
+    path = write_results("forgetting", {
+        "command": command, "machine": machine_description(), "backend": FLAGS.backend,
+        "summary": summary, "runs": runs, "table": table,
+    })
+    plot(summary)
+    print(f"Wrote {path} and forgetting.png")
+
+
+def plot(summary):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = sorted({(s["task"], s["length"]) for s in summary})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), sharey=True, squeeze=False)
+    for ax, (task, length) in zip(axes[0], panels):
+        for s in summary:
+            if (s["task"], s["length"]) == (task, length):
+                ax.errorbar(range(1, 5), s["by_depth_mean"], yerr=s["by_depth_std"], marker="o", capsize=3,
+                            label=s["variant"])
+        ax.set_title(f"bAbI task {task}, {length} sentences")
+        ax.set_xticks(range(1, 5), ["1st", "2nd", "3rd", "4th"])
+        ax.set_xlabel("quarter holding the facts")
+        ax.set_ylim(0, 1)
+    axes[0][0].set_ylabel("test accuracy")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(RESULTS, "forgetting.png"), dpi=120)
+
+
+if __name__ == "__main__":
+    app.run(main)
