@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+from pipelines.metrics import format_table  # noqa: F401  (the benchmarks' tables)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -19,15 +21,6 @@ def run_worker(script, backend, args=()):
     if result.returncode:
         raise RuntimeError(f"{script} failed under {backend}:\n{result.stderr[-4000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def format_table(headers, rows):
-    """A plain-text table, columns padded to their widest cell."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
 
 
 def write_results(name, payload):

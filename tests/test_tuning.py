@@ -1,0 +1,125 @@
+"""KerasTuner search: the hypermodel, resuming, the best model, distributed chief/worker tuning."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+import keras_rm
+from tuning.hypermodel import DEFAULT_SPACE, RehearsalHyperModel, check_space
+from tuning.search import run_search, trial_workers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_SEARCH = dict(length=32, train_examples=48, val_examples=32, max_words=6, epochs=1, batch_size=16, verbose=0)
+TINY_SPACE = {"num_slots": [2, 4], "slot_dim": 8, "segment_length": 8}
+
+
+def test_search_finds_a_best_model_equal_to_the_exported_one(tmp_path):
+    tuner, trials = run_search(max_trials=2, space=TINY_SPACE, directory=str(tmp_path), **TINY_SEARCH)
+    assert len(trials) == 2 and all(t["status"] == "COMPLETED" for t in trials)
+    assert trials[0]["score"] >= trials[1]["score"], "best first"
+    assert {"trials.json", "trials.png", "best_model.keras", "vocabulary.json"} <= set(os.listdir(tuner.project_dir))
+
+    best = tuner.get_best_models(1)[0]
+    exported = keras.saving.load_model(os.path.join(tuner.project_dir, "best_model.keras"))
+    x = {"items": np.random.default_rng(0).integers(0, 10, (4, 32, 6)), "query": np.ones((4, 6), "int64")}
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(best.predict(x, verbose=0)), exported.predict(x, verbose=0), atol=1e-5
+    )
+    assert best.num_slots == trials[0]["hyperparameters"]["num_slots"]
+
+
+def test_an_interrupted_search_resumes_instead_of_restarting(tmp_path):
+    _, first = run_search(max_trials=1, space=TINY_SPACE, directory=str(tmp_path), **TINY_SEARCH)
+    # A new process with the same directory and no `overwrite`: the finished trial is kept, one more runs.
+    tuner, trials = run_search(max_trials=2, space=TINY_SPACE, directory=str(tmp_path), **TINY_SEARCH)
+    assert len(trials) == 2
+    kept = next(t for t in trials if t["trial_id"] == first[0]["trial_id"])
+    assert kept["score"] == first[0]["score"] and kept["hyperparameters"] == first[0]["hyperparameters"]
+    assert sorted(trial_workers(tuner.project_dir)) == sorted(t["trial_id"] for t in trials), "no trial ran twice"
+    _, restarted = run_search(max_trials=1, space=TINY_SPACE, directory=str(tmp_path), overwrite=True, **TINY_SEARCH)
+    assert len(restarted) == 1
+
+
+@pytest.mark.parametrize(
+    "space,match",
+    [
+        ({"num_slots": (8, 4)}, "The range of `num_slots` needs min < max"),
+        ({"recollection_weight": (0.0, 1.0)}, "log scale, so a range cannot start at 0"),
+        ({"learning_rate": {"min": 1e-3}}, "needs exactly `min` and `max`"),
+        ({"segment_length": [8, 0]}, "`segment_length` values must be positive integers"),
+        ({"familiarity_weight": [-0.1, 0.5]}, "`familiarity_weight` values must be non-negative"),
+        ({"sampler": ["uniform", "best"]}, "`sampler` values must be in"),
+        ({"num_slots": []}, "choices of `num_slots` are empty"),
+        ({"memory_size": [4]}, "Unknown hyperparameter 'memory_size'"),
+    ],
+)
+def test_invalid_search_space_is_a_clear_error(space, match):
+    with pytest.raises(ValueError, match=match):
+        check_space(space)
+
+
+def test_space_defaults_include_no_rehearsal_and_fixed_values_stay_fixed():
+    space = check_space({"num_slots": 8, "learning_rate": {"min": 1e-4, "max": 1e-2}})
+    assert 0.0 in space["recollection_weight"] and 0.0 in space["familiarity_weight"]
+    assert space["num_slots"] == 8 and space["learning_rate"] == (1e-4, 1e-2)
+    assert set(space) == set(DEFAULT_SPACE)
+
+
+def test_hypermodel_serves_the_click_task_with_a_real_build():
+    hypermodel = RehearsalHyperModel(
+        lambda d: keras_rm.layers.CategoricalItemEncoder(20, d, side_vocabulary_sizes=[5]),
+        {"items": (32, 2), "query": (2,)}, task="click", space={**TINY_SPACE, "segment_length": 16},
+    )
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    assert model.built and model.task == "click" and model.num_fragments == 2  # 32 items // 16
+    assert set(hp.values) == set(DEFAULT_SPACE)
+    rng = np.random.default_rng(0)
+    items = np.stack([rng.integers(1, 20, (8, 32)), rng.integers(0, 5, (8, 32))], -1)
+    x = {"items": items, "query": items[:, 0]}
+    history = model.fit(x, rng.integers(0, 2, (8, 1)).astype("float32"), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_distributed_search_shares_trials_between_two_workers(tmp_path):
+    args = [sys.executable, "-m", "tuning.search", "--length=32", "--train_examples=48", "--val_examples=32",
+            "--max_words=6", "--epochs=1", "--batch_size=16", "--max_trials=4", f"--directory={tmp_path}",
+            f"--space={json.dumps(TINY_SPACE)}"]
+    env = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(free_port()),
+               PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    processes = {
+        tuner_id: subprocess.Popen(args, cwd=ROOT, env=dict(env, KERASTUNER_TUNER_ID=tuner_id),
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for tuner_id in ("chief", "tuner0", "tuner1")
+    }
+    try:
+        outputs = {tuner_id: p.communicate(timeout=300)[0] for tuner_id, p in processes.items()}
+    finally:
+        for p in processes.values():
+            p.kill()
+    for tuner_id, p in processes.items():
+        assert p.returncode == 0, f"{tuner_id} failed:\n{outputs[tuner_id][-3000:]}"
+
+    with open(tmp_path / "babi" / "trials.json") as f:
+        trials = json.load(f)["trials"]
+    assert len(trials) == 4 and all(t["status"] == "COMPLETED" for t in trials)
+    workers = [t["worker"] for t in trials]
+    assert set(workers) == {"tuner0", "tuner1"}, f"each worker ran trials: {workers}"
+    # The chief's summary is the oracle's own record of every trial.
+    for trial in trials:
+        with open(tmp_path / "babi" / f"trial_{trial['trial_id']}" / "trial.json") as f:
+            assert json.load(f)["score"] == trial["score"]
+    assert trials[0]["score"] == max(t["score"] for t in trials)
