@@ -94,6 +94,9 @@ def free_port():
         return s.getsockname()[1]
 
 
+# The chief/worker protocol is KerasTuner's gRPC oracle, the same under every backend: `make test`
+# runs it once (torch starts fastest), `make test-all` under every backend.
+@(pytest.mark.slow if keras.config.backend() != "torch" else lambda test: test)
 def test_distributed_search_shares_trials_between_two_workers(tmp_path):
     args = [sys.executable, "-m", "tuning.search", "--length=32", "--train_examples=48", "--val_examples=32",
             "--max_words=6", "--epochs=1", "--batch_size=16", "--max_trials=4", f"--directory={tmp_path}",

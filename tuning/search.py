@@ -128,8 +128,10 @@ def summarise(tuner):
 
 def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_examples=500, max_words=8,
                tuner="random", objective="val_accuracy", max_trials=6, epochs=3, batch_size=32, space=None,
-               directory="output/tuning", project_name=None, overwrite=False, seed=0, verbose=1):
+               directory="output/tuning", project_name=None, overwrite=False, seed=0, callbacks=None, verbose=1):
     """Runs (or resumes) a search; returns `(tuner, trials)` with `trials` as `summarise` gives them.
+
+    `callbacks` (Keras callbacks) are passed to every trial's `fit`.
 
     In a distributed search only the chief (or a single process) summarises
     and exports; a worker returns `(tuner, None)`.
@@ -154,7 +156,8 @@ def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_ex
     # Only the chief may clear a shared directory: a worker doing so would delete its peers' trials.
     search = make_tuner(tuner, hypermodel, objective, max_trials, epochs, directory, project_name or task,
                         overwrite and not is_worker(), seed)
-    search.search(train, validation_data=validation, epochs=epochs, shuffle=False, verbose=verbose)
+    search.search(train, validation_data=validation, epochs=epochs, shuffle=False, callbacks=callbacks or [],
+                  verbose=verbose)
     if is_worker():
         return search, None
 
@@ -208,7 +211,7 @@ def plot(trials, objective, path):
 
 
 def main(argv):
-    names = [name for name in inspect.signature(run_search).parameters if name not in ("space", "verbose")]
+    names = [name for name in inspect.signature(run_search).parameters if name not in ("space", "callbacks", "verbose")]
     space = json.loads(FLAGS.space) if FLAGS.space else None
     tuner, trials = run_search(**{name: FLAGS[name].value for name in names}, space=space, verbose=1)
     if trials is None:

@@ -1,0 +1,92 @@
+"""Cost of a KerasTuner search per backend: wall time of 6 trials and memory (RSS) after 1 and after 6.
+
+    python benchmarks/tuning.py --epochs=2 --train_examples=1000 --val_examples=300
+
+Each backend runs `tuning.search.run_search` in its own process on built-in
+long bAbI (task 1, 100 sentences), the default search space, random search;
+every flag of `python -m tuning.search` applies.
+RSS is read at the end of each trial's training; KerasTuner clears the Keras
+session before building each trial's model, so memory should not grow from
+trial to trial. Writes benchmarks/results/tuning.json and tuning.png.
+"""
+
+import json
+import os
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import BACKENDS, RESULTS, format_table, machine_description, run_worker, write_results  # noqa: E402
+from tuning import search  # noqa: E402  (defines the search's flags: --max_trials, --epochs, ...)
+
+FLAGS = flags.FLAGS
+flags.DEFINE_bool("worker", False, "Internal: measure under the current KERAS_BACKEND and print JSON.")
+flags.DEFINE_list("backends", list(BACKENDS), "Backends to measure.")
+SEARCH_FLAGS = ("babi_task", "length", "train_examples", "val_examples", "max_trials", "epochs", "tuner", "seed")
+
+RSS_AFTER_TRIAL = []  # module level: KerasTuner deep-copies callbacks for every trial
+
+
+def rss_mib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+
+
+def measure():
+    import keras
+
+    class RecordRss(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            RSS_AFTER_TRIAL.append(rss_mib())
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as directory:
+        _, trials = search.run_search(**{name: FLAGS[name].value for name in SEARCH_FLAGS}, directory=directory,
+                                      callbacks=[RecordRss()], verbose=0)
+    return {"backend": keras.config.backend(), "seconds": time.perf_counter() - start, "rss_mib": RSS_AFTER_TRIAL,
+            "best_score": trials[0]["score"], "trials": len(trials)}
+
+
+def main(argv):
+    if FLAGS.worker:
+        print(json.dumps(measure()))
+        return
+    args = [FLAGS[name].serialize() for name in SEARCH_FLAGS]
+    runs = {backend: run_worker(__file__, backend, args) for backend in FLAGS.backends}
+    rows = [[backend, r["trials"], f"{r['seconds']:.0f}", f"{r['rss_mib'][0]:.0f}", f"{r['rss_mib'][-1]:.0f}",
+             f"{r['rss_mib'][-1] - r['rss_mib'][0]:+.0f}", f"{r['best_score']:.3f}"] for backend, r in runs.items()]
+    table = format_table(["backend", "trials", "wall s", "RSS after trial 1 (MiB)", "RSS after last (MiB)",
+                          "growth (MiB)", "best val_accuracy"], rows)
+    print(f"{FLAGS.tuner} search, bAbI task {FLAGS.babi_task}, {FLAGS.length} sentences, {FLAGS.train_examples} "
+          f"training stories, {FLAGS.epochs} epochs per trial ({machine_description()})")
+    print(table)
+    path = write_results("tuning", {"command": "python benchmarks/tuning.py " + " ".join(args),
+                                    "machine": machine_description(), "results": runs, "table": table})
+    plot(runs)
+    print(f"Wrote {path} and tuning.png")
+
+
+def plot(runs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for backend, r in runs.items():
+        ax.plot(range(1, len(r["rss_mib"]) + 1), r["rss_mib"], marker="o", label=backend)
+    ax.set_xlabel("trial")
+    ax.set_ylabel("RSS after the trial (MiB)")
+    ax.set_title("Memory across KerasTuner trials")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(RESULTS, "tuning.png"), dpi=120)
+
+
+if __name__ == "__main__":
+    app.run(main)
