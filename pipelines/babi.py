@@ -271,6 +271,16 @@ def lengthen(example, length, depth="uniform", distractors=None, rng=None):
     return BabiExample(lengthened, example.question, example.answer, supporting, max(supporting) / length)
 
 
+def generate_long_babi(task, num_examples, length, depth="uniform", story_length=10, distractors=None, seed=0):
+    """Built-in stories of `task` (`generate_babi`), each lengthened (`lengthen`) to `length` sentences.
+
+    One seed drives both the stories and their placement among distractors.
+    """
+    rng = np.random.default_rng(seed)
+    examples = generate_babi(task, num_examples, story_length=story_length, seed=seed)
+    return [lengthen(example, length, depth, distractors, rng) for example in examples]
+
+
 # --- vectorisation and tf.data ------------------------------------------------
 
 _WORD = re.compile(r"[a-z0-9]+")

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from pipelines.babi import TASKS, BabiExample, generate_babi, lengthen, read_babi
+from pipelines.babi import TASKS, BabiExample, generate_babi, generate_long_babi, lengthen, read_babi
 
 OFFICIAL = """1 Mary moved to the bathroom.
 2 John went to the hallway.
@@ -164,3 +164,11 @@ def test_tfds_builder_builds_offline(tmp_path):
     example = test[0]
     assert len(example["story"]) == 40 and example["answer"] in (b"yes", b"no")
     assert example["depth"] >= 0.75
+
+
+def test_generate_long_babi_is_seeded_and_lengthened():
+    first = generate_long_babi(2, 5, 60, depth="late", seed=3)
+    again = generate_long_babi(2, 5, 60, depth="late", seed=3)
+    assert [e.story for e in first] == [e.story for e in again]
+    assert all(len(e.story) == 60 and 0.75 <= e.depth < 1 for e in first)
+    assert [e.story for e in generate_long_babi(2, 5, 60, seed=4)] != [e.story for e in first]
