@@ -12,6 +12,12 @@ fresh distractors and fact placement (official files) every epoch. Writes to
 `--output_dir`: `model.keras`, `vocabulary.json`, `metrics.json` (`accuracy`,
 `accuracy_by_depth` by quarter of the sequence, earliest first), TensorBoard
 logs under `logs/`, and `accuracy_by_depth.png`.
+
+`--init_from=DIR` goes on from an earlier run's model and vocabulary, e.g.
+to train on short stories first and then on long ones:
+
+    python examples/babi_long.py --length=100 --epochs=10 --output_dir=/tmp/short
+    python examples/babi_long.py --length=1000 --epochs=1 --init_from=/tmp/short --output_dir=/tmp/long
 """
 
 import glob
@@ -52,20 +58,14 @@ flags.DEFINE_string("init_from", None,
                     "(e.g. train on short stories, then go on with longer ones); model flags are then ignored.")
 
 
-def load_examples(task, data_dir, story_length, split, count, seed):
-    """Base (not lengthened) examples: official files when `data_dir` is given, else the built-in generator."""
-    from pipelines.babi import TASKS, generate_babi, read_babi
+def read_official(task, data_dir, split):
+    """The examples of one official task file, `qa{task}_*_{split}.txt` in `data_dir`."""
+    from pipelines.babi import read_babi
 
-    if data_dir:
-        paths = glob.glob(os.path.join(os.path.expanduser(data_dir), f"qa{task}_*_{split}.txt"))
-        if not paths:
-            raise ValueError(f"No qa{task}_*_{split}.txt in `data_dir` = {data_dir!r}.")
-        return read_babi(paths[0])
-    if task not in TASKS:
-        raise ValueError(
-            f"The built-in generator covers tasks {sorted(TASKS)}; pass `--data_dir` for task {task}."
-        )
-    return generate_babi(task, count, story_length=story_length, seed=seed)
+    paths = glob.glob(os.path.join(os.path.expanduser(data_dir), f"qa{task}_*_{split}.txt"))
+    if not paths:
+        raise ValueError(f"No qa{task}_*_{split}.txt in `data_dir` = {data_dir!r}.")
+    return read_babi(paths[0])
 
 
 def build_model(model, vectorizer, num_slots, segment_length, hidden_dim, recollection_weight,
@@ -92,8 +92,8 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
     import numpy as np
 
     import keras_rm  # noqa: F401  (registers the model classes `load_model` needs)
-    from pipelines.babi import BabiVectorizer, lengthen
-    from pipelines.metrics import accuracy_by_depth
+    from pipelines.babi import TASKS, BabiVectorizer, generate_long_babi, lengthen
+    from pipelines.metrics import accuracy_by_depth, depth_bucket
 
     os.makedirs(output_dir, exist_ok=True)
     keras.utils.set_random_seed(seed)
@@ -102,15 +102,17 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
         with open(distractors) as f:
             lines = [line.strip() for line in f if line.strip()]
 
+    if not data_dir and task not in TASKS:
+        raise ValueError(f"The built-in generator covers tasks {sorted(TASKS)}; pass `--data_dir` for task {task}.")
     # Official files are read once; the built-in generator draws new stories every epoch.
-    official = {split: load_examples(task, data_dir, story_length, split, 0, 0) for split in ("train", "test")} \
-        if data_dir else None
+    official = {split: read_official(task, data_dir, split) for split in ("train", "test")} if data_dir else None
 
     def lengthened(split, count, epoch_seed):
-        base = official[split] if official else load_examples(task, None, story_length, split, count, epoch_seed)
+        if not official:
+            return generate_long_babi(task, count, length, depth, story_length, lines, seed=epoch_seed)
         rng = np.random.default_rng(epoch_seed)
-        picks = rng.choice(len(base), min(count, len(base)), replace=False) if data_dir else range(len(base))
-        return [lengthen(base[i], length, depth, lines, rng) for i in picks]
+        picks = rng.choice(len(official[split]), min(count, len(official[split])), replace=False)
+        return [lengthen(official[split][i], length, depth, lines, rng) for i in picks]
 
     test = lengthened("test", test_examples, seed + 10_000)
     first_train = lengthened("train", train_examples, seed)
@@ -143,6 +145,7 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
         "accuracy": float(correct.mean()),
         "accuracy_by_depth": accuracy_by_depth(correct, depths),
         "test_examples": int(len(correct)),
+        "test_examples_by_depth": np.bincount(depth_bucket(depths), minlength=4).tolist(),
         "backend": keras.config.backend(),
         "config": {"task": task, "length": length, "depth": depth, "model": model, "num_slots": num_slots,
                    "segment_length": segment_length, "recollection_weight": recollection_weight,
@@ -178,9 +181,17 @@ def plot(metrics, path):
 def main(argv):
     names = [name for name in inspect.signature(run).parameters if name != "verbose"]  # one flag per argument
     metrics = run(**{name: FLAGS[name].value for name in names}, verbose=2)
-    quarters = "  ".join("  n/a" if v is None else f"{v:5.1%}" for v in metrics["accuracy_by_depth"])
-    print(f"\nTest accuracy {metrics['accuracy']:.1%}; by depth quarter (earliest first): {quarters}")
-    print(f"Wrote model.keras, metrics.json, logs/ and accuracy_by_depth.png to {FLAGS.output_dir}")
+    from pipelines.metrics import format_table
+
+    print(f"\nTest accuracy, bAbI task {FLAGS.task}, {FLAGS.length} sentences, by the quarter of the story "
+          f"holding the supporting facts:")
+    print(format_table(
+        ["", "all", "1st (earliest)", "2nd", "3rd", "4th (latest)"],
+        [["accuracy", f"{metrics['accuracy']:.1%}",
+          *("n/a" if v is None else f"{v:.1%}" for v in metrics["accuracy_by_depth"])],
+         ["examples", metrics["test_examples"], *metrics["test_examples_by_depth"]]],
+    ))
+    print(f"\nWrote model.keras, metrics.json, logs/ and accuracy_by_depth.png to {FLAGS.output_dir}")
 
 
 if __name__ == "__main__":

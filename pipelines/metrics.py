@@ -3,6 +3,11 @@
 import numpy as np
 
 
+def depth_bucket(depth, buckets=4):
+    """The bucket (0 = earliest) of each depth in [0, 1]: equal slices, 1.0 in the last."""
+    return np.clip((np.asarray(depth, float) * buckets).astype(int), 0, buckets - 1)
+
+
 def accuracy_by_depth(correct, depth, buckets=4):
     """Accuracy per depth bucket, earliest first.
 
@@ -15,8 +20,7 @@ def accuracy_by_depth(correct, depth, buckets=4):
     Returns:
         A list of `buckets` accuracies; None for a bucket without examples.
     """
-    correct, depth = np.asarray(correct, bool), np.asarray(depth, float)
-    bucket = np.clip((depth * buckets).astype(int), 0, buckets - 1)
+    correct, bucket = np.asarray(correct, bool), depth_bucket(depth, buckets)
     return [float(correct[bucket == b].mean()) if (bucket == b).any() else None for b in range(buckets)]
 
 
