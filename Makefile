@@ -17,8 +17,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The main job, small: long bAbI task 1 (100-sentence stories), memory with teacher rehearsal.
 demo: install
-	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PYTHON) examples/recall_demo.py
+	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PYTHON) examples/babi_long.py --task=1 --length=100 \
+		--sampler=teacher --epochs=6 --train_examples=2000 --output_dir=output/demo
 
 # The suite runs once per backend (KERAS_BACKEND is fixed per process).
 test: install

@@ -13,7 +13,7 @@ import pytest
 
 import keras_rm
 from tuning.hypermodel import DEFAULT_SPACE, RehearsalHyperModel, check_space
-from tuning.search import run_search, trial_workers
+from tuning.search import run_search
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SEARCH = dict(length=32, train_examples=48, val_examples=32, max_words=6, epochs=1, batch_size=16, verbose=0)
@@ -35,14 +35,32 @@ def test_search_finds_a_best_model_equal_to_the_exported_one(tmp_path):
     assert best.num_slots == trials[0]["hyperparameters"]["num_slots"]
 
 
+STARTED_TRIALS = []  # module level: KerasTuner deep-copies callbacks for every trial
+
+
+class InterruptTheSecondTrial(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        STARTED_TRIALS.append(1)
+        if len(STARTED_TRIALS) == 2:
+            raise KeyboardInterrupt  # what Ctrl-C (or a killed job) does half-way through a search
+
+
 def test_an_interrupted_search_resumes_instead_of_restarting(tmp_path):
-    _, first = run_search(max_trials=1, space=TINY_SPACE, directory=str(tmp_path), **TINY_SEARCH)
-    # A new process with the same directory and no `overwrite`: the finished trial is kept, one more runs.
+    STARTED_TRIALS.clear()
+    with pytest.raises(KeyboardInterrupt):
+        run_search(max_trials=2, space=TINY_SPACE, directory=str(tmp_path), callbacks=[InterruptTheSecondTrial()],
+                   **TINY_SEARCH)
+    first = json.loads((tmp_path / "babi" / "trial_0" / "trial.json").read_text())
+    assert first["status"] == "COMPLETED"
+
+    # The same command again, without `overwrite`: trial 0 is kept, the interrupted trial 1 runs again.
     tuner, trials = run_search(max_trials=2, space=TINY_SPACE, directory=str(tmp_path), **TINY_SEARCH)
-    assert len(trials) == 2
-    kept = next(t for t in trials if t["trial_id"] == first[0]["trial_id"])
-    assert kept["score"] == first[0]["score"] and kept["hyperparameters"] == first[0]["hyperparameters"]
-    assert sorted(trial_workers(tuner.project_dir)) == sorted(t["trial_id"] for t in trials), "no trial ran twice"
+    assert sorted(t["trial_id"] for t in trials) == ["0", "1"] and all(t["status"] == "COMPLETED" for t in trials)
+    kept = next(t for t in trials if t["trial_id"] == "0")
+    assert kept["score"] == first["score"]
+    runs = [json.loads(line)["trial_id"] for line in (tmp_path / "babi" / "trial_workers" / "tuner0.jsonl").open()]
+    assert runs == ["0", "1", "1"], "trial 0 ran once; trial 1 was started, interrupted and run again"
+
     _, restarted = run_search(max_trials=1, space=TINY_SPACE, directory=str(tmp_path), overwrite=True, **TINY_SEARCH)
     assert len(restarted) == 1
 
