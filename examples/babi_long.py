@@ -26,7 +26,7 @@ import json
 import os
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -179,6 +179,7 @@ def plot(metrics, path):
 
 
 def main(argv):
+    logging.set_verbosity(logging.WARNING)  # absl INFO lines (e.g. JAX looking for a TPU) are noise here
     names = [name for name in inspect.signature(run).parameters if name != "verbose"]  # one flag per argument
     metrics = run(**{name: FLAGS[name].value for name in names}, verbose=2)
     from pipelines.metrics import format_table
