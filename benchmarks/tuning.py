@@ -1,6 +1,9 @@
 """Cost of a KerasTuner search per backend: wall time of 6 trials and memory (RSS) after 1 and after 6.
 
     python benchmarks/tuning.py --epochs=2 --train_examples=1000 --val_examples=300
+    python benchmarks/tuning.py --epochs=1 --train_examples=200 --val_examples=100 --results_name=tuning_same_model \
+        --space='{"num_slots": 8, "slot_dim": 64, "segment_length": 16, "recollection_weight": 1.0,
+                  "familiarity_weight": 0.5, "sampler": "uniform"}'   # only the learning rate varies
 
 Each backend runs `tuning.search.run_search` in its own process on built-in
 long bAbI (task 1, 100 sentences), the default search space, random search;
@@ -12,6 +15,7 @@ trial to trial. Writes benchmarks/results/tuning.json and tuning.png.
 
 import json
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -25,7 +29,10 @@ from tuning import search  # noqa: E402  (defines the search's flags: --max_tria
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("worker", False, "Internal: measure under the current KERAS_BACKEND and print JSON.")
 flags.DEFINE_list("backends", list(BACKENDS), "Backends to measure.")
+flags.DEFINE_string("results_name", "tuning", "Name of the .json and .png written under benchmarks/results/.")
 SEARCH_FLAGS = ("babi_task", "length", "train_examples", "val_examples", "max_trials", "epochs", "tuner", "seed")
+# `--space` (JSON) narrows the space; fixing everything but `learning_rate` makes every trial the same
+# model, so memory that grows from trial to trial is a leak, not a bigger model.
 
 RSS_AFTER_TRIAL = []  # module level: KerasTuner deep-copies callbacks for every trial
 
@@ -47,6 +54,7 @@ def measure():
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as directory:
         _, trials = search.run_search(**{name: FLAGS[name].value for name in SEARCH_FLAGS}, directory=directory,
+                                      space=json.loads(FLAGS.space) if FLAGS.space else None,
                                       callbacks=[RecordRss()], verbose=0)
     return {"backend": keras.config.backend(), "seconds": time.perf_counter() - start, "rss_mib": RSS_AFTER_TRIAL,
             "best_score": trials[0]["score"], "trials": len(trials)}
@@ -56,7 +64,7 @@ def main(argv):
     if FLAGS.worker:
         print(json.dumps(measure()))
         return
-    args = [FLAGS[name].serialize() for name in SEARCH_FLAGS]
+    args = [FLAGS[name].serialize() for name in SEARCH_FLAGS + (("space",) if FLAGS.space else ())]
     runs = {backend: run_worker(__file__, backend, args) for backend in FLAGS.backends}
     rows = [[backend, r["trials"], f"{r['seconds']:.0f}", f"{r['rss_mib'][0]:.0f}", f"{r['rss_mib'][-1]:.0f}",
              f"{r['rss_mib'][-1] - r['rss_mib'][0]:+.0f}", f"{r['best_score']:.3f}"] for backend, r in runs.items()]
@@ -65,10 +73,11 @@ def main(argv):
     print(f"{FLAGS.tuner} search, bAbI task {FLAGS.babi_task}, {FLAGS.length} sentences, {FLAGS.train_examples} "
           f"training stories, {FLAGS.epochs} epochs per trial ({machine_description()})")
     print(table)
-    path = write_results("tuning", {"command": "python benchmarks/tuning.py " + " ".join(args),
+    command = "python benchmarks/tuning.py " + " ".join(map(shlex.quote, args))
+    path = write_results(FLAGS.results_name, {"command": command,
                                     "machine": machine_description(), "results": runs, "table": table})
     plot(runs)
-    print(f"Wrote {path} and tuning.png")
+    print(f"Wrote {path} and {FLAGS.results_name}.png")
 
 
 def plot(runs):
@@ -85,7 +94,7 @@ def plot(runs):
     ax.set_title("Memory across KerasTuner trials")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(RESULTS, "tuning.png"), dpi=120)
+    fig.savefig(os.path.join(RESULTS, f"{FLAGS.results_name}.png"), dpi=120)
 
 
 if __name__ == "__main__":

@@ -52,18 +52,19 @@ class CategoricalItemEncoder(ItemEncoder):
             for i, size in enumerate(self.side_vocabulary_sizes)
         ]
 
+    def item_size(self):
+        if self.side_vocabulary_sizes:
+            return "1 (the item id) + one id per side feature", 1 + len(self.side_vocabulary_sizes)
+        return None
+
     def build_encoder(self, input_shape):
-        if self.side_vocabulary_sizes and input_shape[-1] not in (None, 1 + len(self.side_vocabulary_sizes)):
-            raise ValueError(
-                f"The last axis of `items` must be 1 + {len(self.side_vocabulary_sizes)} "
-                f"(item id, then one id per side feature). Received: `items` with shape {tuple(input_shape)}"
-            )
         ids_shape = tuple(input_shape[:2])
         self.embedding.build(ids_shape)
         for embedding in self.side_embeddings:
             embedding.build(ids_shape)
 
     has_ids = True
+    integer_items = True
 
     @property
     def embeddings(self):

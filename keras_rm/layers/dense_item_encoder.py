@@ -10,8 +10,11 @@ class DenseItemEncoder(ItemEncoder):
     """Projects dense item features `(batch, length, features)` (video frames).
 
     `Dense(hidden_dim)` (followed, as for every item encoder, by layer
-    normalisation). Dense features carry
-    no padding value, so every item is real unless `item_mask` says otherwise.
+    normalisation). Dense features carry no padding value, so every item is
+    real unless `item_mask` says otherwise, or unless it holds a NaN or an
+    infinity: such an item is masked out like padding (its non-finite
+    features read as 0), and a query's non-finite features read as 0, so
+    one corrupt frame never turns the memory into NaN.
 
     Args:
         hidden_dim: int. Size of every encoded item.
@@ -39,19 +42,17 @@ class DenseItemEncoder(ItemEncoder):
         self.feature_dim = check_positive_int("feature_dim", feature_dim)
         self.projection = keras.layers.Dense(hidden_dim, dtype=self.dtype_policy, name="projection")
 
+    def item_size(self):
+        return "`feature_dim`", self.feature_dim
+
     def build_encoder(self, input_shape):
-        if input_shape[-1] is not None and input_shape[-1] != self.feature_dim:
-            raise ValueError(
-                f"The last axis of `items` must equal `feature_dim` = {self.feature_dim}. "
-                f"Received: `items` with shape {tuple(input_shape)}"
-            )
         self.projection.build(input_shape)
 
     def encode(self, items):
-        return self.projection(items)
+        return self.projection(ops.where(ops.isfinite(items), items, 0.0))
 
     def implicit_mask(self, items):
-        return ops.ones(ops.shape(items)[:2], dtype="bool")
+        return ops.all(ops.isfinite(items), axis=-1)
 
     def get_config(self):
         config = super().get_config()

@@ -43,6 +43,7 @@ class ItemEncoder(keras.layers.Layer):
 
     item_rank = 0
     has_ids = False  # True when items are ids of an embedding table (`embeddings`, `item_ids`).
+    integer_items = False  # True when raw items are integer ids (of items, words or side features).
 
     def __init__(self, hidden_dim, **kwargs):
         super().__init__(**kwargs)
@@ -50,6 +51,7 @@ class ItemEncoder(keras.layers.Layer):
         self.norm = keras.layers.LayerNormalization(dtype=self.dtype_policy, name="norm")
 
     def build(self, input_shape):
+        self.check_items("items", input_shape)
         self.build_encoder(input_shape)
         self.norm.build(tuple(input_shape[:2]) + (self.hidden_dim,))
 
@@ -75,8 +77,12 @@ class ItemEncoder(keras.layers.Layer):
         """Integer ids `(batch, length)` of the items (id encoders only)."""
         raise NotImplementedError(f"{self.__class__.__name__} has no item ids.")
 
+    def item_size(self):
+        """`(what, size)` of the last axis of one item, e.g. `("`max_words`", 8)`; None for single ids."""
+        return None
+
     def check_items(self, name, shape):
-        """Raises a clear error when items of this `shape` have the wrong rank for this encoder."""
+        """Raises a clear error when items of this `shape` have the wrong rank or item size for this encoder."""
         rank = len(shape)
         if rank != self.item_rank + 2:
             raise ValueError(
@@ -84,9 +90,25 @@ class ItemEncoder(keras.layers.Layer):
                 f"{self.__class__.__name__} (batch, length{', item features' if self.item_rank else ''}). "
                 f"Received: `{name}` with shape {tuple(shape)}"
             )
+        self.check_item_size(name, shape)
+
+    def check_item_size(self, name, shape):
+        """Raises a clear error when the last axis of `shape` is not the size of one item."""
+        size = self.item_size()
+        if size is not None and shape[-1] is not None and shape[-1] != size[1]:
+            raise ValueError(
+                f"The last axis of `{name}` must equal {size[0]} = {size[1]} for {self.__class__.__name__}. "
+                f"Received: `{name}` with shape {tuple(shape)}"
+            )
 
     def call(self, items, item_mask=None):
         self.check_items("items", items.shape)
+        dtype = keras.backend.standardize_dtype(items.dtype)
+        if self.integer_items and "int" not in dtype:
+            raise TypeError(
+                f"{self.__class__.__name__} reads integer ids (items and queries). "
+                f"Received: dtype {dtype} for shape {tuple(items.shape)}"
+            )
         encoded = self.norm(self.encode(items))
         mask = self.implicit_mask(items)
         if item_mask is not None:
@@ -114,6 +136,8 @@ class ItemEncoder(keras.layers.Layer):
         item and mean-pooled over its real items.
         """
         rank = len(query.shape)
+        if rank in (self.item_rank + 1, self.item_rank + 2):
+            self.check_item_size("query", query.shape)
         if rank == self.item_rank + 1:
             encoded, _ = self(ops.expand_dims(query, 1))
             return encoded[:, 0]

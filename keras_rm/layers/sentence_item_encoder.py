@@ -41,6 +41,7 @@ class SentenceItemEncoder(ItemEncoder):
     """
 
     item_rank = 1
+    integer_items = True
 
     def __init__(self, vocabulary_size, hidden_dim, max_words, **kwargs):
         super().__init__(hidden_dim=hidden_dim, **kwargs)
@@ -50,12 +51,10 @@ class SentenceItemEncoder(ItemEncoder):
             vocabulary_size, hidden_dim, dtype=self.dtype_policy, name="embedding"
         )
 
+    def item_size(self):
+        return "`max_words`", self.max_words
+
     def build_encoder(self, input_shape):
-        if input_shape[-1] is not None and input_shape[-1] != self.max_words:
-            raise ValueError(
-                f"The last axis of `items` must equal `max_words` = {self.max_words}. "
-                f"Received: `items` with shape {tuple(input_shape)}"
-            )
         self.embedding.build(input_shape)
 
         def position_encoding(shape, dtype=None):

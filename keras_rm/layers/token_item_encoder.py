@@ -51,6 +51,7 @@ class TokenItemEncoder(ItemEncoder):
         self.embedding.build(input_shape)
 
     has_ids = True
+    integer_items = True
 
     @property
     def embeddings(self):
