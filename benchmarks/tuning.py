@@ -24,7 +24,9 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import BACKENDS, RESULTS, format_table, machine_description, run_worker, write_results  # noqa: E402
-from tuning import search  # noqa: E402  (defines the search's flags: --max_trials, --epochs, ...)
+from tuning import search  # noqa: E402
+
+search.define_flags()  # every flag of the search applies: --max_trials, --epochs, --space, ...
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("worker", False, "Internal: measure under the current KERAS_BACKEND and print JSON.")

@@ -27,23 +27,28 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("task", "babi", ["babi", "ctr"], "What to tune on.")
-flags.DEFINE_integer("babi_task", 1, "bAbI task of the built-in generator (1, 2, 3, 6, 7).")
-flags.DEFINE_integer("length", 100, "Sentences per lengthened bAbI story.")
-flags.DEFINE_integer("train_examples", 2000, "Training stories.")
-flags.DEFINE_integer("val_examples", 500, "Validation stories (the objective is measured on them).")
-flags.DEFINE_integer("max_words", 8, "Words kept per sentence.")
-flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "KerasTuner search algorithm.")
-flags.DEFINE_string("objective", "val_accuracy", "Metric to maximise (or `val_loss`, minimised).")
-flags.DEFINE_integer("max_trials", 6, "Trials (random, bayesian); hyperband is bounded by --epochs.")
-flags.DEFINE_integer("epochs", 3, "Epochs per trial (hyperband: the most epochs of one model).")
-flags.DEFINE_integer("batch_size", 32, "Batch size.")
-flags.DEFINE_string("space", None, "JSON overrides of the search space: list = choice, "
-                                   '{"min", "max"} = range, value = fixed.')
-flags.DEFINE_string("directory", "output/tuning", "Where the tuner keeps its trials and results.")
-flags.DEFINE_string("project_name", None, "Project folder inside --directory (default: the task).")
-flags.DEFINE_bool("overwrite", False, "Start over instead of resuming an earlier search.")
-flags.DEFINE_integer("seed", 0, "Seed of the data, the oracle and the models.")
+
+
+def define_flags():
+    """The command line's flags (defined on demand, so the module imports beside other absl programs)."""
+    flags.DEFINE_enum("task", "babi", ["babi", "ctr"], "What to tune on.")
+    flags.DEFINE_integer("babi_task", 1, "bAbI task of the built-in generator (1, 2, 3, 6, 7).")
+    flags.DEFINE_integer("length", 100, "Sentences per lengthened bAbI story.")
+    flags.DEFINE_integer("train_examples", 2000, "Training stories.")
+    flags.DEFINE_integer("val_examples", 500, "Validation stories (the objective is measured on them).")
+    flags.DEFINE_integer("max_words", 8, "Words kept per sentence.")
+    flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "KerasTuner search algorithm.")
+    flags.DEFINE_string("objective", "val_accuracy", "Metric to maximise (or `val_loss`, minimised).")
+    flags.DEFINE_integer("max_trials", 6, "Trials (random, bayesian); hyperband is bounded by --epochs.")
+    flags.DEFINE_integer("epochs", 3, "Epochs per trial (hyperband: the most epochs of one model).")
+    flags.DEFINE_integer("batch_size", 32, "Batch size.")
+    flags.DEFINE_string("space", None,
+                        'JSON overrides of the search space: list = choice, {"min", "max"} = range, value = fixed.')
+    flags.DEFINE_string("directory", "output/tuning", "Where the tuner keeps its trials and results.")
+    flags.DEFINE_string("project_name", None, "Project folder inside --directory (default: the task).")
+    flags.DEFINE_bool("overwrite", False, "Start over instead of resuming an earlier search.")
+    flags.DEFINE_integer("seed", 0, "Seed of the data, the oracle and the models.")
+
 
 TUNERS = ("random", "bayesian", "hyperband")
 
@@ -218,4 +223,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
