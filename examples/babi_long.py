@@ -134,7 +134,8 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
     for epoch in range(epochs):
         train = first_train if epoch == 0 else lengthened("train", train_examples, seed + epoch)
         data = without_depth(vectorizer.dataset(train, batch_size, length, shuffle=True, seed=seed + epoch))
-        net.fit(data, initial_epoch=epoch, epochs=epoch + 1, callbacks=[tensorboard], shuffle=False, verbose=verbose)
+        history = net.fit(data, initial_epoch=epoch, epochs=epoch + 1, callbacks=[tensorboard], shuffle=False,
+                          verbose=verbose)
 
     test_data = vectorizer.dataset(test, batch_size, length)
     labels = np.concatenate([np.asarray(y) for _, y, _ in test_data])
@@ -146,6 +147,7 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
         "accuracy_by_depth": accuracy_by_depth(correct, depths),
         "test_examples": int(len(correct)),
         "test_examples_by_depth": np.bincount(depth_bucket(depths), minlength=4).tolist(),
+        "train_logs": {name: float(values[-1]) for name, values in history.history.items()},  # last epoch
         "backend": keras.config.backend(),
         "config": {"task": task, "length": length, "depth": depth, "model": model, "num_slots": num_slots,
                    "segment_length": segment_length, "recollection_weight": recollection_weight,
