@@ -131,6 +131,7 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
     def without_depth(data):
         return data.map(lambda x, y, d: (x, y))
 
+    history = None
     for epoch in range(epochs):
         train = first_train if epoch == 0 else lengthened("train", train_examples, seed + epoch)
         data = without_depth(vectorizer.dataset(train, batch_size, length, shuffle=True, seed=seed + epoch))
@@ -147,7 +148,7 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
         "accuracy_by_depth": accuracy_by_depth(correct, depths),
         "test_examples": int(len(correct)),
         "test_examples_by_depth": np.bincount(depth_bucket(depths), minlength=4).tolist(),
-        "train_logs": {name: float(values[-1]) for name, values in history.history.items()},  # last epoch
+        "train_logs": {name: float(v[-1]) for name, v in history.history.items()} if history else {},  # last epoch
         "backend": keras.config.backend(),
         "config": {"task": task, "length": length, "depth": depth, "model": model, "num_slots": num_slots,
                    "segment_length": segment_length, "recollection_weight": recollection_weight,
