@@ -45,6 +45,8 @@ VARIANTS = {
     "full_attention": {"model": "full_attention"},
 }
 
+TRAIN_TERMS = ("accuracy", "recollection_accuracy", "familiarity_accuracy", "teacher_accuracy")
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("tasks", ["1", "2"], "bAbI tasks (built-in generator: 1, 2, 3, 6, 7).")
 flags.DEFINE_list("lengths", ["100", "1000"], "Sentences per lengthened story.")
@@ -123,6 +125,9 @@ def summarise(runs):
             "by_depth_mean": np.nanmean(by_depth, axis=0).tolist(),
             "by_depth_std": np.nanstd(by_depth, axis=0).tolist(),
             "seconds_mean": float(np.mean([run["seconds"] for run in group])),
+            # Last training epoch, mean over seeds: did the rehearsal (and the teacher) learn anything?
+            **{f"train_{name}_mean": float(np.mean([run["train_logs"][name] for run in group]))
+               for name in TRAIN_TERMS if all(name in run["train_logs"] for run in group)},
         })
     return summary
 
@@ -147,17 +152,28 @@ def main(argv):
                 metrics = job.result()
                 runs.append({"task": task, "length": length, "variant": variant, "seed": seed,
                              "accuracy": metrics["accuracy"], "accuracy_by_depth": metrics["accuracy_by_depth"],
-                             "seconds": metrics["seconds"]})
+                             "test_examples_by_depth": metrics.get("test_examples_by_depth"),
+                             "train_logs": metrics.get("train_logs", {}), "seconds": metrics["seconds"]})
                 print(f"task {task} length {length} {variant:>17} seed {seed}: {metrics['accuracy']:.1%} "
                       f"({metrics['seconds']:.0f} s)", flush=True)
     summary = summarise(runs)
     rows = [
         [s["task"], s["length"], s["variant"], f"{s['accuracy_mean']:.1%} ± {s['accuracy_std']:.1%}",
-         *[f"{v:.1%}" for v in s["by_depth_mean"]], f"{s['seconds_mean']:.0f}"]
+         *[f"{v:.1%}" for v in s["by_depth_mean"]],
+         f"{s['train_recollection_accuracy_mean']:.3f}" if "train_recollection_accuracy_mean" in s else "-",
+         f"{s['seconds_mean']:.0f}"]
         for s in summary
     ]
     table = format_table(["task", "length", "variant", "accuracy (mean ± sd)", "Q1 (earliest)", "Q2", "Q3",
-                          "Q4 (latest)", "s/run"], rows)
+                          "Q4 (latest)", "recollection acc. (train)", "s/run"], rows)
+    counts = {}
+    for run in runs:
+        if run["test_examples_by_depth"]:
+            counts.setdefault((run["task"], run["length"], run["seed"]), run["test_examples_by_depth"])
+    table += "\ntest stories per quarter (Q1/Q2/Q3/Q4): " + "; ".join(
+        f"task {task}, {length}, seed {seed}: {'/'.join(map(str, n))}"
+        for (task, length, seed), n in sorted(counts.items())
+    )
     command = "python benchmarks/forgetting.py " + " ".join(
         FLAGS[name].serialize() for name in
         ("tasks", "lengths", "variants", "seeds", "epochs", "train_examples", "test_examples",
