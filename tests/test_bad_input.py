@@ -62,19 +62,25 @@ def test_non_finite_dense_features_are_masked_out():
 @pytest.mark.parametrize(
     "inputs,error,match",
     [
-        ({"items": X["items"] + VOCABULARY}, ValueError, "outside the vocabulary"),
-        ({"items": X["items"] - 100}, ValueError, "outside the vocabulary"),
-        ({"items": X["items"].astype("float32")}, TypeError, "reads integer ids.*float32"),
-        ({"query": X["query"].astype("float32")}, TypeError, "reads integer ids.*float32"),
-        ({"query": X["query"][:3]}, ValueError, "same batch size"),
-        ({"item_mask": np.ones((2, 16), bool)}, ValueError, "same batch size"),
-        ({"items": X["items"][..., None]}, ValueError, "`items` must have rank 2"),
+        ({**X, "items": X["items"] + VOCABULARY}, ValueError, "outside the vocabulary"),
+        ({**X, "items": X["items"] - 100}, ValueError, "outside the vocabulary"),
+        ({**X, "items": X["items"].astype("float32")}, TypeError, "reads integer ids.*float32"),
+        ({**X, "query": X["query"].astype("float32")}, TypeError, "reads integer ids.*float32"),
+        ({**X, "query": X["query"][:3]}, ValueError, "same batch size"),
+        ({**X, "item_mask": np.ones((2, 16), bool)}, ValueError, "same batch size"),
+        ({**X, "item_mask": np.ones((4, 15), bool)}, ValueError, "same length"),
+        ({**X, "items": X["items"][..., None]}, ValueError, "`items` must have rank 2"),
+        ({**X, "query": np.zeros((4, 1, 1, 1), "int32")}, ValueError, "`query` must have rank"),
+        ({"items": X["items"]}, ValueError, "must contain `query`"),
+        ({**X, "extra": X["query"]}, ValueError, "Unknown input keys"),
+        (X["items"], TypeError, "takes a dict"),
     ],
-    ids=["id-too-large", "id-negative", "float-ids", "float-query", "query-batch", "mask-batch", "items-rank"],
+    ids=["id-too-large", "id-negative", "float-ids", "float-query", "query-batch", "mask-batch", "mask-length",
+         "items-rank", "query-rank", "no-query", "unknown-key", "not-dict"],
 )
 def test_bad_values_dtypes_and_shapes(model, inputs, error, match):
     with pytest.raises(error, match=match):
-        model({**X, **inputs})
+        model(inputs)
 
 
 def test_query_longer_than_a_sentence_and_wrong_feature_width():

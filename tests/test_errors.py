@@ -1,43 +1,12 @@
-"""Bad input and bad arguments raise a clear error that names the problem."""
+"""Bad constructor arguments raise a clear error that names the problem (bad inputs: test_bad_input.py)."""
 
 import numpy as np
 import pytest
 
 import keras_rm
-from tests.testing import VOCABULARY, recall_data, tiny_model
+from tests.testing import recall_data, tiny_model
 
 X, Y, _ = recall_data(4)
-
-
-@pytest.fixture(scope="module")
-def model():
-    model = tiny_model()
-    model(X)
-    return model
-
-
-def with_inputs(**changes):
-    return {**X, **changes}
-
-
-@pytest.mark.parametrize(
-    "inputs,error,match",
-    [
-        (with_inputs(items=X["items"][..., None]), ValueError, "`items` must have rank 2"),
-        (with_inputs(item_mask=np.ones((4, 15), bool)), ValueError, "same length"),
-        ({"items": X["items"]}, ValueError, "must contain `query`"),
-        (with_inputs(query=X["query"][:3]), ValueError, "same batch size"),
-        (with_inputs(items=X["items"] + VOCABULARY), ValueError, "outside the vocabulary"),
-        (with_inputs(items=X["items"] - 100), ValueError, "outside the vocabulary"),
-        (with_inputs(query=np.zeros((4, 1, 1, 1), "int32")), ValueError, "`query` must have rank"),
-        (with_inputs(extra=X["query"]), ValueError, "Unknown input keys"),
-        (X["items"], TypeError, "takes a dict"),
-    ],
-    ids=["rank", "mask-length", "no-query", "batch", "id-too-large", "id-negative", "query-rank", "unknown-key", "not-dict"],
-)
-def test_bad_inputs(model, inputs, error, match):
-    with pytest.raises(error, match=match):
-        model(inputs)
 
 
 @pytest.mark.parametrize(
