@@ -1,6 +1,5 @@
 """Bad constructor arguments raise a clear error that names the problem (bad inputs: test_bad_input.py)."""
 
-import numpy as np
 import pytest
 
 import keras_rm
