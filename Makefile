@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 # off here: at this budget it does not beat the plain memory (README, benchmarks/forgetting.py).
 demo: install
 	TF_CPP_MIN_LOG_LEVEL=3 KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PYTHON) examples/babi_long.py --task=1 \
-		--length=100 --recollection_weight=0 --familiarity_weight=0 --epochs=10 --train_examples=2000 \
+		--length=100 --recollection_weight=0 --familiarity_weight=0 --epochs=20 --train_examples=2000 \
 		--output_dir=output/demo
 
 # The suite runs once per backend (KERAS_BACKEND is fixed per process).
