@@ -90,6 +90,7 @@ def make_tuner(kind, hypermodel, objective, max_trials, epochs, directory, proje
 
 
 def record_worker(project_dir, tuner_id, trial_id):
+    """Appends `trial_id` to this worker's own record (one file per worker: no two writers share one)."""
     folder = os.path.join(project_dir, "trial_workers")
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, f"{tuner_id}.jsonl"), "a") as f:
