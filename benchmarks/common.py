@@ -1,11 +1,9 @@
-"""Helpers shared by the benchmark scripts: running a worker per backend, tables, results files."""
+"""Helpers shared by the benchmark scripts: running a worker per backend, results files."""
 
 import json
 import os
 import subprocess
 import sys
-
-from pipelines.metrics import format_table  # noqa: F401  (the benchmarks' tables)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")

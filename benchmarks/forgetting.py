@@ -35,7 +35,8 @@ import time
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import RESULTS, ROOT, format_table, machine_description, write_results  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, machine_description, write_results  # noqa: E402
+from pipelines.metrics import format_table  # noqa: E402
 
 VARIANTS = {
     "plain": {"recollection_weight": 0.0, "familiarity_weight": 0.0},

@@ -16,7 +16,8 @@ import time
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import BACKENDS, RESULTS, format_table, machine_description, run_worker, write_results  # noqa: E402
+from benchmarks.common import BACKENDS, RESULTS, machine_description, run_worker, write_results  # noqa: E402
+from pipelines.metrics import format_table  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("worker", False, "Internal: measure under the current KERAS_BACKEND and print JSON.")
