@@ -1,0 +1,165 @@
+"""Export to a TensorFlow SavedModel: whole-sequence serving and streaming (`write` / `answer`) endpoints.
+
+TensorFlow is needed to export, not to import `keras_rm`: it is imported by
+Keras' `ExportArchive` when `export_saved_model` runs.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import keras
+import numpy as np
+
+from keras_rm.models.full_attention_model import FullAttentionModel
+from keras_rm.models.rehearsal_memory_model import RehearsalMemoryModel
+
+
+def export_saved_model(model, path, verbose=False):
+    """Exports a trained model to a TensorFlow SavedModel with serving and streaming signatures.
+
+    The SavedModel needs neither Keras nor `keras_rm` to run: load it with
+    `tf.saved_model.load(path)` (or serve it with TF Serving). Every signature
+    takes a dynamic batch size; `items` and `query` have the shapes the model
+    was built with (integer ids as `int32`, features as `float32`).
+
+    - `serve(items, item_mask, query)` -> `{"logits"}`: the whole sequence
+      (of the built length) and a query, as `model.predict`.
+    - `initial_memory(batch_size)` -> `{"memory"}`: `(batch_size, num_slots,
+      slot_dim)`.
+    - `write(memory, items, item_mask)` -> `{"memory"}`: writes one segment of
+      `segment_length` items; chain it over a sequence of any length.
+    - `answer(memory, query)` -> `{"logits"}`: answers from the memory alone.
+
+    A `RehearsalMemoryModel` gets all four; the rehearsal decoder, sampler and
+    teacher (training only) are not exported. A `FullAttentionModel` gets
+    `serve` only. Under TensorFlow and JAX the model is exported in this
+    process; under torch it is saved as `.keras` and exported by a
+    TensorFlow-backend subprocess (so custom layers must be registered in an
+    importable module).
+
+    Args:
+        model: a built (trained, or with loaded weights) `RehearsalMemoryModel`
+            or `FullAttentionModel`.
+        path: str. Folder of the SavedModel (created or overwritten).
+        verbose: bool. Print the exported signatures. Defaults to False.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    ```python
+    keras_rm.export.export_saved_model(model, "exported")
+    served = tf.saved_model.load("exported")
+    memory = served.initial_memory(tf.constant(2))["memory"]
+    for segment in segments:  # (2, segment_length) ids each
+        memory = served.write(memory, segment, segment > 0)["memory"]
+    logits = served.answer(memory, query)["logits"]
+    ```
+    """
+    if not isinstance(model, (RehearsalMemoryModel, FullAttentionModel)):
+        raise TypeError(
+            "`model` must be a keras_rm.RehearsalMemoryModel or keras_rm.FullAttentionModel. "
+            f"Received: {type(model).__name__}"
+        )
+    if not model.built:
+        raise ValueError(
+            f"The {type(model).__name__} was never built or trained, so it has no weights and no input "
+            "shapes to export: train it (`fit`), call it on a batch or `build()` it and load weights first."
+        )
+    path = os.fspath(path)
+    if keras.config.backend() == "torch":
+        return _export_in_tensorflow_process(model, path, verbose)
+    archive = keras.export.ExportArchive()
+    for layer in inference_layers(model):
+        archive.track(layer)
+    items, query = input_specs(model)
+    mask = keras.InputSpec(shape=items.shape[:2], dtype="bool")
+
+    def serve(items, item_mask, query):
+        return {"logits": model({"items": items, "item_mask": item_mask, "query": query}, training=False)}
+
+    archive.add_endpoint("serve", serve, [items, mask, query])
+    if isinstance(model, RehearsalMemoryModel):
+        _add_streaming_endpoints(archive, model, items, query)
+    archive.write_out(path, verbose=verbose)
+    return path
+
+
+def inference_layers(model):
+    """The layers a served model runs (a memory model's rehearsal decoder, sampler and teacher left out)."""
+    if isinstance(model, FullAttentionModel):
+        return [model]
+    layers = [model.item_encoder, model.query_encoder, model.memory_machine, model.reader, model.head]
+    return [layer for layer in layers if layer is not None]
+
+
+def input_specs(model):
+    """`keras.InputSpec`s of `items` and `query` (dynamic batch) from the shapes the model was built with."""
+    shapes = model.get_build_config()["input_shape"]
+    encoders = {"items": model.item_encoder, "query": model.query_encoder or model.item_encoder}
+    specs = []
+    for key in ("items", "query"):
+        dtype = "int32" if encoders[key].integer_items else model.compute_dtype
+        specs.append(keras.InputSpec(shape=(None,) + tuple(shapes[key])[1:], dtype=dtype))
+    return specs
+
+
+def _add_streaming_endpoints(archive, model, items, query):
+    import tensorflow as tf
+
+    memory = keras.InputSpec(shape=(None, model.num_slots, model.slot_dim), dtype=model.compute_dtype)
+    segment = keras.InputSpec(shape=(None, model.segment_length) + tuple(items.shape[2:]), dtype=items.dtype)
+    segment_mask = keras.InputSpec(shape=(None, model.segment_length), dtype="bool")
+
+    # The initial memory is a constant of the trained model; a plain TF
+    # function broadcasts it, so its batch size can be a tensor on every backend.
+    slots = tf.constant(np.asarray(keras.ops.convert_to_numpy(model.memory_machine.initial_slots)))
+
+    @tf.function(input_signature=[tf.TensorSpec((), tf.int32, name="batch_size")])
+    def initial_memory(batch_size):
+        shape = tf.stack([batch_size, model.num_slots, model.slot_dim])
+        return {"memory": tf.broadcast_to(tf.cast(slots, model.compute_dtype)[None], shape)}
+
+    def write(memory, items, item_mask):
+        return {"memory": model.write(memory, items, item_mask)}
+
+    def answer(memory, query):
+        return {"logits": model.answer(memory, query)}
+
+    initial_memory.get_concrete_function()
+    archive.add_endpoint("initial_memory", initial_memory)
+    archive.add_endpoint("write", write, [memory, segment, segment_mask])
+    archive.add_endpoint("answer", answer, [memory, query])
+
+
+def _export_in_tensorflow_process(model, path, verbose):
+    """torch cannot export to TensorFlow: save `.keras`, export it from a TensorFlow-backend process."""
+    with tempfile.TemporaryDirectory() as folder:
+        keras_path = os.path.join(folder, "model.keras")
+        model.save(keras_path)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        command = [sys.executable, "-m", "keras_rm.export", keras_path, path] + (["--verbose"] if verbose else [])
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(
+            "Exporting the torch-trained model from a TensorFlow-backend process failed (custom layers must be "
+            f"registered in a module that process can import). Its error output:\n{done.stderr[-3000:]}"
+        )
+    if verbose:
+        print(done.stdout)
+    return path
+
+
+def _main(argv):
+    if keras.config.backend() != "tensorflow" or len(argv) not in (2, 3):
+        raise SystemExit("usage: KERAS_BACKEND=tensorflow python -m keras_rm.export MODEL.keras SAVED_MODEL_DIR")
+    export_saved_model(keras.saving.load_model(argv[0]), argv[1], verbose="--verbose" in argv)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])
