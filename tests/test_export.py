@@ -1,0 +1,133 @@
+"""SavedModel export: the served model equals the Keras model, streamed or whole, without keras_rm."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import keras_rm
+from keras_rm.export import export_saved_model, inference_layers
+
+LENGTH, SEGMENT, WORDS, VOCABULARY = 24, 8, 3, 20
+
+
+def sentence_data(batch, seed=0):
+    rng = np.random.default_rng(seed)
+    items = rng.integers(0, VOCABULARY, (batch, LENGTH, WORDS)).astype("int32")
+    mask = np.ones((batch, LENGTH), bool)
+    mask[: batch // 2, LENGTH - 5 :] = False  # half the batch ends with masked items
+    query = rng.integers(1, VOCABULARY, (batch, WORDS)).astype("int32")
+    return {"items": items, "item_mask": mask, "query": query}, rng.integers(0, 4, batch)
+
+
+@pytest.fixture(scope="module")
+def memory_export(tmp_path_factory):
+    """A trained rehearsing memory model, its export and its predictions on a batch of another size."""
+    encoder = keras_rm.layers.SentenceItemEncoder(VOCABULARY, 8, WORDS)
+    model = keras_rm.RehearsalMemoryModel(
+        encoder, num_classes=4, num_slots=2, segment_length=SEGMENT, num_heads=2, num_fragments=2,
+        fragment_length=4, num_negatives=3, decoder_layers=1, seed=3,
+    )
+    model.compile()
+    x, y = sentence_data(16)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    path = export_saved_model(model, str(tmp_path_factory.mktemp("export") / "memory"))
+    test_x, _ = sentence_data(5, seed=1)
+    return model, path, test_x, np.asarray(model.predict(test_x, verbose=0))
+
+
+def load(path):
+    import tensorflow as tf
+
+    return tf.saved_model.load(path)
+
+
+def test_serve_equals_predict(memory_export):
+    _, path, x, expected = memory_export
+    served = load(path)
+    logits = served.serve(x["items"], x["item_mask"], x["query"])["logits"].numpy()
+    np.testing.assert_allclose(logits, expected, atol=1e-5)
+    assert sorted(served.signatures) == ["answer", "initial_memory", "serve", "serving_default", "write"]
+
+
+def stream(served, x, repeats=1):
+    """Writes `x["items"]` segment by segment, `repeats` times over, into a served initial memory."""
+    import tensorflow as tf
+
+    memory = served.initial_memory(tf.constant(len(x["items"])))["memory"]
+    for _ in range(repeats):
+        for start in range(0, LENGTH, SEGMENT):
+            window = slice(start, start + SEGMENT)
+            memory = served.write(memory, x["items"][:, window], x["item_mask"][:, window])["memory"]
+    return memory
+
+
+def test_write_chained_then_answer_equals_serve(memory_export):
+    _, path, x, expected = memory_export
+    served = load(path)
+    memory = stream(served, x)
+    assert memory.shape == (5, 2, 8)
+    np.testing.assert_allclose(served.answer(memory, x["query"])["logits"].numpy(), expected, atol=1e-5)
+
+
+def test_streaming_goes_past_the_trained_length(memory_export):
+    """`write` takes any number of segments: three times the trained length equals the Keras model's streaming."""
+    model, path, x, _ = memory_export
+    served = load(path)
+    expected = model.initial_memory(5)
+    for _ in range(3):
+        expected = model.write(expected, x["items"], x["item_mask"])
+    expected = keras.ops.convert_to_numpy(model.answer(expected, x["query"]))
+    logits = served.answer(stream(served, x, repeats=3), x["query"])["logits"].numpy()
+    np.testing.assert_allclose(logits, expected, atol=1e-5)
+
+
+def test_rehearsal_parts_are_not_exported(memory_export):
+    model, path, _, _ = memory_export
+    served = load(path)
+    inference = sum(len(layer.weights) for layer in inference_layers(model))
+    assert len(served.variables) == inference < len(model.weights)
+
+
+def test_saved_model_runs_without_keras_rm_or_keras(memory_export, tmp_path):
+    _, path, x, expected = memory_export
+    np.savez(tmp_path / "batch.npz", **x)
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["keras_rm"] = sys.modules["keras"] = None  # any import of them now fails
+        import numpy as np
+        import tensorflow as tf
+        x = np.load({str(tmp_path / "batch.npz")!r})
+        served = tf.saved_model.load({path!r})
+        np.save({str(tmp_path / "logits.npy")!r}, served.serve(x["items"], x["item_mask"], x["query"])["logits"].numpy())
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), expected, atol=1e-5)
+
+
+def test_full_attention_model_with_dense_items(tmp_path):
+    encoder = keras_rm.layers.DenseItemEncoder(8, feature_dim=5)
+    model = keras_rm.FullAttentionModel(encoder, num_classes=3, num_layers=1, num_heads=2)
+    model.compile()
+    rng = np.random.default_rng(0)
+    x = {"items": rng.normal(size=(8, 12, 5)).astype("float32"), "query": rng.normal(size=(8, 5)).astype("float32")}
+    model.fit(x, rng.integers(0, 3, 8), epochs=1, verbose=0)
+    served = load(export_saved_model(model, str(tmp_path / "full")))
+    assert "write" not in served.signatures
+    mask = np.ones((8, 12), bool)
+    np.testing.assert_allclose(served.serve(x["items"], mask, x["query"])["logits"].numpy(),
+                               np.asarray(model.predict(x, verbose=0)), atol=1e-5)
+
+
+def test_unbuilt_model_is_a_clear_error(tmp_path):
+    model = keras_rm.RehearsalMemoryModel(keras_rm.layers.TokenItemEncoder(10, 8), num_classes=2)
+    with pytest.raises(ValueError, match="never built or trained"):
+        export_saved_model(model, str(tmp_path / "x"))
+    with pytest.raises(TypeError, match="RehearsalMemoryModel or keras_rm.FullAttentionModel"):
+        export_saved_model(keras.Sequential([keras.layers.Dense(1)]), str(tmp_path / "x"))
