@@ -11,7 +11,9 @@ is lengthened to `--length` sentences with distractors, its facts placed
 fresh distractors and fact placement (official files) every epoch. Writes to
 `--output_dir`: `model.keras`, `vocabulary.json`, `metrics.json` (`accuracy`,
 `accuracy_by_depth` by quarter of the sequence, earliest first), TensorBoard
-logs under `logs/`, and `accuracy_by_depth.png`.
+logs under `logs/`, `accuracy_by_depth.png`, and a TensorFlow SavedModel under
+`saved_model/` (`keras_rm.export.export_saved_model`; `--noexport` skips it)
+that `examples/serve_stream.py` streams stories through.
 
 `--init_from=DIR` goes on from an earlier run's model and vocabulary, e.g.
 to train on short stories first and then on long ones:
@@ -53,6 +55,7 @@ flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_integer("max_words", 8, "Words kept per sentence.")
 flags.DEFINE_integer("seed", 0, "Seed of data, initialisation and rehearsal draws.")
 flags.DEFINE_string("output_dir", "output/babi_long", "Where the model, metrics, logs and plot go.")
+flags.DEFINE_bool("export", True, "Export a SavedModel (serve, and for the memory: initial_memory, write, answer).")
 flags.DEFINE_string("init_from", None,
                     "Output directory of an earlier run: start from its model.keras and vocabulary.json "
                     "(e.g. train on short stories, then go on with longer ones); model flags are then ignored.")
@@ -86,12 +89,12 @@ def build_model(model, vectorizer, num_slots, segment_length, hidden_dim, recoll
 def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, model="memory", num_slots=8,
         segment_length=16, hidden_dim=64, recollection_weight=1.0, familiarity_weight=0.5, sampler="uniform",
         mask_selection="random", story_length=10, train_examples=2000, test_examples=500, epochs=5, batch_size=32,
-        max_words=8, seed=0, output_dir="output/babi_long", init_from=None, verbose=1):
+        max_words=8, seed=0, output_dir="output/babi_long", export=True, init_from=None, verbose=1):
     """Trains, evaluates and writes everything; returns the metrics dict."""
     import keras
     import numpy as np
 
-    import keras_rm  # noqa: F401  (registers the model classes `load_model` needs)
+    import keras_rm  # (also registers the model classes `load_model` needs)
     from pipelines.babi import TASKS, BabiVectorizer, generate_long_babi, lengthen
     from pipelines.metrics import accuracy_by_depth, depth_bucket
 
@@ -156,6 +159,8 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
                    "epochs": epochs, "seed": seed, "init_from": init_from},
     }
     net.save(os.path.join(output_dir, "model.keras"))
+    if export:
+        keras_rm.export.export_saved_model(net, os.path.join(output_dir, "saved_model"))
     with open(os.path.join(output_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     plot(metrics, os.path.join(output_dir, "accuracy_by_depth.png"))
@@ -195,7 +200,8 @@ def main(argv):
           *("n/a" if v is None else f"{v:.1%}" for v in metrics["accuracy_by_depth"])],
          ["examples", metrics["test_examples"], *metrics["test_examples_by_depth"]]],
     ))
-    print(f"\nWrote model.keras, metrics.json, logs/ and accuracy_by_depth.png to {FLAGS.output_dir}")
+    exported = ", saved_model/" if FLAGS.export else ""
+    print(f"\nWrote model.keras{exported}, metrics.json, logs/ and accuracy_by_depth.png to {FLAGS.output_dir}")
 
 
 if __name__ == "__main__":

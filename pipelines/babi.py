@@ -189,7 +189,7 @@ def _question(world, task, rng):
     raise ValueError(f"`task` must be one of {sorted(TASKS)} for the built-in generator. Received: `task` = {task}")
 
 
-def generate_babi(task, num_examples, story_length=10, seed=0):
+def generate_babi(task, num_examples, story_length=10, seed=0, questions_per_story=1):
     """Generates `num_examples` bAbI-style examples of a built-in task.
 
     Args:
@@ -197,6 +197,9 @@ def generate_babi(task, num_examples, story_length=10, seed=0):
         num_examples: int. Examples to generate.
         story_length: int. Sentences per story before the question.
         seed: int. Seed of the generator; the same seed gives the same examples.
+        questions_per_story: int. Distinct questions asked about each story
+            (consecutive examples share the story; fewer when the story
+            allows fewer). Defaults to 1.
 
     Returns:
         A list of `BabiExample`; answers are correct by construction.
@@ -208,9 +211,14 @@ def generate_babi(task, num_examples, story_length=10, seed=0):
     while len(examples) < num_examples:
         world = _World(rng)
         world.run(story_length, with_objects=task in (2, 3, 7))
-        asked = _question(world, task, rng)
-        if asked is not None:
-            question, answer, supporting = asked
+        asked = {}
+        for _ in range(10 * questions_per_story):
+            question = _question(world, task, rng)
+            if question is not None:
+                asked.setdefault(question[0], question)
+            if len(asked) == questions_per_story:
+                break
+        for question, answer, supporting in list(asked.values())[: num_examples - len(examples)]:
             examples.append(BabiExample(list(world.story), question, answer, supporting))
     return examples
 

@@ -50,10 +50,17 @@ def last_mention(story, word, before=None):
     return hits[-1] if hits else None
 
 
+@pytest.mark.parametrize("questions_per_story", [1, 3])
 @pytest.mark.parametrize("task", sorted(TASKS))
-def test_generator_is_reproducible_and_answers_are_supported(task):
-    examples = generate_babi(task, 40, seed=3)
-    assert [e.answer for e in examples] == [e.answer for e in generate_babi(task, 40, seed=3)]
+def test_generator_is_reproducible_and_answers_are_supported(task, questions_per_story):
+    examples = generate_babi(task, 40, seed=3, questions_per_story=questions_per_story)
+    again = generate_babi(task, 40, seed=3, questions_per_story=questions_per_story)
+    assert len(examples) == 40 and [e.answer for e in examples] == [e.answer for e in again]
+    stories = {}
+    for e in examples:
+        stories.setdefault(tuple(e.story), []).append(e.question)
+    assert all(len(set(questions)) == len(questions) <= questions_per_story for questions in stories.values())
+    assert max(map(len, stories.values())) == questions_per_story, "stories are shared by several questions"
     for e in examples:
         assert e.supporting and all(0 <= i < len(e.story) for i in e.supporting)
         facts = " ".join(e.story[i] for i in e.supporting)

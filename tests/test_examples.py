@@ -10,28 +10,44 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
 
 import babi_long  # noqa: E402
+import serve_stream  # noqa: E402
 
 
 TINY = dict(task=1, train_examples=16, test_examples=16, batch_size=8, verbose=0)
 
 
-def test_babi_long_writes_model_metrics_logs_and_plot(tmp_path):
+def test_babi_long_writes_everything_and_serve_stream_answers_as_the_keras_model(tmp_path):
     metrics = babi_long.run(
         length=32, num_slots=2, segment_length=8, hidden_dim=8, epochs=2, max_words=6, output_dir=str(tmp_path), **TINY
     )
     files = set(os.listdir(tmp_path))
-    assert {"model.keras", "metrics.json", "vocabulary.json", "accuracy_by_depth.png", "logs"} <= files
+    assert {"model.keras", "saved_model", "metrics.json", "vocabulary.json", "accuracy_by_depth.png", "logs"} <= files
     with open(tmp_path / "metrics.json") as f:
         saved = json.load(f)
     assert saved == metrics and 0 <= saved["accuracy"] <= 1 and len(saved["accuracy_by_depth"]) == 4
-    assert keras.saving.load_model(str(tmp_path / "model.keras")).num_slots == 2
+    model = keras.saving.load_model(str(tmp_path / "model.keras"))
+    assert model.num_slots == 2
+
+    # The SavedModel streamed with serve_stream's own word ids answers as the Keras model on the whole story.
+    served = serve_stream.run(str(tmp_path), length=30, questions=3, seed=5)
+    from pipelines.babi import BabiVectorizer, generate_babi, lengthen
+
+    examples = [lengthen(e, 30, rng=np.random.default_rng(5)) for e in generate_babi(1, 3, seed=5, questions_per_story=3)]
+    vectorizer = BabiVectorizer.load(str(tmp_path / "vocabulary.json"))
+    x = next(iter(vectorizer.dataset(examples, batch_size=3, length=32)))[0]
+    expected = keras.ops.convert_to_numpy(keras.ops.softmax(model.predict({k: np.asarray(v) for k, v in x.items()},
+                                                                          verbose=0)))
+    assert [q["answer"] for q in served["questions"]] == [vectorizer.answers[i] for i in expected.argmax(-1)]
+    np.testing.assert_allclose([q["probability"] for q in served["questions"]], expected.max(-1), atol=1e-5)
+    assert [q["question"] for q in served["questions"]] == [e.question for e in examples]
+    assert served["state_shape"] == [1, 2, 8] and served["segments_written"] == 4
 
 
 def test_babi_long_goes_on_from_an_earlier_run_at_another_length(tmp_path):
     short, long = tmp_path / "short", tmp_path / "long"
     babi_long.run(length=32, num_slots=2, segment_length=8, hidden_dim=8, sampler="teacher",
-                  mask_selection="important", epochs=1, output_dir=str(short), **TINY)
-    metrics = babi_long.run(length=64, epochs=1, init_from=str(short), output_dir=str(long), **TINY)
+                  mask_selection="important", epochs=1, output_dir=str(short), export=False, **TINY)
+    metrics = babi_long.run(length=64, epochs=1, init_from=str(short), output_dir=str(long), export=False, **TINY)
     assert metrics["config"]["init_from"] == str(short) and metrics["config"]["length"] == 64
     before = keras.saving.load_model(str(short / "model.keras"))
     after = keras.saving.load_model(str(long / "model.keras"))
