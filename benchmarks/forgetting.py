@@ -94,7 +94,8 @@ def run_one(task, length, variant, seed, init_from):
     args = [f"--{name}={value}" for name, value in settings.items()]
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "examples", "babi_long.py"), *args, f"--output_dir={output_dir}"],
+        [sys.executable, os.path.join(ROOT, "examples", "babi_long.py"), *args, "--noexport",
+         f"--output_dir={output_dir}"],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )
     if result.returncode:

@@ -1,0 +1,188 @@
+"""Serving cost of the exported memory against full attention, as the sequence grows (1k to 64k items).
+
+    python benchmarks/serving_cost.py
+    python benchmarks/serving_cost.py --lengths=1024,4096 --answer_repeats=50   # quick
+
+What a deployed model costs per query once a sequence has arrived, measured
+on the TensorFlow SavedModels of `keras_rm.export.export_saved_model` (what
+is served), one sequence at a time (batch 1), all in this one process:
+
+- memory model: `write` latency per segment (median over every segment of the
+  stream), `answer` latency per query given the memory (median of
+  `--answer_repeats`), and the state kept (the memory);
+- full attention: `serve` latency per query, which must read the whole raw
+  sequence (median of `--full_repeats`), and the state it must keep (the raw
+  item ids). Its attention matrix grows as length squared: lengths whose
+  attention would exceed `--full_attention_max_gb` are not run.
+
+Token items (ids), hidden 64, 8 slots, segments of 64, 2 Transformer blocks
+for full attention. Weights are untrained: cost does not depend on them.
+Writes benchmarks/results/serving_cost.json and serving_cost.png.
+"""
+
+import os
+import sys
+import tempfile
+import time
+
+os.environ["KERAS_BACKEND"] = "tensorflow"  # builds and exports; the SavedModel is plain TensorFlow either way
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import app, flags, logging  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import RESULTS, machine_description, write_results  # noqa: E402
+from pipelines.metrics import format_table  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("lengths", [str(2**k) for k in range(10, 17)], "Sequence lengths, in items (1k to 64k).")
+flags.DEFINE_integer("answer_repeats", 200, "Timed `answer` calls per length.")
+flags.DEFINE_integer("full_repeats", 5, "Timed full-attention `serve` calls per length.")
+flags.DEFINE_float("full_attention_max_gb", 6.0, "Largest attention matrix (GB) full attention is run with.")
+
+CONFIG = dict(vocabulary_size=1000, hidden_dim=64, num_slots=8, segment_length=64, num_heads=4, full_layers=2)
+QUERY_LENGTH = 4
+
+
+def median_seconds(fn, repeats):
+    """Median wall time of `fn()` over `repeats` calls, after one untimed call."""
+    import numpy as np
+
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def export(model, length, folder):
+    """Builds `model` for `length` items, exports it and loads the SavedModel back."""
+    import tensorflow as tf
+
+    import keras_rm
+
+    model.build({"items": (None, length), "query": (None, QUERY_LENGTH)})
+    return tf.saved_model.load(keras_rm.export.export_saved_model(model, os.path.join(folder, f"{model.name}_{length}")))
+
+
+def attention_gb(length):
+    """Bytes of one layer's float32 attention scores, all heads, batch 1 (query position included)."""
+    return CONFIG["num_heads"] * (length + 1) ** 2 * 4 / 1e9
+
+
+def measure(folder):
+    import numpy as np
+    import tensorflow as tf
+
+    import keras_rm
+
+    def encoder():
+        return keras_rm.layers.TokenItemEncoder(CONFIG["vocabulary_size"], CONFIG["hidden_dim"])
+
+    rng = np.random.default_rng(0)
+    lengths = [int(n) for n in FLAGS.lengths]
+    segment = CONFIG["segment_length"]
+    memory_model = keras_rm.RehearsalMemoryModel(
+        encoder(), num_classes=10, num_slots=CONFIG["num_slots"], segment_length=segment,
+        num_heads=CONFIG["num_heads"], recollection_weight=0.0, familiarity_weight=0.0, name="memory",
+    )
+    served = export(memory_model, segment, folder)
+    query = rng.integers(1, CONFIG["vocabulary_size"], (1, QUERY_LENGTH)).astype("int32")
+    rows = []
+    for length in lengths:
+        items = rng.integers(1, CONFIG["vocabulary_size"], (1, length)).astype("int32")
+        mask = np.ones_like(items, bool)
+        memory = served.initial_memory(tf.constant(1))["memory"]
+        served.write(memory, items[:, :segment], mask[:, :segment])  # warm-up, not kept
+        write_times = []
+        for start in range(0, length, segment):
+            began = time.perf_counter()
+            memory = served.write(memory, items[:, start : start + segment], mask[:, start : start + segment])["memory"]
+            write_times.append(time.perf_counter() - began)
+        row = {
+            "length": length,
+            "write_ms": 1e3 * float(np.median(write_times)),
+            "ingest_s": float(np.sum(write_times)),
+            "answer_ms": 1e3 * median_seconds(lambda: served.answer(memory, query), FLAGS.answer_repeats),
+            "memory_bytes": int(memory.numpy().nbytes),
+            "full_bytes": int(items.nbytes),
+            "full_ms": None,
+        }
+        if attention_gb(length) <= FLAGS.full_attention_max_gb:
+            full = keras_rm.FullAttentionModel(
+                encoder(), num_classes=10, num_layers=CONFIG["full_layers"], num_heads=CONFIG["num_heads"],
+                name="full_attention",
+            )
+            full_served = export(full, length, folder)  # kept alive: its functions reference its variables
+            row["full_ms"] = 1e3 * median_seconds(lambda: full_served.serve(items, mask, query), FLAGS.full_repeats)
+        rows.append(row)
+        print(f"{length} items: {row}", flush=True)
+    return rows
+
+
+def summarise(rows):
+    first = rows[0]
+    for row in rows:
+        row["answer_vs_first"] = row["answer_ms"] / first["answer_ms"]
+        row["full_vs_answer"] = row["full_ms"] / row["answer_ms"] if row["full_ms"] else None
+        row["full_bytes_vs_memory"] = row["full_bytes"] / row["memory_bytes"]
+    return rows
+
+
+def table(rows):
+    def ms(value):
+        return "n/a (too large)" if value is None else f"{value:.2f}"
+
+    return format_table(
+        ["items", "write ms/segment", "answer ms", f"answer vs {rows[0]['length']}", "full attention ms",
+         "full / answer", "memory bytes", "full-attention bytes"],
+        [[r["length"], f"{r['write_ms']:.2f}", f"{r['answer_ms']:.3f}", f"{r['answer_vs_first']:.2f}x",
+          ms(r["full_ms"]), "n/a" if r["full_vs_answer"] is None else f"{r['full_vs_answer']:.0f}x",
+          f"{r['memory_bytes']:,}", f"{r['full_bytes']:,}"] for r in rows],
+    )
+
+
+def plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lengths = [r["length"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    left.plot(lengths, [r["answer_ms"] for r in rows], "o-", label="memory: answer (per query)")
+    left.plot(lengths, [r["write_ms"] for r in rows], "s-", label="memory: write (per segment)")
+    full = [(r["length"], r["full_ms"]) for r in rows if r["full_ms"]]
+    left.plot(*zip(*full), "^-", label="full attention: serve (per query)")
+    left.set(xscale="log", yscale="log", xlabel="sequence length (items)", ylabel="latency (ms, median)")
+    left.legend(fontsize=8)
+    right.plot(lengths, [r["memory_bytes"] for r in rows], "o-", label="memory state")
+    right.plot(lengths, [r["full_bytes"] for r in rows], "^-", label="full attention: raw ids kept")
+    right.set(xscale="log", yscale="log", xlabel="sequence length (items)", ylabel="bytes kept per sequence")
+    right.legend(fontsize=8)
+    fig.suptitle("Serving cost of the exported SavedModels, batch 1 (CPU)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv):
+    logging.set_verbosity(logging.WARNING)
+    with tempfile.TemporaryDirectory() as folder:
+        rows = summarise(measure(folder))
+    print(table(rows))
+    last = rows[-1]
+    at_16k = next((r for r in rows if r["length"] == 16384 and r["full_vs_answer"]), None)
+    print(f"answer latency at {last['length']} items vs {rows[0]['length']}: {last['answer_vs_first']:.2f}x "
+          f"(target <= 1.2x); memory state {'constant' if len({r['memory_bytes'] for r in rows}) == 1 else 'NOT constant'}"
+          f" at {rows[0]['memory_bytes']:,} bytes"
+          + (f"; full attention / answer at 16384 items: {at_16k['full_vs_answer']:.0f}x (target >= 20x)" if at_16k else ""))
+    write_results("serving_cost", {"machine": machine_description(), "config": CONFIG, "rows": rows})
+    plot(rows, os.path.join(RESULTS, "serving_cost.png"))
+    print(f"Wrote {RESULTS}/serving_cost.json and serving_cost.png")
+
+
+if __name__ == "__main__":
+    app.run(main)
