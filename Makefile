@@ -23,6 +23,7 @@ demo: install
 	TF_CPP_MIN_LOG_LEVEL=3 KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PYTHON) examples/babi_long.py --task=1 \
 		--length=100 --recollection_weight=0 --familiarity_weight=0 --epochs=20 --train_examples=2000 \
 		--output_dir=output/demo
+	TF_CPP_MIN_LOG_LEVEL=3 $(PYTHON) examples/serve_stream.py --model_dir=output/demo --length=100 --questions=4
 
 # The suite runs once per backend (KERAS_BACKEND is fixed per process).
 test: install
