@@ -58,7 +58,7 @@ def measure():
     with tempfile.TemporaryDirectory() as directory:
         _, trials = search.run_search(**{name: FLAGS[name].value for name in SEARCH_FLAGS}, directory=directory,
                                       space=json.loads(FLAGS.space) if FLAGS.space else None,
-                                      callbacks=[RecordRss()], verbose=0)
+                                      callbacks=[RecordRss()], export=False, verbose=0)
     return {"backend": keras.config.backend(), "seconds": time.perf_counter() - start, "rss_mib": RSS_AFTER_TRIAL,
             "best_score": trials[0]["score"], "trials": len(trials)}
 

@@ -24,14 +24,20 @@ def test_search_finds_a_best_model_equal_to_the_exported_one(tmp_path):
     tuner, trials = run_search(max_trials=2, space=TINY_SPACE, directory=str(tmp_path), **TINY_SEARCH)
     assert len(trials) == 2 and all(t["status"] == "COMPLETED" for t in trials)
     assert trials[0]["score"] >= trials[1]["score"], "best first"
-    assert {"trials.json", "trials.png", "best_model.keras", "vocabulary.json"} <= set(os.listdir(tuner.project_dir))
+    written = set(os.listdir(tuner.project_dir))
+    assert {"trials.json", "trials.png", "best_model.keras", "saved_model", "vocabulary.json"} <= written
 
     best = tuner.get_best_models(1)[0]
     exported = keras.saving.load_model(os.path.join(tuner.project_dir, "best_model.keras"))
     x = {"items": np.random.default_rng(0).integers(0, 10, (4, 32, 6)), "query": np.ones((4, 6), "int64")}
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(best.predict(x, verbose=0)), exported.predict(x, verbose=0), atol=1e-5
-    )
+    expected = keras.ops.convert_to_numpy(best.predict(x, verbose=0))
+    np.testing.assert_allclose(exported.predict(x, verbose=0), expected, atol=1e-5)
+    import tensorflow as tf
+
+    served = tf.saved_model.load(os.path.join(tuner.project_dir, "saved_model"))
+    x = {key: value.astype("int32") for key, value in x.items()}
+    logits = served.serve(x["items"], np.ones((4, 32), bool), x["query"])["logits"].numpy()
+    np.testing.assert_allclose(logits, expected, atol=1e-5)
     assert best.num_slots == trials[0]["hyperparameters"]["num_slots"]
 
 
@@ -54,14 +60,15 @@ def test_an_interrupted_search_resumes_instead_of_restarting(tmp_path):
     assert first["status"] == "COMPLETED"
 
     # The same command again, without `overwrite`: trial 0 is kept, the interrupted trial 1 runs again.
-    tuner, trials = run_search(max_trials=2, space=TINY_SPACE, directory=str(tmp_path), **TINY_SEARCH)
+    tuner, trials = run_search(max_trials=2, space=TINY_SPACE, directory=str(tmp_path), export=False, **TINY_SEARCH)
     assert sorted(t["trial_id"] for t in trials) == ["0", "1"] and all(t["status"] == "COMPLETED" for t in trials)
     kept = next(t for t in trials if t["trial_id"] == "0")
     assert kept["score"] == first["score"]
     runs = [json.loads(line)["trial_id"] for line in (tmp_path / "babi" / "trial_workers" / "tuner0.jsonl").open()]
     assert runs == ["0", "1", "1"], "trial 0 ran once; trial 1 was started, interrupted and run again"
 
-    _, restarted = run_search(max_trials=1, space=TINY_SPACE, directory=str(tmp_path), overwrite=True, **TINY_SEARCH)
+    _, restarted = run_search(max_trials=1, space=TINY_SPACE, directory=str(tmp_path), overwrite=True, export=False,
+                               **TINY_SEARCH)
     assert len(restarted) == 1
 
 
@@ -117,7 +124,7 @@ def free_port():
 @(pytest.mark.slow if keras.config.backend() != "torch" else lambda test: test)
 def test_distributed_search_shares_trials_between_two_workers(tmp_path):
     args = [sys.executable, "-m", "tuning.search", "--length=32", "--train_examples=48", "--val_examples=32",
-            "--max_words=6", "--epochs=1", "--batch_size=16", "--max_trials=4", f"--directory={tmp_path}",
+            "--max_words=6", "--epochs=1", "--noexport", "--batch_size=16", "--max_trials=4", f"--directory={tmp_path}",
             f"--space={json.dumps(TINY_SPACE)}"]
     env = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(free_port()),
                PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")

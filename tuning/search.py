@@ -14,7 +14,9 @@ Without `--overwrite` a search that was interrupted resumes: finished trials
 are kept and the oracle goes on to `--max_trials`. Writes into
 `--directory/--project_name`: `trials.json` (every trial, its
 hyperparameters, score and the worker that ran it), `trials.png` (objective
-against each hyperparameter), `best_model.keras` and `vocabulary.json`.
+against each hyperparameter), `best_model.keras`, `vocabulary.json` and the
+best model as a TensorFlow SavedModel in `saved_model/` (`--noexport` skips it;
+`examples/serve_stream.py --model_dir=` that folder serves it).
 """
 
 import inspect
@@ -47,6 +49,7 @@ def define_flags():
     flags.DEFINE_string("directory", "output/tuning", "Where the tuner keeps its trials and results.")
     flags.DEFINE_string("project_name", None, "Project folder inside --directory (default: the task).")
     flags.DEFINE_bool("overwrite", False, "Start over instead of resuming an earlier search.")
+    flags.DEFINE_bool("export", True, "Also export the best model as a SavedModel (saved_model/).")
     flags.DEFINE_integer("seed", 0, "Seed of the data, the oracle and the models.")
 
 
@@ -128,7 +131,8 @@ def summarise(tuner):
 
 def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_examples=500, max_words=8,
                tuner="random", objective="val_accuracy", max_trials=6, epochs=3, batch_size=32, space=None,
-               directory="output/tuning", project_name=None, overwrite=False, seed=0, callbacks=None, verbose=1):
+               directory="output/tuning", project_name=None, overwrite=False, export=True, seed=0, callbacks=None,
+               verbose=1):
     """Runs (or resumes) a search; returns `(tuner, trials)` with `trials` as `summarise` gives them.
 
     `callbacks` (Keras callbacks) are passed to every trial's `fit`.
@@ -165,7 +169,10 @@ def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_ex
     with open(os.path.join(search.project_dir, "trials.json"), "w") as f:
         json.dump({"objective": objective, "tuner": tuner, "trials": trials}, f, indent=2)
     plot(trials, objective, os.path.join(search.project_dir, "trials.png"))
-    search.get_best_models(1)[0].save(os.path.join(search.project_dir, "best_model.keras"))
+    best = search.get_best_models(1)[0]
+    best.save(os.path.join(search.project_dir, "best_model.keras"))
+    if export:
+        keras_rm.export.export_saved_model(best, os.path.join(search.project_dir, "saved_model"))
     vectorizer.save(os.path.join(search.project_dir, "vocabulary.json"))
     return search, trials
 
