@@ -64,7 +64,8 @@ def export(model, length, folder):
     import keras_rm
 
     model.build({"items": (None, length), "query": (None, QUERY_LENGTH)})
-    return tf.saved_model.load(keras_rm.export.export_saved_model(model, os.path.join(folder, f"{model.name}_{length}")))
+    path = keras_rm.export.export_saved_model(model, os.path.join(folder, f"{model.name}_{length}"))
+    return tf.saved_model.load(path)
 
 
 def attention_gb(length):
@@ -173,12 +174,13 @@ def main(argv):
     with tempfile.TemporaryDirectory() as folder:
         rows = summarise(measure(folder))
     print(table(rows))
-    last = rows[-1]
+    first, last = rows[0], rows[-1]
+    constant = "constant" if len({r["memory_bytes"] for r in rows}) == 1 else "NOT constant"
+    print(f"answer latency at {last['length']} items vs {first['length']}: {last['answer_vs_first']:.2f}x "
+          f"(target <= 1.2x); memory state {constant} at {first['memory_bytes']:,} bytes")
     at_16k = next((r for r in rows if r["length"] == 16384 and r["full_vs_answer"]), None)
-    print(f"answer latency at {last['length']} items vs {rows[0]['length']}: {last['answer_vs_first']:.2f}x "
-          f"(target <= 1.2x); memory state {'constant' if len({r['memory_bytes'] for r in rows}) == 1 else 'NOT constant'}"
-          f" at {rows[0]['memory_bytes']:,} bytes"
-          + (f"; full attention / answer at 16384 items: {at_16k['full_vs_answer']:.0f}x (target >= 20x)" if at_16k else ""))
+    if at_16k:
+        print(f"full attention / answer at 16384 items: {at_16k['full_vs_answer']:.0f}x (target >= 20x)")
     write_results("serving_cost", {"machine": machine_description(), "config": CONFIG, "rows": rows})
     plot(rows, os.path.join(RESULTS, "serving_cost.png"))
     print(f"Wrote {RESULTS}/serving_cost.json and serving_cost.png")

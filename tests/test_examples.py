@@ -32,7 +32,8 @@ def test_babi_long_writes_everything_and_serve_stream_answers_as_the_keras_model
     served = serve_stream.run(str(tmp_path), length=30, questions=3, seed=5)
     from pipelines.babi import BabiVectorizer, generate_babi, lengthen
 
-    examples = [lengthen(e, 30, rng=np.random.default_rng(5)) for e in generate_babi(1, 3, seed=5, questions_per_story=3)]
+    asked = generate_babi(1, 3, seed=5, questions_per_story=3)
+    examples = [lengthen(e, 30, rng=np.random.default_rng(5)) for e in asked]
     vectorizer = BabiVectorizer.load(str(tmp_path / "vocabulary.json"))
     x = next(iter(vectorizer.dataset(examples, batch_size=3, length=32)))[0]
     expected = keras.ops.convert_to_numpy(keras.ops.softmax(model.predict({k: np.asarray(v) for k, v in x.items()},

@@ -103,7 +103,8 @@ def test_saved_model_runs_without_keras_rm_or_keras(memory_export, tmp_path):
         import tensorflow as tf
         x = np.load({str(tmp_path / "batch.npz")!r})
         served = tf.saved_model.load({path!r})
-        np.save({str(tmp_path / "logits.npy")!r}, served.serve(x["items"], x["item_mask"], x["query"])["logits"].numpy())
+        logits = served.serve(x["items"], x["item_mask"], x["query"])["logits"]
+        np.save({str(tmp_path / "logits.npy")!r}, logits.numpy())
     """)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=tmp_path)
