@@ -5,7 +5,7 @@ Importing this package never imports TensorFlow.
 """
 
 from keras_rm import export, layers, samplers
-from keras_rm.models import FullAttentionModel, RehearsalMemoryModel
+from keras_rm.models import FullAttentionModel, RecurrentModel, RehearsalMemoryModel, TargetAttentionModel
 from keras_rm.rehearsal import FamiliarityLoss
 
 __version__ = "0.1.0"

@@ -24,6 +24,41 @@ def accuracy_by_depth(correct, depth, buckets=4):
     return [float(correct[bucket == b].mean()) if (bucket == b).any() else None for b in range(buckets)]
 
 
+def auc(labels, scores):
+    """Exact ROC AUC (ties count half): the chance a random positive outscores a random negative.
+
+    Returns None when `labels` hold only one class.
+    """
+    labels, scores = np.asarray(labels).reshape(-1) > 0.5, np.asarray(scores, float).reshape(-1)
+    positives, negatives = int(labels.sum()), int((~labels).sum())
+    if not positives or not negatives:
+        return None
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    # Average ranks (1-based) over tied scores: the Mann-Whitney U statistic.
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    ends = np.r_[starts[1:], len(scores)]
+    for start, end in zip(starts, ends):
+        ranks[order[start:end]] = (start + end + 1) / 2
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def gauc(labels, scores, groups):
+    """Group (user) AUC: per-user AUC weighted by the user's examples, over users with both classes.
+
+    Returns None when no user has both classes.
+    """
+    labels, scores, groups = (np.asarray(a).reshape(-1) for a in (labels, scores, groups))
+    total, weight = 0.0, 0
+    for group in np.unique(groups):
+        chosen = groups == group
+        value = auc(labels[chosen], scores[chosen])
+        if value is not None:
+            total, weight = total + value * chosen.sum(), weight + chosen.sum()
+    return float(total / weight) if weight else None
+
+
 def format_table(headers, rows):
     """A plain-text table, columns padded to their widest cell."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]

@@ -1,3 +1,5 @@
 from keras_rm.models.full_attention_model import FullAttentionModel
+from keras_rm.models.recurrent_model import RecurrentModel
 from keras_rm.models.rehearsal_memory_model import RehearsalMemoryModel
+from keras_rm.models.target_attention_model import TargetAttentionModel
 from keras_rm.models.task_model import TaskModel
