@@ -21,6 +21,42 @@ def run_worker(script, backend, args=()):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def run_example(script, settings, output_dir, backend, threads):
+    """Runs `examples/<script>` once with `settings` as flags, or reads back a finished identical run.
+
+    The run writes `metrics.json` into `output_dir`; its wall time is added
+    as `seconds`, and `settings.json` records what produced it, so an
+    interrupted benchmark goes on where it stopped. Returns the metrics.
+    """
+    metrics_path = os.path.join(output_dir, "metrics.json")
+    settings_path = os.path.join(output_dir, "settings.json")
+    wanted = dict(settings, backend=backend)
+    if os.path.exists(metrics_path) and os.path.exists(settings_path):
+        with open(settings_path) as f:
+            if json.load(f) == wanted:
+                with open(metrics_path) as g:
+                    return json.load(g)
+    import time
+
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS=str(threads))
+    args = [f"--{name}={value}" for name, value in settings.items()]
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", script), *args, "--noexport", f"--output_dir={output_dir}"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    if result.returncode:
+        raise RuntimeError(f"{script} {' '.join(args)} failed:\n{result.stderr[-4000:]}")
+    with open(metrics_path) as f:
+        metrics = json.load(f)
+    metrics["seconds"] = time.perf_counter() - start
+    with open(metrics_path, "w") as f:
+        json.dump(metrics, f, indent=2)
+    with open(settings_path, "w") as f:
+        json.dump(wanted, f, indent=2)
+    return metrics
+
+
 def write_results(name, payload):
     os.makedirs(RESULTS, exist_ok=True)
     path = os.path.join(RESULTS, f"{name}.json")

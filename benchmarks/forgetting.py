@@ -26,16 +26,13 @@ seeds), forgetting.png (accuracy by fact depth) and prints the table.
 """
 
 import concurrent.futures
-import json
 import os
-import subprocess
 import sys
-import time
 
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import RESULTS, ROOT, machine_description, write_results  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, machine_description, run_example, write_results  # noqa: E402
 from pipelines.metrics import format_table  # noqa: E402
 
 VARIANTS = {
@@ -80,34 +77,8 @@ def run_one(task, length, variant, seed, init_from):
     }
     if init_from:
         settings["init_from"] = init_from
-    output_dir = run_dir(task, length, variant, seed)
-    metrics_path = os.path.join(output_dir, "metrics.json")
-    settings_path = os.path.join(output_dir, "settings.json")
-    wanted = dict(settings, backend=FLAGS.backend)
-    if os.path.exists(metrics_path) and os.path.exists(settings_path):
-        with open(settings_path) as f:
-            if json.load(f) == wanted:
-                with open(metrics_path) as g:
-                    return json.load(g)
-    threads = str(max(1, os.cpu_count() // FLAGS.jobs))
-    env = dict(os.environ, KERAS_BACKEND=FLAGS.backend, TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS=threads)
-    args = [f"--{name}={value}" for name, value in settings.items()]
-    start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "examples", "babi_long.py"), *args, "--noexport",
-         f"--output_dir={output_dir}"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )
-    if result.returncode:
-        raise RuntimeError(f"babi_long.py {' '.join(args)} failed:\n{result.stderr[-4000:]}")
-    with open(metrics_path) as f:
-        metrics = json.load(f)
-    metrics["seconds"] = time.perf_counter() - start
-    with open(metrics_path, "w") as f:
-        json.dump(metrics, f, indent=2)
-    with open(settings_path, "w") as f:
-        json.dump(wanted, f, indent=2)
-    return metrics
+    threads = max(1, os.cpu_count() // FLAGS.jobs)
+    return run_example("babi_long.py", settings, run_dir(task, length, variant, seed), FLAGS.backend, threads)
 
 
 def summarise(runs):
