@@ -10,6 +10,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
 
 import babi_long  # noqa: E402
+import ctr  # noqa: E402
 import serve_stream  # noqa: E402
 
 
@@ -57,3 +58,24 @@ def test_babi_long_goes_on_from_an_earlier_run_at_another_length(tmp_path):
     assert any(
         not np.allclose(a, b) for a, b in zip(before.get_weights(), after.get_weights())
     ), "training went on"
+
+
+CTR_TINY = dict(history_length=32, train_users=16, test_users=8, epochs=1, batch_size=8, hidden_dim=8, num_slots=2,
+                segment_length=8, recent=5, verbose=0)
+
+
+def test_ctr_trains_the_memory_with_rehearsal_and_writes_auc_gauc_and_saved_model(tmp_path):
+    metrics = ctr.run(model="memory", recollection_weight=1.0, familiarity_weight=0.5, output_dir=str(tmp_path),
+                      **CTR_TINY)
+    with open(tmp_path / "metrics.json") as f:
+        assert json.load(f) == metrics
+    assert 0 <= metrics["auc"] <= 1 and 0 <= metrics["gauc"] <= 1 and metrics["test_examples"] == 16
+    assert "recollection_loss" in metrics["train_logs"] and metrics["state_bytes_per_user"] == 2 * 8 * 4
+    assert {"model.keras", "saved_model"} <= set(os.listdir(tmp_path))
+
+
+def test_ctr_baselines_run(tmp_path):
+    for model in ("recent", "target_all", "gru", "full_attention"):
+        metrics = ctr.run(model=model, output_dir=str(tmp_path / model), export=False, **CTR_TINY)
+        assert 0 <= metrics["auc"] <= 1 and metrics["config"]["model"] == model
+        assert keras.saving.load_model(str(tmp_path / model / "model.keras")).task == "click"

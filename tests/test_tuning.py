@@ -151,3 +151,11 @@ def test_distributed_search_shares_trials_between_two_workers(tmp_path):
         with open(tmp_path / "babi" / f"trial_{trial['trial_id']}" / "trial.json") as f:
             assert json.load(f)["score"] == trial["score"]
     assert trials[0]["score"] == max(t["score"] for t in trials)
+
+
+def test_ctr_search_tunes_a_click_model_on_lifelong_users(tmp_path):
+    tuner, trials = run_search(task="ctr", length=32, train_examples=16, val_examples=8, batch_size=8, epochs=1,
+                               max_trials=1, objective="val_auc", space=TINY_SPACE, directory=str(tmp_path),
+                               export=False, verbose=0)
+    assert len(trials) == 1 and 0 <= trials[0]["score"] <= 1
+    assert keras.saving.load_model(os.path.join(tuner.project_dir, "best_model.keras")).task == "click"

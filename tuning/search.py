@@ -2,6 +2,7 @@
 
     python -m tuning.search --task=babi --max_trials=6 --epochs=3 --directory=output/tuning
     python -m tuning.search --tuner=bayesian --space='{"num_slots": [4, 8], "sampler": "teacher"}'
+    python -m tuning.search --task=ctr --length=500 --objective=val_auc
 
 Runs on one machine, or distributed with KerasTuner's own chief/worker mode:
 start the same command once with `KERASTUNER_TUNER_ID=chief` and once per
@@ -14,7 +15,7 @@ Without `--overwrite` a search that was interrupted resumes: finished trials
 are kept and the oracle goes on to `--max_trials`. Writes into
 `--directory/--project_name`: `trials.json` (every trial, its
 hyperparameters, score and the worker that ran it), `trials.png` (objective
-against each hyperparameter), `best_model.keras`, `vocabulary.json` and the
+against each hyperparameter), `best_model.keras`, `vocabulary.json` (bAbI) and the
 best model as a TensorFlow SavedModel in `saved_model/` (`--noexport` skips it;
 `examples/serve_stream.py --model_dir=` that folder serves it).
 """
@@ -35,9 +36,9 @@ def define_flags():
     """The command line's flags (defined on demand, so the module imports beside other absl programs)."""
     flags.DEFINE_enum("task", "babi", ["babi", "ctr"], "What to tune on.")
     flags.DEFINE_integer("babi_task", 1, "bAbI task of the built-in generator (1, 2, 3, 6, 7).")
-    flags.DEFINE_integer("length", 100, "Sentences per lengthened bAbI story.")
-    flags.DEFINE_integer("train_examples", 2000, "Training stories.")
-    flags.DEFINE_integer("val_examples", 500, "Validation stories (the objective is measured on them).")
+    flags.DEFINE_integer("length", 100, "Sentences per lengthened bAbI story (ctr: behaviours per history).")
+    flags.DEFINE_integer("train_examples", 2000, "Training stories (ctr: users, two examples each).")
+    flags.DEFINE_integer("val_examples", 500, "Validation stories or users (the objective is measured on them).")
     flags.DEFINE_integer("max_words", 8, "Words kept per sentence.")
     flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "KerasTuner search algorithm.")
     flags.DEFINE_string("objective", "val_accuracy", "Metric to maximise (or `val_loss`, minimised).")
@@ -70,6 +71,16 @@ def babi_data(babi_task, length, train_examples, val_examples, max_words, batch_
         return data.map(lambda x, y, depth: (x, y))  # no cache: it would freeze the first epoch's order
 
     return dataset(train, True), dataset(validation, False), vectorizer
+
+
+def ctr_data(length, train_users, val_users, batch_size, seed):
+    """Built-in lifelong users: `(train, validation, behaviours)`; the datasets yield `(inputs, click)`."""
+    from pipelines.behaviour import ctr_dataset, generate_lifelong_users, make_examples
+
+    train = generate_lifelong_users(train_users, length, seed=seed)
+    validation = generate_lifelong_users(val_users, length, seed=seed + 10_000)
+    return (ctr_dataset(make_examples(train, length, seed=seed), batch_size, shuffle=True, seed=seed),
+            ctr_dataset(make_examples(validation, length, seed=seed + 1), batch_size), train)
 
 
 def make_tuner(kind, hypermodel, objective, max_trials, epochs, directory, project_name, overwrite, seed):
@@ -145,18 +156,24 @@ def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_ex
     import keras_rm
     from tuning.hypermodel import RehearsalHyperModel
 
-    if task == "ctr":
-        raise ValueError("`task` = 'ctr' needs the long user-behaviour pipeline (pipelines/behaviour.py), "
-                         "which is not built yet; the hypermodel itself takes task='click' already.")
     keras.utils.set_random_seed(seed)
-    train, validation, vectorizer = babi_data(
-        babi_task, length, train_examples, val_examples, max_words, batch_size, seed
-    )
-    hypermodel = RehearsalHyperModel(
-        lambda hidden_dim: keras_rm.layers.SentenceItemEncoder(vectorizer.vocabulary_size, hidden_dim, max_words),
-        {"items": (length, max_words), "query": (max_words,)},
-        num_classes=len(vectorizer.answers), space=space, seed=seed,
-    )
+    if task == "ctr":
+        train, validation, behaviours = ctr_data(length, train_examples, val_examples, batch_size, seed)
+        hypermodel = RehearsalHyperModel(
+            lambda hidden_dim: keras_rm.layers.CategoricalItemEncoder(
+                behaviours.num_items, hidden_dim, side_vocabulary_sizes=[behaviours.num_categories]),
+            {"items": (length, 2), "query": (2,)}, task="click", space=space, seed=seed,
+        )
+        vectorizer = None
+    else:
+        train, validation, vectorizer = babi_data(
+            babi_task, length, train_examples, val_examples, max_words, batch_size, seed
+        )
+        hypermodel = RehearsalHyperModel(
+            lambda hidden_dim: keras_rm.layers.SentenceItemEncoder(vectorizer.vocabulary_size, hidden_dim, max_words),
+            {"items": (length, max_words), "query": (max_words,)},
+            num_classes=len(vectorizer.answers), space=space, seed=seed,
+        )
     # Only the chief may clear a shared directory: a worker doing so would delete its peers' trials.
     search = make_tuner(tuner, hypermodel, objective, max_trials, epochs, directory, project_name or task,
                         overwrite and not is_worker(), seed)
@@ -173,7 +190,8 @@ def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_ex
     best.save(os.path.join(search.project_dir, "best_model.keras"))
     if export:
         keras_rm.export.export_saved_model(best, os.path.join(search.project_dir, "saved_model"))
-    vectorizer.save(os.path.join(search.project_dir, "vocabulary.json"))
+    if vectorizer is not None:
+        vectorizer.save(os.path.join(search.project_dir, "vocabulary.json"))
     return search, trials
 
 
