@@ -2,6 +2,7 @@ import keras
 
 from keras_rm.layers.item_encoder import ItemEncoder
 from keras_rm.layers.task_head import TaskHead
+from keras_rm.models import train_steps
 from keras_rm.validation import check_choice
 
 INPUT_KEYS = ("items", "item_mask", "query", "importance")
@@ -152,6 +153,18 @@ class TaskModel(keras.Model):
         if metrics == "auto":
             metrics = task_metrics(self.task)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15 (TF backend, under a `tf.distribute` strategy) averages the
+        # replicas' first batch to learn its shapes, which turns integer item
+        # ids into floats that the id encoders rightly refuse. One replica's
+        # batch has the same shapes and the true dtypes.
+        if iterator is not None and self._distribute_strategy is not None:
+            for _, _, batches in iterator:
+                data_batch = train_steps.first_replica(next(batches))
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def compile_from_config(self, config):
         # Keras skips this for models that override `compile`; ours only fills
