@@ -9,7 +9,6 @@ bias) up to a visible difference.
 """
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -20,16 +19,17 @@ import pytest
 
 import keras_rm
 
-BACKEND = keras.config.backend()
-ROOT = pathlib.Path(__file__).parent.parent
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from testing import BACKEND, ROOT, subprocess_env  # noqa: E402
 DEVICES = 4
 BATCH = 16
 LEARNING_RATE = 0.1
 
 
 def run_worker(case):
-    env = dict(os.environ, KERAS_BACKEND=BACKEND, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={DEVICES} --xla_backend_optimization_level=0"
+    env = subprocess_env(
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={DEVICES} --xla_backend_optimization_level=0"
+    )
     done = subprocess.run(
         [sys.executable, __file__, case], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180
     )
@@ -120,9 +120,9 @@ def _fit(model, x, y):
 
 
 def _jax_worker(x, y):
-    import jax
+    from testing import share_jax_compile_cache
 
-    jax.config.update("jax_compilation_cache_dir", str(ROOT / ".cache" / "jax"))
+    share_jax_compile_cache()
     single = _make(sampler="teacher")
     before = _weights(single)
     single_logs = _fit(single, x, y)
@@ -193,7 +193,6 @@ def _tensorflow_worker(x, y):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT / "tests"))
     from testing import recall_data
 
     x, y, _ = recall_data(BATCH, seed=1)

@@ -154,6 +154,27 @@ class TaskModel(keras.Model):
             metrics = task_metrics(self.task)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
+    # Keras saves no `SeedGenerator` state (`model.weights` leaves it out), so a
+    # model restored from a checkpoint would replay the random draws of the
+    # rehearsal (and of dropout) from the start. The model saves the state of
+    # every seed generator of its layers among its own variables; files
+    # written without it load as before.
+
+    def _seed_states(self):
+        return [g.state for layer in self._flatten_layers() for g in layer._seed_generators]
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        for i, state in enumerate(self._seed_states()):
+            store[f"seed_state_{i}"] = state
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        super().load_own_variables({key: store[key] for key in keys if not key.startswith("seed_state_")})
+        for i, state in enumerate(self._seed_states()):
+            if f"seed_state_{i}" in keys:
+                state.assign(store[f"seed_state_{i}"])
+
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras 3.15 (TF backend, under a `tf.distribute` strategy) averages the
         # replicas' first batch to learn its shapes, which turns integer item
