@@ -27,6 +27,7 @@ LEARNING_RATE = 0.1
 
 
 def run_worker(case):
+    """Runs a worker on 4 devices; checks the device count and the uneven-batch error; returns its results."""
     env = subprocess_env(
         XLA_FLAGS=f"--xla_force_host_platform_device_count={DEVICES} --xla_backend_optimization_level=0"
     )
@@ -34,14 +35,15 @@ def run_worker(case):
         [sys.executable, __file__, case], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["devices"] == DEVICES
+    assert "`batch_size` must divide by the number of devices (4)" in result["uneven_batch_error"]
+    return result
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution.DataParallel is the JAX route")
 def test_jax_data_parallel_step_equals_the_single_device_step():
     result = run_worker("jax")
-    assert result["devices"] == DEVICES
-    assert "`batch_size` must divide by the number of devices (4)" in result["uneven_batch_error"]
     assert result["max_weight_diff"] < 1e-5, result
     assert result["changed"] > 1e-3, "the step must move the weights"
     for name, single in result["single_logs"].items():
@@ -51,8 +53,6 @@ def test_jax_data_parallel_step_equals_the_single_device_step():
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute.MirroredStrategy is the TF route")
 def test_tensorflow_mirrored_step_equals_the_single_device_step():
     result = run_worker("tensorflow")
-    assert result["devices"] == DEVICES
-    assert "`batch_size` must divide by the number of devices (4)" in result["uneven_batch_error"]
     # Without rehearsal the step is deterministic: the same weights and loss as one device on the global batch.
     assert result["plain_max_weight_diff"] < 1e-5, result
     np.testing.assert_allclose(result["plain_parallel_loss"], result["plain_single_loss"], rtol=1e-5)
