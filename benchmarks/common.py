@@ -4,15 +4,18 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 BACKENDS = ("tensorflow", "jax", "torch")
+# The small model of the training-cost benchmarks (throughput.py, data_parallel.py).
+TRAINING_CONFIG = dict(num_slots=8, hidden_dim=64, segment_length=32, num_heads=4, num_fragments=4, num_negatives=30)
 
 
-def run_worker(script, backend, args=()):
-    """Runs `script --worker ...` under `KERAS_BACKEND=backend`; returns the JSON it prints last."""
-    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+def run_worker(script, backend, args=(), env=None):
+    """Runs `script --worker ...` under `KERAS_BACKEND=backend` (and extra `env`); returns the JSON it prints last."""
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
     result = subprocess.run(
         [sys.executable, script, "--worker", *args], cwd=ROOT, env=env, capture_output=True, text=True
     )
@@ -36,8 +39,6 @@ def run_example(script, settings, output_dir, backend, threads):
             if json.load(f) == wanted:
                 with open(metrics_path) as g:
                     return json.load(g)
-    import time
-
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS=str(threads))
     args = [f"--{name}={value}" for name, value in settings.items()]
     start = time.perf_counter()
@@ -55,6 +56,24 @@ def run_example(script, settings, output_dir, backend, threads):
     with open(settings_path, "w") as f:
         json.dump(wanted, f, indent=2)
     return metrics
+
+
+def epoch_timer():
+    """A Keras callback that records the wall time of every epoch in its `times` list."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self.start)
+
+    return EpochTimer()
 
 
 def write_results(name, payload):

@@ -11,12 +11,19 @@ benchmarks/results/throughput.json and throughput.png.
 import json
 import os
 import sys
-import time
 
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import BACKENDS, RESULTS, machine_description, run_worker, write_results  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    BACKENDS,
+    RESULTS,
+    TRAINING_CONFIG as CONFIG,
+    epoch_timer,
+    machine_description,
+    run_worker,
+    write_results,
+)
 from pipelines.metrics import format_table  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -27,23 +34,10 @@ flags.DEFINE_integer("length", 256, "Items (tokens) per sequence.")
 flags.DEFINE_integer("steps", 20, "Steps per timed epoch.")
 flags.DEFINE_integer("timed_epochs", 2, "Epochs timed after the warm-up epoch.")
 
-CONFIG = dict(num_slots=8, hidden_dim=64, segment_length=32, num_heads=4, num_fragments=4, num_negatives=30)
-
 
 def measure():
     import keras
     import numpy as np
-
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self.start)
 
     import keras_rm
     from pipelines.recall import make_recall_data, recall_vocabulary_size
@@ -61,7 +55,7 @@ def measure():
         )
         model.compile()
 
-        timer = EpochTimer()
+        timer = epoch_timer()
         model.fit(x, y, batch_size=FLAGS.batch_size, epochs=1 + FLAGS.timed_epochs, verbose=0, callbacks=[timer])
         times = timer.times
         seconds = float(np.median(times[1:]))

@@ -20,12 +20,27 @@ to train on short stories first and then on long ones:
 
     python examples/babi_long.py --length=100 --epochs=10 --output_dir=/tmp/short
     python examples/babi_long.py --length=1000 --epochs=1 --init_from=/tmp/short --output_dir=/tmp/long
+
+Crash recovery: after every epoch the model, optimizer and rehearsal random
+state are backed up to `--output_dir/backup` (`keras.callbacks.BackupAndRestore`).
+Run the same command again after a crash and training goes on after the last
+finished epoch, with the same data per epoch as an uninterrupted run;
+`--noresume` starts over. A finished run removes the backup.
+
+`--data_parallel` trains on every local device (JAX: `keras.distribution.DataParallel`;
+TF: `tf.distribute.MirroredStrategy`; not available under torch); `--batch_size`
+is the global batch:
+
+    XLA_FLAGS=--xla_force_host_platform_device_count=4 KERAS_BACKEND=jax \
+        python examples/babi_long.py --data_parallel --batch_size=32
 """
 
+import contextlib
 import glob
 import inspect
 import json
 import os
+import shutil
 import sys
 
 from absl import app, flags, logging
@@ -59,6 +74,11 @@ flags.DEFINE_bool("export", True, "Export a SavedModel (serve, and for the memor
 flags.DEFINE_string("init_from", None,
                     "Output directory of an earlier run: start from its model.keras and vocabulary.json "
                     "(e.g. train on short stories, then go on with longer ones); model flags are then ignored.")
+flags.DEFINE_bool("resume", True, "Go on from the backup an interrupted run left in output_dir/backup "
+                  "(--noresume deletes it and starts over).")
+flags.DEFINE_bool("data_parallel", False, "Train on every local device (JAX: keras.distribution.DataParallel, "
+                  "TF: MirroredStrategy; not torch); --batch_size is the global batch and must divide by the "
+                  "device count.")
 
 
 def read_official(task, data_dir, split):
@@ -89,8 +109,12 @@ def build_model(model, vectorizer, num_slots, segment_length, hidden_dim, recoll
 def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, model="memory", num_slots=8,
         segment_length=16, hidden_dim=64, recollection_weight=1.0, familiarity_weight=0.5, sampler="uniform",
         mask_selection="random", story_length=10, train_examples=2000, test_examples=500, epochs=5, batch_size=32,
-        max_words=8, seed=0, output_dir="output/babi_long", export=True, init_from=None, verbose=1):
-    """Trains, evaluates and writes everything; returns the metrics dict."""
+        max_words=8, seed=0, output_dir="output/babi_long", export=True, init_from=None, resume=True,
+        data_parallel=False, verbose=1):
+    """Trains, evaluates and writes everything; returns the metrics dict.
+
+    With `data_parallel` under JAX the process keeps the `keras.distribution` it sets.
+    """
     import keras
     import numpy as np
 
@@ -119,27 +143,46 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
 
     test = lengthened("test", test_examples, seed + 10_000)
     first_train = lengthened("train", train_examples, seed)
-    if init_from:
-        vectorizer = BabiVectorizer.load(os.path.join(init_from, "vocabulary.json"))
-        net = keras.saving.load_model(os.path.join(init_from, "model.keras"))
-    else:
-        vectorizer = BabiVectorizer(max_words)
-        vectorizer.adapt(first_train + test)
-        net = build_model(model, vectorizer, num_slots, segment_length, hidden_dim, recollection_weight,
-                          familiarity_weight, sampler, mask_selection, seed)
-        net.compile()
+    scope = contextlib.nullcontext
+    if data_parallel:
+        scope, _ = keras_rm.distribute.data_parallel(batch_size)
+    with scope():
+        if init_from:
+            vectorizer = BabiVectorizer.load(os.path.join(init_from, "vocabulary.json"))
+            net = keras.saving.load_model(os.path.join(init_from, "model.keras"))
+        else:
+            vectorizer = BabiVectorizer(max_words)
+            vectorizer.adapt(first_train + test)
+            net = build_model(model, vectorizer, num_slots, segment_length, hidden_dim, recollection_weight,
+                              familiarity_weight, sampler, mask_selection, seed)
+            net.compile()
     vectorizer.save(os.path.join(output_dir, "vocabulary.json"))
     tensorboard = keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"))
 
     def without_depth(data):
         return data.map(lambda x, y, d: (x, y))
 
-    history = None
-    for epoch in range(epochs):
+    def epoch_data(epoch):
+        # The stories and their order depend on the epoch alone, so a resumed run sees what an uninterrupted
+        # one does (a tf.data shuffle's order also depends on what the process shuffled before).
         train = first_train if epoch == 0 else lengthened("train", train_examples, seed + epoch)
-        data = without_depth(vectorizer.dataset(train, batch_size, length, shuffle=True, seed=seed + epoch))
-        history = net.fit(data, initial_epoch=epoch, epochs=epoch + 1, callbacks=[tensorboard], shuffle=False,
-                          verbose=verbose)
+        order = np.random.default_rng(seed + epoch).permutation(len(train))
+        return without_depth(vectorizer.dataset([train[i] for i in order], batch_size, length))
+
+    backup_dir = os.path.join(output_dir, "backup")
+    if not resume:
+        shutil.rmtree(backup_dir, ignore_errors=True)
+    start = completed_epochs(backup_dir)
+    if not net.built:  # `BackupAndRestore` restores into a built model
+        with scope():
+            net.build({key: (None, *spec.shape[1:]) for key, spec in epoch_data(0).element_spec[0].items()})
+    history = None
+    for epoch in range(start, epochs):
+        # Each `fit` restores the backup of the epochs before (weights, optimizer and seed states) and backs up
+        # this one; the backup outlives `fit` (the loop's next call reads it) and goes when the run is done.
+        backup = keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False)
+        history = net.fit(epoch_data(epoch), initial_epoch=epoch, epochs=epoch + 1, callbacks=[tensorboard, backup],
+                          shuffle=False, verbose=verbose)
 
     test_data = vectorizer.dataset(test, batch_size, length)
     labels = np.concatenate([np.asarray(y) for _, y, _ in test_data])
@@ -156,7 +199,8 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
         "config": {"task": task, "length": length, "depth": depth, "model": model, "num_slots": num_slots,
                    "segment_length": segment_length, "recollection_weight": recollection_weight,
                    "familiarity_weight": familiarity_weight, "sampler": sampler, "mask_selection": mask_selection,
-                   "epochs": epochs, "seed": seed, "init_from": init_from},
+                   "epochs": epochs, "seed": seed, "init_from": init_from, "data_parallel": data_parallel},
+        "resumed_after_epochs": start,
     }
     net.save(os.path.join(output_dir, "model.keras"))
     if export:
@@ -164,7 +208,17 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
     with open(os.path.join(output_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     plot(metrics, os.path.join(output_dir, "accuracy_by_depth.png"))
+    shutil.rmtree(backup_dir, ignore_errors=True)
     return metrics
+
+
+def completed_epochs(backup_dir):
+    """Epochs finished according to the `BackupAndRestore` backup in `backup_dir` (0 if there is none)."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        return int(json.load(f)["epoch"])
 
 
 def plot(metrics, path):

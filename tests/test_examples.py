@@ -6,6 +6,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
 
@@ -79,3 +80,64 @@ def test_ctr_baselines_run(tmp_path):
         metrics = ctr.run(model=model, output_dir=str(tmp_path / model), export=False, **CTR_TINY)
         assert 0 <= metrics["auc"] <= 1 and metrics["config"]["model"] == model
         assert keras.saving.load_model(str(tmp_path / model / "model.keras")).task == "click"
+
+
+RESUMABLE = dict(length=32, num_slots=2, segment_length=8, hidden_dim=8, epochs=2, max_words=6, export=False, **TINY)
+
+
+class Crash(Exception):
+    pass
+
+
+def watched_tensorboard(begun, crash_in=None):
+    """A `TensorBoard` callback that records the epochs begun and, once, crashes in epoch `crash_in`."""
+
+    class Watched(keras.callbacks.TensorBoard):
+        def on_epoch_begin(self, epoch, logs=None):
+            begun.append(epoch)
+            super().on_epoch_begin(epoch, logs)
+
+        def on_train_batch_end(self, batch, logs=None):
+            super().on_train_batch_end(batch, logs)
+            if begun[-1] == crash_in and begun.count(crash_in) == 1:  # one step of the epoch is done
+                raise Crash
+
+    return Watched
+
+
+def test_babi_long_resumes_after_a_crash_and_ends_as_an_uninterrupted_run_or_starts_over(tmp_path, monkeypatch):
+    through, crashed = tmp_path / "through", tmp_path / "crashed"
+    # `resume=False` (--noresume) throws a backup away and trains from epoch 0.
+    (through / "backup").mkdir(parents=True)
+    (through / "backup" / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
+    expected = babi_long.run(output_dir=str(through), resume=False, **RESUMABLE)
+    assert expected["resumed_after_epochs"] == 0 and not (through / "backup").exists()
+
+    begun = []
+    monkeypatch.setattr(keras.callbacks, "TensorBoard", watched_tensorboard(begun, crash_in=1))
+    with pytest.raises(Crash):
+        babi_long.run(output_dir=str(crashed), **RESUMABLE)
+    assert begun == [0, 1] and babi_long.completed_epochs(str(crashed / "backup")) == 1
+    resumed = babi_long.run(output_dir=str(crashed), **RESUMABLE)  # the same call again
+    assert begun == [0, 1, 1], "goes on with the epoch that crashed: none lost, none repeated"
+    assert resumed["resumed_after_epochs"] == 1 and not (crashed / "backup").exists()
+    assert resumed["train_logs"] == pytest.approx(expected["train_logs"], rel=1e-6, abs=1e-6)
+    assert resumed["accuracy"] == expected["accuracy"]
+    after = keras.saving.load_model(str(crashed / "model.keras"))
+    reference = keras.saving.load_model(str(through / "model.keras"))
+    for a, b in zip(after.variables, reference.variables):  # weights and seed-generator states
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(a.value), keras.ops.convert_to_numpy(b.value),
+                                   atol=1e-6, err_msg=a.path)
+
+
+def test_babi_long_data_parallel_trains_on_every_local_device_or_refuses_under_torch(tmp_path):
+    config = dict(RESUMABLE, epochs=1, output_dir=str(tmp_path), data_parallel=True)
+    if keras.config.backend() == "torch":
+        with pytest.raises(RuntimeError, match="not supported on the torch backend"):
+            babi_long.run(**config)
+        return
+    try:
+        metrics = babi_long.run(**config)
+    finally:
+        keras.distribution.set_distribution(None)
+    assert metrics["config"]["data_parallel"] and 0 <= metrics["accuracy"] <= 1

@@ -1,6 +1,9 @@
 """Shared helpers of the test suite: a layer test in the spirit of keras-hub's
 `run_layer_test`, backend-agnostic gradients, and tiny shared configurations."""
 
+import os
+import pathlib
+
 import keras
 import numpy as np
 from keras import ops
@@ -9,6 +12,21 @@ import keras_rm
 from pipelines.recall import make_recall_data, recall_vocabulary_size
 
 BACKEND = keras.config.backend()
+ROOT = pathlib.Path(__file__).parent.parent
+
+
+def subprocess_env(**overrides):
+    """The environment of a test's worker process: this backend, this checkout, quiet TF."""
+    return dict(os.environ, KERAS_BACKEND=BACKEND, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", **overrides)
+
+
+def share_jax_compile_cache():
+    """Lets a worker process reuse the suite's persistent JAX compile cache (no-op on other backends)."""
+    if BACKEND == "jax":
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", str(ROOT / ".cache" / "jax"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 # One tiny recall task and one tiny model configuration, shared by the tests
 # so that compiled steps are reused (JAX's persistent cache).

@@ -2,6 +2,7 @@ import keras
 
 from keras_rm.layers.item_encoder import ItemEncoder
 from keras_rm.layers.task_head import TaskHead
+from keras_rm.models import train_steps
 from keras_rm.validation import check_choice
 
 INPUT_KEYS = ("items", "item_mask", "query", "importance")
@@ -152,6 +153,39 @@ class TaskModel(keras.Model):
         if metrics == "auto":
             metrics = task_metrics(self.task)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    # Keras saves no `SeedGenerator` state (`model.weights` leaves it out), so a
+    # model restored from a checkpoint would replay the random draws of the
+    # rehearsal (and of dropout) from the start. The model saves the state of
+    # every seed generator of its layers among its own variables; files
+    # written without it load as before.
+
+    def _seed_states(self):
+        return [g.state for layer in self._flatten_layers() for g in layer._seed_generators]
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        for i, state in enumerate(self._seed_states()):
+            store[f"seed_state_{i}"] = state
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        super().load_own_variables({key: store[key] for key in keys if not key.startswith("seed_state_")})
+        for i, state in enumerate(self._seed_states()):
+            if f"seed_state_{i}" in keys:
+                state.assign(store[f"seed_state_{i}"])
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15 (TF backend, under a `tf.distribute` strategy) averages the
+        # replicas' first batch to learn its shapes, which turns integer item
+        # ids into floats that the id encoders rightly refuse. One replica's
+        # batch has the same shapes and the true dtypes.
+        if iterator is not None and self._distribute_strategy is not None:
+            for _, _, batches in iterator:
+                data_batch = train_steps.first_replica(next(batches))
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def compile_from_config(self, config):
         # Keras skips this for models that override `compile`; ours only fills

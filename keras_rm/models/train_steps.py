@@ -12,10 +12,24 @@ import keras
 from keras.src.losses.loss import unscale_loss_for_distribution  # Keras' own trainers use it.
 from keras.src.trainers.data_adapters.data_adapter_utils import unpack_x_y_sample_weight
 
+from keras_rm import distribute
+
 
 def unscale_loss(loss):
     """A per-replica loss back to the global value (identity outside `tf.distribute`)."""
     return unscale_loss_for_distribution(loss)
+
+
+def first_replica(batch):
+    """The first replica's part of a `tf.distribute` batch (other values pass through)."""
+    import tensorflow as tf
+
+    def local(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return value.values[0]
+        return value
+
+    return keras.tree.map_structure(local, batch)
 
 
 def tensorflow_train_step(model, data):
@@ -33,6 +47,7 @@ def tensorflow_train_step(model, data):
 def torch_train_step(model, data):
     import torch
 
+    distribute.check_torch_single_process()
     x, y, sample_weight = unpack_x_y_sample_weight(data)
     model.zero_grad()
     loss, y_pred, terms = model.compute_joint_loss(x, y, sample_weight)
