@@ -75,11 +75,12 @@ def test_ctr_trains_the_memory_with_rehearsal_and_writes_auc_gauc_and_saved_mode
     assert {"model.keras", "saved_model"} <= set(os.listdir(tmp_path))
 
 
-def test_ctr_baselines_run(tmp_path):
-    for model in ("recent", "target_all", "gru", "full_attention"):
-        metrics = ctr.run(model=model, output_dir=str(tmp_path / model), export=False, **CTR_TINY)
-        assert 0 <= metrics["auc"] <= 1 and metrics["config"]["model"] == model
-        assert keras.saving.load_model(str(tmp_path / model / "model.keras")).task == "click"
+@pytest.mark.parametrize("model", ["recent", "target_all", pytest.param("gru", marks=pytest.mark.slow),
+                                   pytest.param("full_attention", marks=pytest.mark.slow)])
+def test_ctr_baselines_run(model, tmp_path):
+    metrics = ctr.run(model=model, output_dir=str(tmp_path), export=False, **CTR_TINY)
+    assert 0 <= metrics["auc"] <= 1 and metrics["config"]["model"] == model
+    assert keras.saving.load_model(str(tmp_path / "model.keras")).task == "click"
 
 
 RESUMABLE = dict(length=32, num_slots=2, segment_length=8, hidden_dim=8, epochs=2, max_words=6, export=False, **TINY)
