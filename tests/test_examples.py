@@ -46,6 +46,11 @@ def test_babi_long_writes_everything_and_serve_stream_answers_as_the_keras_model
     assert served["state_shape"] == [1, 2, 8] and served["segments_written"] == 4
 
 
+# The two longest example runs: every backend under `make test-all`, torch (the fastest here) under `make test`.
+only_torch_unless_slow = pytest.mark.slow if keras.config.backend() != "torch" else (lambda test: test)
+
+
+@only_torch_unless_slow
 def test_babi_long_goes_on_from_an_earlier_run_at_another_length(tmp_path):
     short, long = tmp_path / "short", tmp_path / "long"
     babi_long.run(length=32, num_slots=2, segment_length=8, hidden_dim=8, sampler="teacher",
@@ -106,6 +111,7 @@ def watched_tensorboard(begun, crash_in=None):
     return Watched
 
 
+@only_torch_unless_slow
 def test_babi_long_resumes_after_a_crash_and_ends_as_an_uninterrupted_run_or_starts_over(tmp_path, monkeypatch):
     through, crashed = tmp_path / "through", tmp_path / "crashed"
     # `resume=False` (--noresume) throws a backup away and trains from epoch 0.
