@@ -10,7 +10,6 @@ import sys
 import tempfile
 
 import keras
-import numpy as np
 
 from keras_rm.models.full_attention_model import FullAttentionModel
 from keras_rm.models.rehearsal_memory_model import RehearsalMemoryModel
@@ -116,12 +115,12 @@ def _add_streaming_endpoints(archive, model, items, query):
 
     # The initial memory is a constant of the trained model; a plain TF
     # function broadcasts it, so its batch size can be a tensor on every backend.
-    slots = tf.constant(np.asarray(keras.ops.convert_to_numpy(model.memory_machine.initial_slots)))
+    slots = tf.constant(keras.ops.convert_to_numpy(model.memory_machine.initial_slots), dtype=model.compute_dtype)
 
     @tf.function(input_signature=[tf.TensorSpec((), tf.int32, name="batch_size")])
     def initial_memory(batch_size):
         shape = tf.stack([batch_size, model.num_slots, model.slot_dim])
-        return {"memory": tf.broadcast_to(tf.cast(slots, model.compute_dtype)[None], shape)}
+        return {"memory": tf.broadcast_to(slots[None], shape)}
 
     def write(memory, items, item_mask):
         return {"memory": model.write(memory, items, item_mask)}
