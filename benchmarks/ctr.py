@@ -17,14 +17,20 @@ and reads its `metrics.json`:
   bound that keeps every behaviour);
 - `memory`: the memory without rehearsal;
 - `memory_rehearsal`: the memory with rehearsal (`--sampler`, weights
-  `--recollection_weight` / `--familiarity_weight`).
+  `--recollection_weight` / `--familiarity_weight`);
+- `memory_teacher`: the same with the teacher sampler.
 
 Finished runs with the same settings are read back, not repeated. Writes
 benchmarks/results/ctr.json, ctr.png (AUC per variant and length) and prints
-the table with the state each model keeps per user.
+the table with the state each model keeps per user. Runs of other lengths
+already in ctr.json are kept (each run records its own settings), so lengths
+can be run in separate invocations with different budgets:
+
+    python benchmarks/ctr.py --lengths=5000 --epochs=5 --train_users=1000
 """
 
 import concurrent.futures
+import json
 import os
 import sys
 
@@ -41,11 +47,12 @@ VARIANTS = {
     "target_all": {"model": "target_all"},
     "memory": {"model": "memory", "recollection_weight": 0.0, "familiarity_weight": 0.0},
     "memory_rehearsal": {"model": "memory"},
+    "memory_teacher": {"model": "memory", "sampler": "teacher"},
 }
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("lengths", ["500", "5000"], "Behaviours per history.")
-flags.DEFINE_list("variants", list(VARIANTS), "Models compared.")
+flags.DEFINE_list("variants", [v for v in VARIANTS if v != "memory_teacher"], "Models compared.")
 flags.DEFINE_string("data_dir", None, "MovieLens-format folder (default: built-in lifelong users).")
 flags.DEFINE_integer("epochs", 10, "Epochs of every variant.")
 flags.DEFINE_integer("train_users", 2000, "Fresh training users per epoch (built-in data).")
@@ -72,14 +79,14 @@ def run_one(length, variant):
     source = "movielens" if FLAGS.data_dir else "builtin"
     output_dir = os.path.join(ROOT, FLAGS.runs_dir, f"{source}_len{length}_{variant}_seed{FLAGS.seed}")
     metrics = run_example("ctr.py", settings, output_dir, FLAGS.backend, max(1, os.cpu_count() // FLAGS.jobs))
-    return dict(metrics, length=length, variant=variant)
+    return dict(metrics, length=length, variant=variant, settings=settings)
 
 
 def table(runs):
     return format_table(
-        ["behaviours", "model", "AUC", "GAUC", "state bytes/user", "train s"],
-        [[r["length"], r["variant"], f"{r['auc']:.4f}", f"{r['gauc']:.4f}", f"{r['state_bytes_per_user']:,}",
-          f"{r['seconds']:.0f}"] for r in runs],
+        ["behaviours", "model", "epochs x users", "AUC", "GAUC", "state bytes/user", "train s"],
+        [[r["length"], r["variant"], f"{r['config']['epochs']} x {r['config']['train_users']:,}", f"{r['auc']:.4f}",
+          f"{r['gauc']:.4f}", f"{r['state_bytes_per_user']:,}", f"{r['seconds']:.0f}"] for r in runs],
     )
 
 
@@ -113,15 +120,15 @@ def main(argv):
             if variant != "full_attention" or int(length) <= FLAGS.full_attention_max_length]
     with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
         runs = list(pool.map(lambda job: run_one(*job), jobs))
-    for run in runs:
-        print(f"{run['length']:>6} {run['variant']:<17} AUC {run['auc']:.4f}", flush=True)
-    print(table(runs))
     name = "ctr" if not FLAGS.data_dir else "ctr_movielens"
-    write_results(name, {"machine": machine_description(), "backend": FLAGS.backend,
-                         "settings": {k: FLAGS[k].value for k in ("epochs", "train_users", "test_users", "seed",
-                                                                   "sampler", "recollection_weight",
-                                                                   "familiarity_weight", "data_dir")},
-                         "runs": runs})
+    path = os.path.join(RESULTS, f"{name}.json")
+    if os.path.exists(path):  # keep earlier invocations' runs of other lengths or variants
+        with open(path) as f:
+            done = {(r["length"], r["variant"]) for r in runs}
+            runs = [r for r in json.load(f)["runs"] if (r["length"], r["variant"]) not in done] + runs
+    runs.sort(key=lambda r: (r["length"], list(VARIANTS).index(r["variant"])))
+    print(table(runs))
+    write_results(name, {"machine": machine_description(), "backend": FLAGS.backend, "runs": runs})
     plot(runs, os.path.join(RESULTS, f"{name}.png"))
     print(f"Wrote {RESULTS}/{name}.json and {name}.png")
 

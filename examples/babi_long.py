@@ -40,12 +40,13 @@ import glob
 import inspect
 import json
 import os
-import shutil
 import sys
 
 from absl import app, flags, logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from examples.training import (  # noqa: E402,F401 (completed_epochs: for the tests)
+    accuracy_report, completed_epochs, depth_table, finish, fit_epochs, plot_accuracy_by_depth, predict_classes)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("task", 1, "bAbI task, 1-20 (built-in generator: 1, 2, 3, 6, 7).")
@@ -120,7 +121,6 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
 
     import keras_rm  # (also registers the model classes `load_model` needs)
     from pipelines.babi import TASKS, BabiVectorizer, generate_long_babi, lengthen
-    from pipelines.metrics import accuracy_by_depth, depth_bucket
 
     os.makedirs(output_dir, exist_ok=True)
     keras.utils.set_random_seed(seed)
@@ -157,7 +157,6 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
                               familiarity_weight, sampler, mask_selection, seed)
             net.compile()
     vectorizer.save(os.path.join(output_dir, "vocabulary.json"))
-    tensorboard = keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"))
 
     def without_depth(data):
         return data.map(lambda x, y, d: (x, y))
@@ -169,31 +168,11 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
         order = np.random.default_rng(seed + epoch).permutation(len(train))
         return without_depth(vectorizer.dataset([train[i] for i in order], batch_size, length))
 
-    backup_dir = os.path.join(output_dir, "backup")
-    if not resume:
-        shutil.rmtree(backup_dir, ignore_errors=True)
-    start = completed_epochs(backup_dir)
-    if not net.built:  # `BackupAndRestore` restores into a built model
-        with scope():
-            net.build({key: (None, *spec.shape[1:]) for key, spec in epoch_data(0).element_spec[0].items()})
-    history = None
-    for epoch in range(start, epochs):
-        # Each `fit` restores the backup of the epochs before (weights, optimizer and seed states) and backs up
-        # this one; the backup outlives `fit` (the loop's next call reads it) and goes when the run is done.
-        backup = keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False)
-        history = net.fit(epoch_data(epoch), initial_epoch=epoch, epochs=epoch + 1, callbacks=[tensorboard, backup],
-                          shuffle=False, verbose=verbose)
+    history, start = fit_epochs(net, epoch_data, epochs, output_dir, resume, verbose, scope)
 
-    test_data = vectorizer.dataset(test, batch_size, length)
-    labels = np.concatenate([np.asarray(y) for _, y, _ in test_data])
-    depths = np.concatenate([np.asarray(d) for _, _, d in test_data])
-    predictions = np.asarray(net.predict(without_depth(test_data), verbose=0)).argmax(-1)
-    correct = predictions == labels
+    predictions, labels, depths = predict_classes(net, vectorizer.dataset(test, batch_size, length))
     metrics = {
-        "accuracy": float(correct.mean()),
-        "accuracy_by_depth": accuracy_by_depth(correct, depths),
-        "test_examples": int(len(correct)),
-        "test_examples_by_depth": np.bincount(depth_bucket(depths), minlength=4).tolist(),
+        **accuracy_report(predictions == labels, depths),
         "train_logs": {name: float(v[-1]) for name, v in history.history.items()} if history else {},  # last epoch
         "backend": keras.config.backend(),
         "config": {"task": task, "length": length, "depth": depth, "model": model, "num_slots": num_slots,
@@ -207,53 +186,19 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
         keras_rm.export.export_saved_model(net, os.path.join(output_dir, "saved_model"))
     with open(os.path.join(output_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
-    plot(metrics, os.path.join(output_dir, "accuracy_by_depth.png"))
-    shutil.rmtree(backup_dir, ignore_errors=True)
+    plot_accuracy_by_depth(metrics, f"bAbI task {task}, {length} sentences, {model}",
+                           os.path.join(output_dir, "accuracy_by_depth.png"))
+    finish(output_dir)
     return metrics
-
-
-def completed_epochs(backup_dir):
-    """Epochs finished according to the `BackupAndRestore` backup in `backup_dir` (0 if there is none)."""
-    path = os.path.join(backup_dir, "training_metadata.json")
-    if not os.path.exists(path):
-        return 0
-    with open(path) as f:
-        return int(json.load(f)["epoch"])
-
-
-def plot(metrics, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    values = [v if v is not None else 0.0 for v in metrics["accuracy_by_depth"]]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.bar(["1st", "2nd", "3rd", "4th"], values)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("quarter of the sequence holding the supporting facts")
-    ax.set_ylabel("test accuracy")
-    config = metrics["config"]
-    ax.set_title(f"bAbI task {config['task']}, {config['length']} sentences, {config['model']}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def main(argv):
     logging.set_verbosity(logging.WARNING)  # absl INFO lines (e.g. JAX looking for a TPU) are noise here
     names = [name for name in inspect.signature(run).parameters if name != "verbose"]  # one flag per argument
     metrics = run(**{name: FLAGS[name].value for name in names}, verbose=2)
-    from pipelines.metrics import format_table
-
     print(f"\nTest accuracy, bAbI task {FLAGS.task}, {FLAGS.length} sentences, by the quarter of the story "
           f"holding the supporting facts:")
-    print(format_table(
-        ["", "all", "1st (earliest)", "2nd", "3rd", "4th (latest)"],
-        [["accuracy", f"{metrics['accuracy']:.1%}",
-          *("n/a" if v is None else f"{v:.1%}" for v in metrics["accuracy_by_depth"])],
-         ["examples", metrics["test_examples"], *metrics["test_examples_by_depth"]]],
-    ))
+    print(depth_table(metrics))
     exported = ", saved_model/" if FLAGS.export else ""
     print(f"\nWrote model.keras{exported}, metrics.json, logs/ and accuracy_by_depth.png to {FLAGS.output_dir}")
 

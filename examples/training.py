@@ -1,0 +1,115 @@
+"""What the example programs share: resumable training epoch by epoch, and the report by depth."""
+
+import contextlib
+import json
+import os
+import shutil
+
+
+def backup_dir(output_dir):
+    """Where `fit_epochs` keeps its `BackupAndRestore` backup."""
+    return os.path.join(output_dir, "backup")
+
+
+def completed_epochs(backup):
+    """Epochs finished according to the `BackupAndRestore` backup in folder `backup` (0 if there is none)."""
+    path = os.path.join(backup, "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        return int(json.load(f)["epoch"])
+
+
+def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scope=contextlib.nullcontext):
+    """Trains `net` for `epochs`, one `fit` per epoch on `epoch_data(epoch)`, going on after a crash.
+
+    After every epoch the model, optimizer and seed states are backed up to
+    `output_dir/backup` (`keras.callbacks.BackupAndRestore`); the same call
+    after a crash goes on after the last finished epoch. `resume=False`
+    throws the backup away first. TensorBoard logs go to `output_dir/logs`.
+    The caller removes the backup (`finish`) once everything is written.
+    An unbuilt `net` is built under `scope()` (a distribution's scope).
+
+    Returns:
+        `(history, start)`: the last epoch's `History` (None if no epoch ran)
+        and the epochs that were done before this call.
+    """
+    import keras
+
+    if not resume:
+        shutil.rmtree(backup_dir(output_dir), ignore_errors=True)
+    start = completed_epochs(backup_dir(output_dir))
+    if not net.built:  # `BackupAndRestore` restores into a built model
+        with scope():
+            net.build({key: (None, *spec.shape[1:]) for key, spec in epoch_data(0).element_spec[0].items()})
+    tensorboard = keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"))
+    history = None
+    for epoch in range(start, epochs):
+        # Each `fit` restores the backup of the epochs before (weights, optimizer and seed states) and backs up
+        # this one; the backup outlives `fit` (the loop's next call reads it) and goes when the run is done.
+        backup = keras.callbacks.BackupAndRestore(backup_dir(output_dir), delete_checkpoint=False)
+        history = net.fit(epoch_data(epoch), initial_epoch=epoch, epochs=epoch + 1, callbacks=[tensorboard, backup],
+                          shuffle=False, verbose=verbose)
+    return history, start
+
+
+def finish(output_dir):
+    """Removes the backup of a finished run."""
+    shutil.rmtree(backup_dir(output_dir), ignore_errors=True)
+
+
+def depth_table(metrics):
+    """The test accuracy overall and by quarter of the sequence, with example counts, as a text table."""
+    from pipelines.metrics import format_table
+
+    return format_table(
+        ["", "all", "1st (earliest)", "2nd", "3rd", "4th (latest)"],
+        [["accuracy", f"{metrics['accuracy']:.1%}",
+          *("n/a" if v is None else f"{v:.1%}" for v in metrics["accuracy_by_depth"])],
+         ["examples", metrics["test_examples"], *metrics["test_examples_by_depth"]]],
+    )
+
+
+def plot_accuracy_by_depth(metrics, title, path):
+    """A bar per quarter of the sequence: the test accuracy of the examples whose answer sits there."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = [v if v is not None else 0.0 for v in metrics["accuracy_by_depth"]]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.bar(["1st", "2nd", "3rd", "4th"], values)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("quarter of the sequence holding what the answer needs")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def predict_classes(net, data):
+    """`(predictions, labels, depths)` over a dataset of `(inputs, label, depth)` batches."""
+    import numpy as np
+
+    labels = np.concatenate([np.asarray(y) for _, y, _ in data])
+    depths = np.concatenate([np.asarray(d) for _, _, d in data])
+    predictions = np.asarray(net.predict(data.map(lambda x, y, d: (x, y)), verbose=0)).argmax(-1)
+    return predictions, labels, depths
+
+
+def accuracy_report(correct, depths):
+    """Accuracy overall and by quarter of the sequence (examples of unknown depth, < 0, count only overall)."""
+    import numpy as np
+
+    from pipelines.metrics import accuracy_by_depth, depth_bucket
+
+    correct, depths = np.asarray(correct, bool), np.asarray(depths, float)
+    known = depths >= 0
+    return {
+        "accuracy": float(correct.mean()),
+        "accuracy_by_depth": accuracy_by_depth(correct[known], depths[known]),
+        "test_examples": int(len(correct)),
+        "test_examples_by_depth": np.bincount(depth_bucket(depths[known]), minlength=4).tolist(),
+    }

@@ -1,0 +1,172 @@
+"""Trains and evaluates a memory model on long-video QA over dense frame features: accuracy by depth.
+
+    python examples/video_qa.py --num_frames=512 --epochs=10 --output_dir=/tmp/video
+    python examples/video_qa.py --sampler=teacher --num_negatives=30
+    python examples/video_qa.py --data_dir=~/anet/features --train_questions=~/anet/train_q.json \
+        --train_answers=~/anet/train_a.json --test_questions=~/anet/test_q.json \
+        --test_answers=~/anet/test_a.json --num_frames=256
+
+Videos come from the built-in generator (`pipelines.video.generate_videos`:
+long runs of events, each frame a noisy prototype of its event; questions on
+which event came first, what happened just before a rare event, and how
+many times a rare event happened; fresh videos every epoch) or, with
+`--data_dir`, from ActivityNet-QA-format data: one `.npy` / `.npz` array of
+frame features per video and the question JSON files (answers in the same
+file or in `--*_answers`; the `--num_answers` most frequent training answers
+are classes, any other answer counts as wrong). Every video is subsampled or
+padded to `--num_frames` frames.
+
+The memory model writes the frames (a `DenseItemEncoder`) segment by
+segment; the question (words, a `TokenItemEncoder`) reads the memory.
+Rehearsal recollects masked frames contrastively against `--num_negatives`
+frames of the same video. `--model=full_attention` is the upper bound that
+attends over every frame. Writes to `--output_dir`: `model.keras`,
+`vocabulary.json`, `metrics.json` (`accuracy`, `accuracy_by_depth` by quarter
+of the video holding what the answer needs, earliest first,
+`accuracy_by_kind` per question type), TensorBoard logs under `logs/`,
+`accuracy_by_depth.png` and a SavedModel under `saved_model/` (`--noexport`
+skips it). An interrupted run goes on after its last finished epoch when
+run again (`--noresume` starts over), as in `examples/babi_long.py`.
+"""
+
+import inspect
+import json
+import os
+import sys
+
+from absl import app, flags, logging
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from examples.training import (  # noqa: E402
+    accuracy_report, depth_table, finish, fit_epochs, plot_accuracy_by_depth, predict_classes)
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """The command line's flags (defined on demand, so the module imports beside other absl programs)."""
+    flags.DEFINE_string("data_dir", None, "Folder of frame features, one .npy/.npz per video (default: built-in).")
+    for split in ("train", "test"):
+        flags.DEFINE_string(f"{split}_questions", None, f"ActivityNet-QA {split} questions JSON (with --data_dir).")
+        flags.DEFINE_string(f"{split}_answers", None, f"ActivityNet-QA {split} answers JSON, if apart.")
+    flags.DEFINE_integer("num_frames", 512, "Frames per video (subsampled or padded).")
+    flags.DEFINE_integer("feature_dim", 64, "Features per frame of the built-in videos.")
+    flags.DEFINE_enum("model", "memory", ["memory", "full_attention"], "Memory model or full-attention upper bound.")
+    flags.DEFINE_integer("num_slots", 8, "Memory slots.")
+    flags.DEFINE_integer("segment_length", 32, "Frames written per segment.")
+    flags.DEFINE_integer("hidden_dim", 64, "Width of frames, words and slots.")
+    flags.DEFINE_float("recollection_weight", 1.0, "Weight of the recollection loss (0 with familiarity 0: none).")
+    flags.DEFINE_float("familiarity_weight", 0.5, "Weight of the familiarity loss.")
+    flags.DEFINE_enum("sampler", "uniform", ["uniform", "teacher"], "History sampler of the rehearsal.")
+    flags.DEFINE_integer("num_negatives", 30, "Frames of the same video each recollected frame is contrasted with.")
+    flags.DEFINE_integer("train_videos", 2000, "Training videos per epoch (built-in data).")
+    flags.DEFINE_integer("test_videos", 500, "Test videos (built-in data).")
+    flags.DEFINE_integer("num_answers", 1000, "Answer classes kept (the most frequent training answers).")
+    flags.DEFINE_integer("max_words", 12, "Words kept per question.")
+    flags.DEFINE_integer("epochs", 10, "Epochs.")
+    flags.DEFINE_integer("batch_size", 32, "Batch size.")
+    flags.DEFINE_integer("seed", 0, "Seed of data, initialisation and rehearsal draws.")
+    flags.DEFINE_string("output_dir", "output/video_qa", "Where the model, metrics, logs and plot go.")
+    flags.DEFINE_bool("export", True, "Export a SavedModel (serve, and for the memory: initial_memory, write, answer).")
+    flags.DEFINE_bool("resume", True, "Go on from the backup an interrupted run left in output_dir/backup.")
+
+
+def build_model(model, vectorizer, feature_dim, num_slots, segment_length, hidden_dim, recollection_weight,
+                familiarity_weight, sampler, num_negatives, seed):
+    import keras_rm
+
+    frames = keras_rm.layers.DenseItemEncoder(hidden_dim, feature_dim, name="frame_encoder")
+    words = keras_rm.layers.TokenItemEncoder(vectorizer.vocabulary_size, hidden_dim, name="question_encoder")
+    if model == "full_attention":
+        return keras_rm.FullAttentionModel(frames, num_classes=vectorizer.num_classes, query_encoder=words)
+    return keras_rm.RehearsalMemoryModel(
+        frames, num_classes=vectorizer.num_classes, query_encoder=words, num_slots=num_slots,
+        segment_length=segment_length, recollection_weight=recollection_weight,
+        familiarity_weight=familiarity_weight, sampler=sampler, num_negatives=num_negatives, seed=seed,
+    )
+
+
+def run(data_dir=None, train_questions=None, train_answers=None, test_questions=None, test_answers=None,
+        num_frames=512, feature_dim=64, model="memory", num_slots=8, segment_length=32, hidden_dim=64,
+        recollection_weight=1.0, familiarity_weight=0.5, sampler="uniform", num_negatives=30, train_videos=2000,
+        test_videos=500, num_answers=1000, max_words=12, epochs=10, batch_size=32, seed=0,
+        output_dir="output/video_qa", export=True, resume=True, verbose=1):
+    """Trains, evaluates and writes everything; returns the metrics dict."""
+    import keras
+    import numpy as np
+
+    import keras_rm
+    from pipelines.video import VideoQAVectorizer, generate_videos, load_frames, read_activitynet_qa
+
+    os.makedirs(output_dir, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    if data_dir:
+        if not (train_questions and test_questions):
+            raise ValueError("With `data_dir`, give `train_questions` and `test_questions` (ActivityNet-QA JSON).")
+        train = read_activitynet_qa(data_dir, train_questions, train_answers)
+        test = read_activitynet_qa(data_dir, test_questions, test_answers)
+    else:
+        train = generate_videos(train_videos, num_frames, feature_dim, seed=seed)
+        test = generate_videos(test_videos, num_frames, feature_dim, seed=seed + 10_000)
+    vectorizer = VideoQAVectorizer(max_words, num_answers)
+    vectorizer.adapt(train if data_dir else train + test)  # built-in answers are a closed set: all of it
+    vectorizer.save(os.path.join(output_dir, "vocabulary.json"))
+    frame_features = load_frames(train[0].frames).shape[1] if data_dir else feature_dim
+    net = build_model(model, vectorizer, frame_features, num_slots, segment_length, hidden_dim, recollection_weight,
+                      familiarity_weight, sampler, num_negatives, seed)
+    net.compile()
+
+    def epoch_data(epoch):
+        # Built-in: fresh videos every epoch. Real data: the training questions whose answer is a class, in an
+        # order that depends on the epoch alone (so a resumed run sees what an uninterrupted one does).
+        examples = train if data_dir or epoch == 0 else generate_videos(train_videos, num_frames, feature_dim,
+                                                                         seed=seed + epoch)
+        examples = [e for e in examples if vectorizer.answer_id(e.answer)]
+        order = np.random.default_rng(seed + epoch).permutation(len(examples))
+        data = vectorizer.dataset([examples[i] for i in order], batch_size, num_frames)
+        return data.map(lambda x, y, d: (x, y))
+
+    history, start = fit_epochs(net, epoch_data, epochs, output_dir, resume, verbose)
+
+    predictions, labels, depths = predict_classes(net, vectorizer.dataset(test, batch_size, num_frames))
+    correct = vectorizer.correct(predictions, labels)
+    kinds = np.asarray([e.kind for e in test[: len(correct)]], object)
+    metrics = {
+        **accuracy_report(correct, depths),
+        "accuracy_by_kind": {str(kind): float(correct[kinds == kind].mean()) for kind in sorted(set(kinds) - {None})},
+        "answer_classes": vectorizer.num_classes,
+        "train_logs": {name: float(v[-1]) for name, v in history.history.items()} if history else {},  # last epoch
+        "backend": keras.config.backend(),
+        "config": {"data_dir": data_dir, "num_frames": num_frames, "model": model, "num_slots": num_slots,
+                   "segment_length": segment_length, "hidden_dim": hidden_dim,
+                   "recollection_weight": recollection_weight, "familiarity_weight": familiarity_weight,
+                   "sampler": sampler, "num_negatives": num_negatives, "train_videos": train_videos,
+                   "epochs": epochs, "seed": seed},
+        "resumed_after_epochs": start,
+    }
+    net.save(os.path.join(output_dir, "model.keras"))
+    if export:
+        keras_rm.export.export_saved_model(net, os.path.join(output_dir, "saved_model"))
+    with open(os.path.join(output_dir, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    plot_accuracy_by_depth(metrics, f"Video QA, {num_frames} frames, {model}",
+                           os.path.join(output_dir, "accuracy_by_depth.png"))
+    finish(output_dir)
+    return metrics
+
+
+def main(argv):
+    logging.set_verbosity(logging.WARNING)
+    names = [name for name in inspect.signature(run).parameters if name != "verbose"]  # one flag per argument
+    metrics = run(**{name: FLAGS[name].value for name in names}, verbose=2)
+    print(f"\nTest accuracy, video QA, {FLAGS.num_frames} frames, {FLAGS.model}, by the quarter of the video "
+          f"holding what the answer needs:")
+    print(depth_table(metrics))
+    print("By question type: " + ", ".join(f"{k} {v:.1%}" for k, v in metrics["accuracy_by_kind"].items()))
+    exported = ", saved_model/" if FLAGS.export else ""
+    print(f"\nWrote model.keras{exported}, metrics.json, logs/ and accuracy_by_depth.png to {FLAGS.output_dir}")
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
