@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import babi_long  # noqa: E402
 import ctr  # noqa: E402
 import serve_stream  # noqa: E402
+import video_qa  # noqa: E402
 
 
 TINY = dict(task=1, train_examples=16, test_examples=16, batch_size=8, verbose=0)
@@ -148,3 +149,39 @@ def test_babi_long_data_parallel_trains_on_every_local_device_or_refuses_under_t
     finally:
         keras.distribution.set_distribution(None)
     assert metrics["config"]["data_parallel"] and 0 <= metrics["accuracy"] <= 1
+
+
+VIDEO_TINY = dict(num_frames=192, feature_dim=6, hidden_dim=8, num_slots=2, segment_length=32, num_negatives=4,
+                  train_videos=16, test_videos=16, epochs=1, batch_size=8, verbose=0)
+
+
+def test_video_qa_trains_with_contrastive_recollection_and_writes_metrics(tmp_path):
+    metrics = video_qa.run(output_dir=str(tmp_path), **VIDEO_TINY)
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written["accuracy"] == metrics["accuracy"] and 0 <= metrics["accuracy"] <= 1
+    assert len(metrics["accuracy_by_depth"]) == 4 and sum(metrics["test_examples_by_depth"]) == 16
+    assert set(metrics["accuracy_by_kind"]) <= {"first", "before", "count"}
+    assert metrics["train_logs"]["recollection_loss"] > 0, "rehearsal trained"
+    for name in ("model.keras", "vocabulary.json", "accuracy_by_depth.png", "saved_model"):
+        assert (tmp_path / name).exists(), name
+    assert not (tmp_path / "backup").exists()
+
+
+def test_video_qa_reads_activitynet_format_and_counts_unknown_answers_wrong(tmp_path):
+    features = tmp_path / "features"
+    features.mkdir()
+    rng = np.random.default_rng(0)
+    split = {"train": [], "test": []}
+    for i in range(24):
+        np.save(features / f"v_video{i}.npy", rng.normal(size=(int(rng.integers(20, 60)), 6)).astype("float32"))
+        split["train" if i < 16 else "test"].append(
+            {"video_name": f"video{i}", "question_id": f"q{i}", "question": "what is happening",
+             "answer": "unseen" if i >= 20 else ["cooking", "dancing"][i % 2]})
+    for name, entries in split.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(entries))
+    metrics = video_qa.run(data_dir=str(features), train_questions=str(tmp_path / "train.json"),
+                           test_questions=str(tmp_path / "test.json"), output_dir=str(tmp_path / "out"),
+                           model="full_attention", export=False, **dict(VIDEO_TINY, num_frames=40))
+    assert metrics["answer_classes"] == 3  # <unk>, cooking, dancing
+    assert metrics["accuracy"] <= 0.5, "the four test answers never seen in training count as wrong"
+    assert metrics["accuracy_by_depth"] == [None] * 4 and metrics["test_examples"] == 8

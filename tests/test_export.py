@@ -112,16 +112,26 @@ def test_saved_model_runs_without_keras_rm_or_keras(memory_export, tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), expected, atol=1e-5)
 
 
-def test_full_attention_model_with_dense_items(tmp_path):
-    encoder = keras_rm.layers.DenseItemEncoder(8, feature_dim=5)
-    model = keras_rm.FullAttentionModel(encoder, num_classes=3, num_layers=1, num_heads=2)
+@pytest.mark.parametrize("kind", ["memory", "full_attention"])
+def test_dense_frames_with_a_word_query(kind, tmp_path):
+    """The video QA models: dense frame items and a question of word ids through its own encoder."""
+    frames = keras_rm.layers.DenseItemEncoder(8, feature_dim=5)
+    words = keras_rm.layers.TokenItemEncoder(11, 8)
+    if kind == "memory":
+        model = keras_rm.RehearsalMemoryModel(
+            frames, num_classes=3, query_encoder=words, num_slots=2, segment_length=4, num_heads=2,
+            num_fragments=2, fragment_length=4, num_negatives=3, decoder_layers=1, seed=0)
+    else:
+        model = keras_rm.FullAttentionModel(frames, num_classes=3, query_encoder=words, num_layers=1, num_heads=2)
     model.compile()
     rng = np.random.default_rng(0)
-    x = {"items": rng.normal(size=(8, 12, 5)).astype("float32"), "query": rng.normal(size=(8, 5)).astype("float32")}
-    model.fit(x, rng.integers(0, 3, 8), epochs=1, verbose=0)
-    served = load(export_saved_model(model, str(tmp_path / "full")))
-    assert "write" not in served.signatures
     mask = np.ones((8, 12), bool)
+    mask[:4, 9:] = False  # shorter videos, padded
+    x = {"items": rng.normal(size=(8, 12, 5)).astype("float32"), "item_mask": mask,
+         "query": rng.integers(0, 11, (8, 4)).astype("int32")}
+    model.fit(x, rng.integers(0, 3, 8), epochs=1, verbose=0)
+    served = load(export_saved_model(model, str(tmp_path / kind)))
+    assert ("write" in served.signatures) == (kind == "memory")
     np.testing.assert_allclose(served.serve(x["items"], mask, x["query"])["logits"].numpy(),
                                np.asarray(model.predict(x, verbose=0)), atol=1e-5)
 

@@ -19,8 +19,11 @@ class MemoryMachine(keras.layers.Layer):
     segments. Starting from a learned initial memory of `num_slots` slots,
     each segment is encoded by a `SegmentEncoder` and written by a
     `MemoryUpdate` (slot-to-item attention, then a GRU per slot). The loop is
-    a Python `for` over the static number of segments: the one construct
-    whose gradients work on TF graph and XLA, JAX jit and torch.
+    a Python `for` over the static number of segments (the one construct
+    whose gradients work on TF graph and XLA and torch), except on JAX, where
+    it is a `keras.ops.scan` (`lax.scan`): JAX then compiles one segment
+    step instead of all of them (an unrolled 100-segment loop took minutes
+    and over 20 GB to compile). With dropout in training JAX unrolls too.
 
     Padding: padded items are never attended to, and a segment that is all
     padding leaves the memory unchanged, so appending padding to a sequence
@@ -153,11 +156,28 @@ class MemoryMachine(keras.layers.Layer):
         if padding:
             items = ops.pad(items, [[0, 0], [0, padding], [0, 0]])
             item_mask = ops.cast(ops.pad(ops.cast(item_mask, "int32"), [[0, 0], [0, padding]]), "bool")
+        if keras.config.backend() == "jax" and segments > 1 and not (training and self.dropout):
+            return self._scan_segments(memory, items, item_mask, segments, training)
         for s in range(segments):
             window = slice(s * self.segment_length, (s + 1) * self.segment_length)
-            segment_mask = item_mask[:, window]
-            encoded = self.segment_encoder(items[:, window], segment_mask, training=training)
-            memory = self.update(memory, encoded, segment_mask, training=training)
+            memory = self._write_segment(memory, items[:, window], item_mask[:, window], training)
+        return memory
+
+    def _write_segment(self, memory, items, item_mask, training):
+        encoded = self.segment_encoder(items, item_mask, training=training)
+        return self.update(memory, encoded, item_mask, training=training)
+
+    def _scan_segments(self, memory, items, item_mask, segments, training):
+        # JAX: one traced segment step under `lax.scan`. Unrolled, a 100-segment loop compiles for minutes
+        # and the compiler alone needs over 20 GB. (Dropout draws random numbers, which a scan body cannot.)
+        def by_segment(x):
+            x = ops.reshape(x, (-1, segments, self.segment_length) + tuple(x.shape[2:]))
+            return ops.moveaxis(x, 1, 0)
+
+        def step(memory, segment):
+            return self._write_segment(memory, *segment, training), None
+
+        memory, _ = ops.scan(step, memory, (by_segment(items), by_segment(item_mask)))
         return memory
 
     def call(self, items, item_mask=None, training=None):
