@@ -84,6 +84,20 @@ def write_results(name, payload):
     return path
 
 
+def merge_runs(name, runs, order):
+    """`runs` plus the runs in results/`name`.json of other (length, variant) pairs, sorted by length, `order`.
+
+    Lets a benchmark run its lengths in separate invocations (each with its
+    own budget); every run records the settings that produced it.
+    """
+    path = os.path.join(RESULTS, f"{name}.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            done = {(r["length"], r["variant"]) for r in runs}
+            runs = [r for r in json.load(f)["runs"] if (r["length"], r["variant"]) not in done] + runs
+    return sorted(runs, key=lambda r: (r["length"], list(order).index(r["variant"])))
+
+
 def machine_description():
     import platform
 

@@ -30,14 +30,14 @@ can be run in separate invocations with different budgets:
 """
 
 import concurrent.futures
-import json
 import os
 import sys
 
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import RESULTS, ROOT, machine_description, run_example, write_results  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    RESULTS, ROOT, machine_description, merge_runs, run_example, write_results)
 from pipelines.metrics import format_table  # noqa: E402
 
 VARIANTS = {
@@ -121,12 +121,7 @@ def main(argv):
     with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
         runs = list(pool.map(lambda job: run_one(*job), jobs))
     name = "ctr" if not FLAGS.data_dir else "ctr_movielens"
-    path = os.path.join(RESULTS, f"{name}.json")
-    if os.path.exists(path):  # keep earlier invocations' runs of other lengths or variants
-        with open(path) as f:
-            done = {(r["length"], r["variant"]) for r in runs}
-            runs = [r for r in json.load(f)["runs"] if (r["length"], r["variant"]) not in done] + runs
-    runs.sort(key=lambda r: (r["length"], list(VARIANTS).index(r["variant"])))
+    runs = merge_runs(name, runs, VARIANTS)
     print(table(runs))
     write_results(name, {"machine": machine_description(), "backend": FLAGS.backend, "runs": runs})
     plot(runs, os.path.join(RESULTS, f"{name}.png"))

@@ -1,0 +1,209 @@
+"""Long video QA on dense frames: accuracy by depth with and without rehearsal, and what a training step costs.
+
+    python benchmarks/video_qa.py                  # the configuration in the README
+    python benchmarks/video_qa.py --lengths=512 --epochs=2 --train_videos=200 --variants=plain,full_attention
+    python benchmarks/video_qa.py --noaccuracy     # the step cost only
+
+Variants, each at every `--lengths` (frames per video), on the same built-in
+videos, epochs and seed:
+
+- `plain`: the memory without rehearsal;
+- `uniform`, `teacher`: the memory with rehearsal (contrastive recollection
+  against `--num_negatives` frames, familiarity) and that history sampler;
+- `full_attention`: a Transformer over every frame and the question (the
+  upper bound).
+
+Accuracy: `examples/video_qa.py` in its own process per run (finished runs
+with the same settings are read back), overall, by quarter of the video
+holding what the answer needs, and by question type. Full attention is
+trained up to `--full_attention_max_length` frames (beyond, its cost only).
+Cost: a fresh process per run trains `--cost_steps` steps on one batch of
+`--cost_batch` videos and reports the median step time (first two steps,
+tracing and compilation, excluded) and its peak memory: the largest
+resident set of the process minus the resident set before the first step.
+A run the machine cannot hold is recorded as failed, with the reason.
+
+Writes benchmarks/results/video_qa.json and video_qa.png and prints the table.
+Runs of other lengths already in video_qa.json are kept (each run records
+its settings), so lengths can be run in separate invocations and budgets:
+
+    python benchmarks/video_qa.py --lengths=4096 --epochs=4 --train_videos=500
+"""
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import (  # noqa: E402
+    RESULTS, ROOT, machine_description, merge_runs, run_example, write_results)
+from pipelines.metrics import format_table  # noqa: E402
+
+VARIANTS = {
+    "plain": {"model": "memory", "recollection_weight": 0.0, "familiarity_weight": 0.0},
+    "uniform": {"model": "memory", "sampler": "uniform"},
+    "teacher": {"model": "memory", "sampler": "teacher"},
+    "full_attention": {"model": "full_attention"},
+}
+
+FLAGS = flags.FLAGS
+flags.DEFINE_bool("worker", False, "Internal: measure one training step cost and print JSON.")
+flags.DEFINE_list("lengths", ["512", "4096"], "Frames per video.")
+flags.DEFINE_list("variants", list(VARIANTS), "Models compared.")
+flags.DEFINE_bool("accuracy", True, "Train and evaluate every variant (else the step cost only).")
+flags.DEFINE_integer("full_attention_max_length", 1024, "Longest videos full attention is trained on.")
+flags.DEFINE_integer("epochs", 10, "Epochs of every accuracy run.")
+flags.DEFINE_integer("train_videos", 2000, "Fresh training videos per epoch.")
+flags.DEFINE_integer("test_videos", 500, "Test videos.")
+flags.DEFINE_integer("num_negatives", 30, "Frames each recollected frame is contrasted with.")
+flags.DEFINE_integer("segment_length", 32, "Frames written per segment.")
+flags.DEFINE_integer("cost_batch", 8, "Videos per batch of the step-cost measurement.")
+flags.DEFINE_integer("cost_steps", 6, "Steps of the step-cost measurement (the first two are not timed).")
+flags.DEFINE_integer("seed", 0, "Seed of data and models.")
+flags.DEFINE_integer("jobs", 1, "Accuracy runs at a time.")
+flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of every run.")
+flags.DEFINE_string("runs_dir", "output/video_qa_benchmark", "Where each accuracy run's output directory goes.")
+# The worker's own flags.
+flags.DEFINE_string("variant", "plain", "Internal: the variant the worker measures.")
+flags.DEFINE_integer("num_frames", 512, "Internal: the video length the worker measures.")
+
+
+def settings(variant, length):
+    return {"num_frames": length, "epochs": FLAGS.epochs, "train_videos": FLAGS.train_videos,
+            "test_videos": FLAGS.test_videos, "num_negatives": FLAGS.num_negatives,
+            "segment_length": FLAGS.segment_length, "seed": FLAGS.seed, **VARIANTS[variant]}
+
+
+def step_cost():
+    """The worker: median training step seconds and peak memory growth of one variant at one length."""
+    import resource
+    import time
+
+    import keras
+    import numpy as np
+
+    from examples.video_qa import build_model
+    from pipelines.video import VideoQAVectorizer, generate_videos
+
+    config = settings(FLAGS.variant, FLAGS.num_frames)
+    keras.utils.set_random_seed(FLAGS.seed)
+    videos = generate_videos(FLAGS.cost_batch, FLAGS.num_frames, seed=FLAGS.seed)
+    vectorizer = VideoQAVectorizer()
+    vectorizer.adapt(videos)
+    x, y, _ = next(iter(vectorizer.dataset(videos, FLAGS.cost_batch, FLAGS.num_frames)))
+    x, y = {key: np.asarray(value) for key, value in x.items()}, np.asarray(y)
+    net = build_model(config["model"], vectorizer, videos[0].frames.shape[1], 8, config["segment_length"], 64,
+                      config.get("recollection_weight", 1.0), config.get("familiarity_weight", 0.5),
+                      config.get("sampler", "uniform"), config["num_negatives"], FLAGS.seed)
+    net.compile()
+    with open("/proc/self/statm") as f:
+        before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    times = []
+    for _ in range(FLAGS.cost_steps):
+        start = time.perf_counter()
+        net.train_on_batch(x, y)  # returns numpy logs: the step has finished
+        times.append(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"step_seconds": float(np.median(times[2:])), "first_step_seconds": times[0],
+            "peak_memory_bytes": peak - before, "backend": keras.config.backend()}
+
+
+def measure_cost(variant, length):
+    env = dict(os.environ, KERAS_BACKEND=FLAGS.backend, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    args = [f"--variant={variant}", f"--num_frames={length}", f"--cost_batch={FLAGS.cost_batch}",
+            f"--cost_steps={FLAGS.cost_steps}", f"--num_negatives={FLAGS.num_negatives}",
+            f"--segment_length={FLAGS.segment_length}", f"--seed={FLAGS.seed}"]
+    done = subprocess.run([sys.executable, __file__, "--worker", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True)
+    if done.returncode:
+        reason = "killed (out of memory)" if done.returncode == -9 else done.stderr.strip().splitlines()[-1][-300:]
+        return {"failed": reason}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def accuracy_run(variant, length):
+    output_dir = os.path.join(ROOT, FLAGS.runs_dir, f"len{length}_{variant}_seed{FLAGS.seed}")
+    return run_example("video_qa.py", settings(variant, length), output_dir, FLAGS.backend,
+                       max(1, os.cpu_count() // FLAGS.jobs))
+
+
+def percent(value):
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def table(runs):
+    rows = []
+    for r in runs:
+        a, c = r.get("accuracy"), r["cost"]
+        rows.append([r["length"], r["variant"], percent(a and a["accuracy"]),
+                     *(percent(v) for v in (a["accuracy_by_depth"] if a else [None] * 4)),
+                     "failed" if "failed" in c else f"{c['step_seconds'] * 1000:,.0f}",
+                     "failed" if "failed" in c else f"{c['peak_memory_bytes'] / 2 ** 20:,.0f}"])
+    return format_table(["frames", "model", "accuracy", "Q1 (earliest)", "Q2", "Q3", "Q4", "step ms", "peak MiB"],
+                        rows)
+
+
+def plot(runs, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    lengths = sorted({r["length"] for r in runs})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    trained = [r for r in runs if r.get("accuracy")]
+    for r in trained:
+        axes[0].plot(range(1, 5), [np.nan if v is None else v for v in r["accuracy"]["accuracy_by_depth"]],
+                     marker="o", label=f"{r['variant']}, {r['length']} frames")
+    axes[0].set_xticks(range(1, 5), ["1st (earliest)", "2nd", "3rd", "4th"])
+    axes[0].set_ylim(0, 1)
+    axes[0].set_xlabel("quarter of the video holding what the answer needs")
+    axes[0].set_ylabel("test accuracy")
+    axes[0].legend(fontsize=7)
+    width = 0.8 / len(lengths)
+    variants = [v for v in VARIANTS if any(r["variant"] == v for r in runs)]
+    for i, length in enumerate(lengths):
+        values = [next((r["cost"].get("step_seconds", np.nan) * 1000 for r in runs
+                        if r["variant"] == v and r["length"] == length), np.nan) for v in variants]
+        axes[1].bar(np.arange(len(variants)) + i * width, values, width, label=f"{length} frames")
+    axes[1].set_xticks(np.arange(len(variants)) + width * (len(lengths) - 1) / 2, variants)
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel(f"training step ms (batch {FLAGS.cost_batch})")
+    axes[1].legend(fontsize=8)
+    fig.suptitle("Long video QA on dense frames (built-in videos)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv):
+    if FLAGS.worker:
+        print(json.dumps(step_cost()))
+        return
+    jobs = [(variant, int(length)) for length in FLAGS.lengths for variant in FLAGS.variants]
+    runs = []
+    for variant, length in jobs:  # one at a time: the figures are times and memory
+        runs.append({"variant": variant, "length": length, "cost": measure_cost(variant, length)})
+        print(f"{length:>5} {variant:<15} cost {runs[-1]['cost']}", flush=True)
+    if FLAGS.accuracy:
+        trained = [r for r in runs if r["variant"] != "full_attention" or r["length"] <= FLAGS.full_attention_max_length]
+        with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
+            for run, metrics in zip(trained, pool.map(lambda r: accuracy_run(r["variant"], r["length"]), trained)):
+                run["accuracy"] = metrics
+    for run in runs:
+        run["settings"] = dict(settings(run["variant"], run["length"]), cost_batch=FLAGS.cost_batch,
+                               cost_steps=FLAGS.cost_steps, trained="accuracy" in run)
+    runs = merge_runs("video_qa", runs, VARIANTS)
+    print(table(runs))
+    write_results("video_qa", {"machine": machine_description(), "backend": FLAGS.backend, "runs": runs})
+    plot(runs, os.path.join(RESULTS, "video_qa.png"))
+    print(f"Wrote {RESULTS}/video_qa.json and video_qa.png")
+
+
+if __name__ == "__main__":
+    app.run(main)
