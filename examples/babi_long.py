@@ -38,7 +38,6 @@ is the global batch:
 import contextlib
 import glob
 import inspect
-import json
 import os
 import sys
 
@@ -46,7 +45,7 @@ from absl import app, flags, logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from examples.training import (  # noqa: E402,F401 (completed_epochs: for the tests)
-    accuracy_report, completed_epochs, depth_table, finish, fit_epochs, plot_accuracy_by_depth, predict_classes)
+    accuracy_report, completed_epochs, depth_table, fit_epochs, predict_classes, write_run)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("task", 1, "bAbI task, 1-20 (built-in generator: 1, 2, 3, 6, 7).")
@@ -181,14 +180,7 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
                    "epochs": epochs, "seed": seed, "init_from": init_from, "data_parallel": data_parallel},
         "resumed_after_epochs": start,
     }
-    net.save(os.path.join(output_dir, "model.keras"))
-    if export:
-        keras_rm.export.export_saved_model(net, os.path.join(output_dir, "saved_model"))
-    with open(os.path.join(output_dir, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
-    plot_accuracy_by_depth(metrics, f"bAbI task {task}, {length} sentences, {model}",
-                           os.path.join(output_dir, "accuracy_by_depth.png"))
-    finish(output_dir)
+    write_run(net, metrics, output_dir, export, f"bAbI task {task}, {length} sentences, {model}")
     return metrics
 
 

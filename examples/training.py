@@ -27,7 +27,7 @@ def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scop
     `output_dir/backup` (`keras.callbacks.BackupAndRestore`); the same call
     after a crash goes on after the last finished epoch. `resume=False`
     throws the backup away first. TensorBoard logs go to `output_dir/logs`.
-    The caller removes the backup (`finish`) once everything is written.
+    The backup is removed by `write_run`, once everything is written.
     An unbuilt `net` is built under `scope()` (a distribution's scope).
 
     Returns:
@@ -53,8 +53,16 @@ def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scop
     return history, start
 
 
-def finish(output_dir):
-    """Removes the backup of a finished run."""
+def write_run(net, metrics, output_dir, export, title):
+    """Writes a finished run: `model.keras`, `saved_model/` (if `export`), `metrics.json`, the plot; drops the backup."""
+    import keras_rm
+
+    net.save(os.path.join(output_dir, "model.keras"))
+    if export:
+        keras_rm.export.export_saved_model(net, os.path.join(output_dir, "saved_model"))
+    with open(os.path.join(output_dir, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    plot_accuracy_by_depth(metrics, title, os.path.join(output_dir, "accuracy_by_depth.png"))
     shutil.rmtree(backup_dir(output_dir), ignore_errors=True)
 
 

@@ -30,7 +30,6 @@ run again (`--noresume` starts over), as in `examples/babi_long.py`.
 """
 
 import inspect
-import json
 import os
 import sys
 
@@ -38,7 +37,7 @@ from absl import app, flags, logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from examples.training import (  # noqa: E402
-    accuracy_report, depth_table, finish, fit_epochs, plot_accuracy_by_depth, predict_classes)
+    accuracy_report, depth_table, fit_epochs, predict_classes, write_run)
 
 FLAGS = flags.FLAGS
 
@@ -144,14 +143,7 @@ def run(data_dir=None, train_questions=None, train_answers=None, test_questions=
                    "epochs": epochs, "seed": seed},
         "resumed_after_epochs": start,
     }
-    net.save(os.path.join(output_dir, "model.keras"))
-    if export:
-        keras_rm.export.export_saved_model(net, os.path.join(output_dir, "saved_model"))
-    with open(os.path.join(output_dir, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
-    plot_accuracy_by_depth(metrics, f"Video QA, {num_frames} frames, {model}",
-                           os.path.join(output_dir, "accuracy_by_depth.png"))
-    finish(output_dir)
+    write_run(net, metrics, output_dir, export, f"Video QA, {num_frames} frames, {model}")
     return metrics
 
 
