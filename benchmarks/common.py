@@ -84,17 +84,23 @@ def write_results(name, payload):
     return path
 
 
-def merge_runs(name, runs, order):
+def merge_runs(name, runs, order, keep=()):
     """`runs` plus the runs in results/`name`.json of other (length, variant) pairs, sorted by length, `order`.
 
     Lets a benchmark run its lengths in separate invocations (each with its
-    own budget); every run records the settings that produced it.
+    own budget); every run records the settings that produced it. The `keep`
+    entries (dicts) of an earlier run of the same pair are carried over,
+    updated by the new run's (e.g. its accuracy per seed, when other seeds or
+    only costs were measured this time).
     """
     path = os.path.join(RESULTS, f"{name}.json")
     if os.path.exists(path):
         with open(path) as f:
-            done = {(r["length"], r["variant"]) for r in runs}
-            runs = [r for r in json.load(f)["runs"] if (r["length"], r["variant"]) not in done] + runs
+            earlier = {(r["length"], r["variant"]): r for r in json.load(f)["runs"]}
+        for run in runs:
+            old = earlier.pop((run["length"], run["variant"]), {})
+            run.update({key: {**old[key], **run.get(key, {})} for key in keep if key in old})
+        runs = list(earlier.values()) + runs
     return sorted(runs, key=lambda r: (r["length"], list(order).index(r["variant"])))
 
 

@@ -9,7 +9,9 @@ videos, epochs and seed:
 
 - `plain`: the memory without rehearsal;
 - `uniform`, `teacher`: the memory with rehearsal (contrastive recollection
-  against `--num_negatives` frames, familiarity) and that history sampler;
+  against `--num_negatives` frames, familiarity; weights 1.0 and 0.5) and
+  that history sampler;
+- `uniform_light`: uniform rehearsal at a tenth of those weights;
 - `full_attention`: a Transformer over every frame and the question (the
   upper bound).
 
@@ -24,6 +26,7 @@ resident set of the process minus the resident set before the first step.
 A run the machine cannot hold is recorded as failed, with the reason.
 
 Writes benchmarks/results/video_qa.json and video_qa.png and prints the table.
+`--noaccuracy` measures the costs again and keeps the accuracies on record.
 Runs of other lengths already in video_qa.json are kept (each run records
 its settings), so lengths can be run in separate invocations and budgets:
 
@@ -47,6 +50,8 @@ VARIANTS = {
     "plain": {"model": "memory", "recollection_weight": 0.0, "familiarity_weight": 0.0},
     "uniform": {"model": "memory", "sampler": "uniform"},
     "teacher": {"model": "memory", "sampler": "teacher"},
+    "uniform_light": {"model": "memory", "sampler": "uniform", "recollection_weight": 0.1,
+                      "familiarity_weight": 0.05},
     "full_attention": {"model": "full_attention"},
 }
 
@@ -63,7 +68,7 @@ flags.DEFINE_integer("num_negatives", 30, "Frames each recollected frame is cont
 flags.DEFINE_integer("segment_length", 32, "Frames written per segment.")
 flags.DEFINE_integer("cost_batch", 8, "Videos per batch of the step-cost measurement.")
 flags.DEFINE_integer("cost_steps", 6, "Steps of the step-cost measurement (the first two are not timed).")
-flags.DEFINE_integer("seed", 0, "Seed of data and models.")
+flags.DEFINE_list("seeds", ["0"], "Seeds of the accuracy runs (data and models); the cost uses the first.")
 flags.DEFINE_integer("jobs", 1, "Accuracy runs at a time.")
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of every run.")
 flags.DEFINE_string("runs_dir", "output/video_qa_benchmark", "Where each accuracy run's output directory goes.")
@@ -72,10 +77,10 @@ flags.DEFINE_string("variant", "plain", "Internal: the variant the worker measur
 flags.DEFINE_integer("num_frames", 512, "Internal: the video length the worker measures.")
 
 
-def settings(variant, length):
+def settings(variant, length, seed):
     return {"num_frames": length, "epochs": FLAGS.epochs, "train_videos": FLAGS.train_videos,
             "test_videos": FLAGS.test_videos, "num_negatives": FLAGS.num_negatives,
-            "segment_length": FLAGS.segment_length, "seed": FLAGS.seed, **VARIANTS[variant]}
+            "segment_length": FLAGS.segment_length, "seed": seed, **VARIANTS[variant]}
 
 
 def step_cost():
@@ -89,16 +94,17 @@ def step_cost():
     from examples.video_qa import build_model
     from pipelines.video import VideoQAVectorizer, generate_videos
 
-    config = settings(FLAGS.variant, FLAGS.num_frames)
-    keras.utils.set_random_seed(FLAGS.seed)
-    videos = generate_videos(FLAGS.cost_batch, FLAGS.num_frames, seed=FLAGS.seed)
+    seed = int(FLAGS.seeds[0])
+    config = settings(FLAGS.variant, FLAGS.num_frames, seed)
+    keras.utils.set_random_seed(seed)
+    videos = generate_videos(FLAGS.cost_batch, FLAGS.num_frames, seed=seed)
     vectorizer = VideoQAVectorizer()
     vectorizer.adapt(videos)
     x, y, _ = next(iter(vectorizer.dataset(videos, FLAGS.cost_batch, FLAGS.num_frames)))
     x, y = {key: np.asarray(value) for key, value in x.items()}, np.asarray(y)
     net = build_model(config["model"], vectorizer, videos[0].frames.shape[1], 8, config["segment_length"], 64,
                       config.get("recollection_weight", 1.0), config.get("familiarity_weight", 0.5),
-                      config.get("sampler", "uniform"), config["num_negatives"], FLAGS.seed)
+                      config.get("sampler", "uniform"), config["num_negatives"], seed)
     net.compile()
     with open("/proc/self/statm") as f:
         before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -116,7 +122,7 @@ def measure_cost(variant, length):
     env = dict(os.environ, KERAS_BACKEND=FLAGS.backend, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
     args = [f"--variant={variant}", f"--num_frames={length}", f"--cost_batch={FLAGS.cost_batch}",
             f"--cost_steps={FLAGS.cost_steps}", f"--num_negatives={FLAGS.num_negatives}",
-            f"--segment_length={FLAGS.segment_length}", f"--seed={FLAGS.seed}"]
+            f"--segment_length={FLAGS.segment_length}", f"--seeds={FLAGS.seeds[0]}"]
     done = subprocess.run([sys.executable, __file__, "--worker", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True)
     if done.returncode:
@@ -125,10 +131,22 @@ def measure_cost(variant, length):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def accuracy_run(variant, length):
-    output_dir = os.path.join(ROOT, FLAGS.runs_dir, f"len{length}_{variant}_seed{FLAGS.seed}")
-    return run_example("video_qa.py", settings(variant, length), output_dir, FLAGS.backend,
+def accuracy_run(variant, length, seed):
+    output_dir = os.path.join(ROOT, FLAGS.runs_dir, f"len{length}_{variant}_seed{seed}")
+    return run_example("video_qa.py", settings(variant, length, seed), output_dir, FLAGS.backend,
                        max(1, os.cpu_count() // FLAGS.jobs))
+
+
+def mean_accuracy(run):
+    """Accuracy overall and by quarter, averaged over the run's seeds (None where nothing was trained)."""
+    import numpy as np
+
+    seeds = list(run.get("accuracy", {}).values())
+    if not seeds:
+        return None, [None] * 4
+    by_depth = [[m["accuracy_by_depth"][q] for m in seeds if m["accuracy_by_depth"][q] is not None]
+                for q in range(4)]
+    return float(np.mean([m["accuracy"] for m in seeds])), [float(np.mean(v)) if v else None for v in by_depth]
 
 
 def percent(value):
@@ -138,13 +156,14 @@ def percent(value):
 def table(runs):
     rows = []
     for r in runs:
-        a, c = r.get("accuracy"), r["cost"]
-        rows.append([r["length"], r["variant"], percent(a and a["accuracy"]),
-                     *(percent(v) for v in (a["accuracy_by_depth"] if a else [None] * 4)),
+        c = r["cost"]
+        accuracy, by_depth = mean_accuracy(r)
+        rows.append([r["length"], r["variant"], len(r.get("accuracy", {})), percent(accuracy),
+                     *(percent(v) for v in by_depth),
                      "failed" if "failed" in c else f"{c['step_seconds'] * 1000:,.0f}",
                      "failed" if "failed" in c else f"{c['peak_memory_bytes'] / 2 ** 20:,.0f}"])
-    return format_table(["frames", "model", "accuracy", "Q1 (earliest)", "Q2", "Q3", "Q4", "step ms", "peak MiB"],
-                        rows)
+    return format_table(["frames", "model", "seeds", "accuracy", "Q1 (earliest)", "Q2", "Q3", "Q4", "step ms",
+                         "peak MiB"], rows)
 
 
 def plot(runs, path):
@@ -156,14 +175,14 @@ def plot(runs, path):
 
     lengths = sorted({r["length"] for r in runs})
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    trained = [r for r in runs if r.get("accuracy")]
-    for r in trained:
-        axes[0].plot(range(1, 5), [np.nan if v is None else v for v in r["accuracy"]["accuracy_by_depth"]],
-                     marker="o", label=f"{r['variant']}, {r['length']} frames")
+    for r in runs:
+        if r.get("accuracy"):
+            axes[0].plot(range(1, 5), [np.nan if v is None else v for v in mean_accuracy(r)[1]], marker="o",
+                         label=f"{r['variant']}, {r['length']} frames")
     axes[0].set_xticks(range(1, 5), ["1st (earliest)", "2nd", "3rd", "4th"])
     axes[0].set_ylim(0, 1)
     axes[0].set_xlabel("quarter of the video holding what the answer needs")
-    axes[0].set_ylabel("test accuracy")
+    axes[0].set_ylabel("test accuracy (mean over seeds)")
     axes[0].legend(fontsize=7)
     width = 0.8 / len(lengths)
     variants = [v for v in VARIANTS if any(r["variant"] == v for r in runs)]
@@ -191,14 +210,16 @@ def main(argv):
         runs.append({"variant": variant, "length": length, "cost": measure_cost(variant, length)})
         print(f"{length:>5} {variant:<15} cost {runs[-1]['cost']}", flush=True)
     if FLAGS.accuracy:
-        trained = [r for r in runs if r["variant"] != "full_attention" or r["length"] <= FLAGS.full_attention_max_length]
+        trained = [r for r in runs
+                   if r["variant"] != "full_attention" or r["length"] <= FLAGS.full_attention_max_length]
+        jobs = [(run, seed) for run in trained for seed in FLAGS.seeds]
         with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
-            for run, metrics in zip(trained, pool.map(lambda r: accuracy_run(r["variant"], r["length"]), trained)):
-                run["accuracy"] = metrics
-    for run in runs:
-        run["settings"] = dict(settings(run["variant"], run["length"]), cost_batch=FLAGS.cost_batch,
-                               cost_steps=FLAGS.cost_steps, trained="accuracy" in run)
-    runs = merge_runs("video_qa", runs, VARIANTS)
+            done = pool.map(lambda job: accuracy_run(job[0]["variant"], job[0]["length"], int(job[1])), jobs)
+            for (run, seed), metrics in zip(jobs, done):
+                run.setdefault("accuracy", {})[seed] = metrics
+    for run in runs:  # (an accuracy run records its own settings in its `config`)
+        run["cost"].update(batch=FLAGS.cost_batch, steps=FLAGS.cost_steps, segment_length=FLAGS.segment_length)
+    runs = merge_runs("video_qa", runs, VARIANTS, keep=["accuracy"])
     print(table(runs))
     write_results("video_qa", {"machine": machine_description(), "backend": FLAGS.backend, "runs": runs})
     plot(runs, os.path.join(RESULTS, "video_qa.png"))
