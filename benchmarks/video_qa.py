@@ -190,7 +190,7 @@ def plot(runs, path):
         values = [next((r["cost"].get("step_seconds", np.nan) * 1000 for r in runs
                         if r["variant"] == v and r["length"] == length), np.nan) for v in variants]
         axes[1].bar(np.arange(len(variants)) + i * width, values, width, label=f"{length} frames")
-    axes[1].set_xticks(np.arange(len(variants)) + width * (len(lengths) - 1) / 2, variants)
+    axes[1].set_xticks(np.arange(len(variants)) + width * (len(lengths) - 1) / 2, variants, rotation=15)
     axes[1].set_yscale("log")
     axes[1].set_ylabel(f"training step ms (batch {FLAGS.cost_batch})")
     axes[1].legend(fontsize=8)
