@@ -102,9 +102,12 @@ def step_cost():
     vectorizer.adapt(videos)
     x, y, _ = next(iter(vectorizer.dataset(videos, FLAGS.cost_batch, FLAGS.num_frames)))
     x, y = {key: np.asarray(value) for key, value in x.items()}, np.asarray(y)
-    net = build_model(config["model"], vectorizer, videos[0].frames.shape[1], 8, config["segment_length"], 64,
-                      config.get("recollection_weight", 1.0), config.get("familiarity_weight", 0.5),
-                      config.get("sampler", "uniform"), config["num_negatives"], seed)
+    net = build_model(  # 8 slots x 64 and the rehearsal weights: examples/video_qa.py's defaults
+        config["model"], vectorizer, feature_dim=videos[0].frames.shape[1], num_slots=8,
+        segment_length=config["segment_length"], hidden_dim=64,
+        recollection_weight=config.get("recollection_weight", 1.0),
+        familiarity_weight=config.get("familiarity_weight", 0.5), sampler=config.get("sampler", "uniform"),
+        num_negatives=config["num_negatives"], seed=seed)
     net.compile()
     with open("/proc/self/statm") as f:
         before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
