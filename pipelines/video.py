@@ -94,6 +94,9 @@ def feature_path(features_dir, video_name):
 def load_frames(path, feature_dim=None):
     """The `(frames, feature_dim)` float32 array in a `.npy` file or a one-array (or `features`) `.npz` file.
 
+    A float32 `.npy` file is memory-mapped, so checking its shape costs no
+    read of the frames.
+
     Raises:
         ValueError: naming the file, when it cannot be read, or its array is
             not 2-D, has no frame, or has another `feature_dim` than expected.
@@ -106,8 +109,8 @@ def load_frames(path, feature_dim=None):
                     raise ValueError(f"{path}: an .npz must hold one array or one named `features`. "
                                      f"Received: {keys}")
                 frames = np.asarray(archive["features" if "features" in keys else keys[0]], np.float32)
-        else:
-            frames = np.asarray(np.load(path), np.float32)
+        else:  # mapped, not read: a shape check reads the header only, `fit_frames` the frames it keeps
+            frames = np.asarray(np.load(path, mmap_mode="r"), np.float32)
     except (OSError, EOFError) as error:
         raise ValueError(f"{path}: not a readable .npy / .npz file ({error}).") from None
     if frames.ndim != 2 or not frames.shape[0]:
