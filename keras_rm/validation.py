@@ -54,10 +54,13 @@ def concrete_value(x):
 
 def check_ids_in_range(name, ids, vocabulary_size):
     """Checks that integer ids lie in `[0, vocabulary_size)`, when concrete."""
-    values = concrete_value(ids)
-    if values is None or values.size == 0:
+    if 0 in tuple(ids.shape):
         return
-    low, high = int(values.min()), int(values.max())
+    # Two scalars leave the device, not the batch (torch runs every training step eagerly).
+    low, high = concrete_value(ops.min(ids)), concrete_value(ops.max(ids))
+    if low is None or high is None:
+        return
+    low, high = int(low), int(high)
     if low < 0 or high >= vocabulary_size:
         bad = low if low < 0 else high
         raise ValueError(

@@ -9,7 +9,7 @@ from keras import ops
 
 import keras_rm
 from keras_rm.rehearsal import FamiliarityLoss
-from tests.testing import TINY, VOCABULARY, gradients, recall_data, tiny_model, weights_of
+from tests.testing import ROOT, TINY, VOCABULARY, gradients, recall_data, tiny_model, weights_of
 
 BATCH = 8
 X, Y, DEPTH = recall_data(64, seed=0)
@@ -174,6 +174,15 @@ def test_save_and_load_keeps_predictions_and_training_state(trained, tmp_path):
         ops.convert_to_numpy(model.optimizer.iterations)
     )
     loaded.fit(X, Y, batch_size=BATCH, epochs=1, verbose=0)  # training resumes
+
+
+def test_file_of_version_0_1_loads_with_its_predictions():
+    # Written by keras-rm 0.1 (JAX): a model without slot identity, whose update gate started at bias 0.
+    data = np.load(ROOT / "tests" / "data" / "memory_model_v0.1.npz")
+    model = keras.saving.load_model(ROOT / "tests" / "data" / "memory_model_v0.1.keras")
+    assert not model.slot_identity and not model.memory_machine.update.slot_identity
+    x = {"items": data["items"], "query": data["query"]}
+    np.testing.assert_allclose(model.predict(x, verbose=0), data["logits"], atol=1e-5)
 
 
 def test_full_attention_baseline_trains_and_saves(tmp_path):

@@ -167,6 +167,6 @@ class RehearsalHyperModel(keras_tuner.HyperModel):
             **self.model_kwargs,
         )
         model.build({key: (None, *shape) for key, shape in self.input_shape.items()})
-        model.compile(optimizer=keras.optimizers.Adam(values["learning_rate"]))
+        model.compile(optimizer=keras.optimizers.Adam(values["learning_rate"], clipnorm=1.0))
         model.optimizer.build(model.trainable_variables)  # so a trial's checkpoint restores the optimizer too
         return model

@@ -16,14 +16,16 @@ class MemoryMachine(keras.layers.Layer):
     """The memory machine G(X) -> M of Rehearsal Memory: reads a long sequence once, segment by segment.
 
     The sequence is padded up to a multiple of `segment_length` and cut into
-    segments. Starting from a learned initial memory of `num_slots` slots,
-    each segment is encoded by a `SegmentEncoder` and written by a
-    `MemoryUpdate` (slot-to-item attention, then a GRU per slot). The loop is
-    a Python `for` over the static number of segments (the one construct
-    whose gradients work on TF graph and XLA and torch), except on JAX, where
-    it is a `keras.ops.scan` (`lax.scan`): JAX then compiles one segment
-    step instead of all of them (an unrolled 100-segment loop took minutes
-    and over 20 GB to compile). With dropout in training JAX unrolls too.
+    segments. Every segment is encoded by a `SegmentEncoder` (in one batched
+    call: the encoding does not depend on the memory), then, starting from a
+    learned initial memory of `num_slots` slots, the segments are written one
+    after the other by a `MemoryUpdate` (slot-to-item attention, then a GRU
+    per slot). The loop is a Python `for` over the static number of segments
+    (the one construct whose gradients work on TF graph and XLA and torch),
+    except on JAX, where it is a `keras.ops.scan` (`lax.scan`): JAX then
+    compiles one segment step instead of all of them (an unrolled
+    100-segment loop took minutes and over 20 GB to compile). With dropout in
+    training JAX unrolls too.
 
     Padding: padded items are never attended to, and a segment that is all
     padding leaves the memory unchanged, so appending padding to a sequence
@@ -44,6 +46,15 @@ class MemoryMachine(keras.layers.Layer):
         intermediate_dim: int. Feed-forward width. Defaults to `4 * hidden_dim`.
         per_slot_weights: bool. One GRU per slot instead of a shared one.
             Defaults to False.
+        keep_bias: float. Initial bias of the GRU's update gate: how much of
+            its content a slot keeps per segment before training (see
+            `MemoryUpdate`). Defaults to 1.0.
+        slot_identity: bool. A learned embedding per slot in the slots'
+            write queries, so that slots stay distinct (see `MemoryUpdate`).
+            Defaults to True.
+        null_item: bool. A learned null item the slots may attend to
+            instead of a segment's items; a slot writes only by the share of
+            attention it gave real items (see `MemoryUpdate`). Defaults to True.
         dropout: float. Defaults to 0.
 
     Call arguments:
@@ -79,6 +90,9 @@ class MemoryMachine(keras.layers.Layer):
         num_heads=4,
         intermediate_dim=None,
         per_slot_weights=False,
+        keep_bias=1.0,
+        slot_identity=True,
+        null_item=True,
         dropout=0.0,
         **kwargs,
     ):
@@ -90,13 +104,17 @@ class MemoryMachine(keras.layers.Layer):
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.intermediate_dim = intermediate_dim
         self.per_slot_weights = bool(per_slot_weights)
+        self.keep_bias = float(keep_bias)
+        self.slot_identity = bool(slot_identity)
+        self.null_item = bool(null_item)
         self.dropout = float(dropout)
         self.segment_encoder = SegmentEncoder(
-            segment_length, hidden_dim, num_layers, num_heads, intermediate_dim, dropout,
-            dtype=self.dtype_policy, name="segment_encoder",
+            segment_length=segment_length, hidden_dim=hidden_dim, num_layers=num_layers, num_heads=num_heads,
+            intermediate_dim=intermediate_dim, dropout=dropout, dtype=self.dtype_policy, name="segment_encoder",
         )
         self.update = MemoryUpdate(
-            num_slots, hidden_dim, num_heads, per_slot_weights, dropout,
+            num_slots=num_slots, hidden_dim=hidden_dim, num_heads=num_heads, per_slot_weights=per_slot_weights,
+            keep_bias=keep_bias, slot_identity=slot_identity, null_item=null_item, dropout=dropout,
             dtype=self.dtype_policy, name="update",
         )
 
@@ -125,6 +143,17 @@ class MemoryMachine(keras.layers.Layer):
         slots = ops.cast(self.initial_slots, self.compute_dtype)
         return ops.broadcast_to(slots[None], (batch_size, self.num_slots, self.hidden_dim))
 
+    def addressable(self, memory):
+        """The memory as a reader should see it: with `slot_identity`, every slot plus its identity embedding.
+
+        The write query of slot k carries its identity `e_k`; a reader that
+        sees `m_k + e_k` can find a slot by what it was asked to store, not
+        only by what it happens to hold.
+        """
+        if not self.slot_identity:
+            return memory
+        return memory + ops.cast(self.update.slot_embeddings, memory.dtype)
+
     def write(self, memory, items, item_mask=None, training=None):
         """Writes encoded `items` `(batch, length, hidden_dim)` into `memory`; returns the new memory.
 
@@ -152,32 +181,31 @@ class MemoryMachine(keras.layers.Layer):
             item_mask = ops.ones(ops.shape(items)[:2], dtype="bool")
         item_mask = ops.cast(item_mask, "bool")
         segments = num_segments(length, self.segment_length)
+        if segments == 0:  # nothing to write
+            return memory
         padding = segments * self.segment_length - length
         if padding:
             items = ops.pad(items, [[0, 0], [0, padding], [0, 0]])
             item_mask = ops.cast(ops.pad(ops.cast(item_mask, "int32"), [[0, 0], [0, padding]]), "bool")
+        # Segments are encoded independently of the memory: all at once, as a batch of segments.
+        shape = (-1, segments, self.segment_length)
+        encoded = self.segment_encoder(
+            ops.reshape(items, (-1, self.segment_length, self.hidden_dim)),
+            ops.reshape(item_mask, (-1, self.segment_length)),
+            training=training,
+        )
+        encoded = ops.reshape(encoded, shape + (self.hidden_dim,))
+        item_mask = ops.reshape(item_mask, shape)
         if keras.config.backend() == "jax" and segments > 1 and not (training and self.dropout):
-            return self._scan_segments(memory, items, item_mask, segments, training)
+            # JAX: one traced segment step under `lax.scan`. Unrolled, a 100-segment loop compiles for minutes
+            # and the compiler alone needs over 20 GB. (Dropout draws random numbers, which a scan body cannot.)
+            def step(memory, segment):
+                return self.update(memory, *segment, training=training), None
+
+            by_segment = (ops.moveaxis(encoded, 1, 0), ops.moveaxis(item_mask, 1, 0))
+            return ops.scan(step, memory, by_segment)[0]
         for s in range(segments):
-            window = slice(s * self.segment_length, (s + 1) * self.segment_length)
-            memory = self._write_segment(memory, items[:, window], item_mask[:, window], training)
-        return memory
-
-    def _write_segment(self, memory, items, item_mask, training):
-        encoded = self.segment_encoder(items, item_mask, training=training)
-        return self.update(memory, encoded, item_mask, training=training)
-
-    def _scan_segments(self, memory, items, item_mask, segments, training):
-        # JAX: one traced segment step under `lax.scan`. Unrolled, a 100-segment loop compiles for minutes
-        # and the compiler alone needs over 20 GB. (Dropout draws random numbers, which a scan body cannot.)
-        def by_segment(x):
-            x = ops.reshape(x, (-1, segments, self.segment_length) + tuple(x.shape[2:]))
-            return ops.moveaxis(x, 1, 0)
-
-        def step(memory, segment):
-            return self._write_segment(memory, *segment, training), None
-
-        memory, _ = ops.scan(step, memory, (by_segment(items), by_segment(item_mask)))
+            memory = self.update(memory, encoded[:, s], item_mask[:, s], training=training)
         return memory
 
     def call(self, items, item_mask=None, training=None):
@@ -199,7 +227,15 @@ class MemoryMachine(keras.layers.Layer):
                 "num_heads": self.num_heads,
                 "intermediate_dim": self.intermediate_dim,
                 "per_slot_weights": self.per_slot_weights,
+                "keep_bias": self.keep_bias,
+                "slot_identity": self.slot_identity,
+                "null_item": self.null_item,
                 "dropout": self.dropout,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Files written before version 0.2 hold layers without slot identity and null item.
+        return cls(**{"slot_identity": False, "null_item": False, **config})

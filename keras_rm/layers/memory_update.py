@@ -13,8 +13,23 @@ class MemoryUpdate(keras.layers.Layer):
     padded items masked), and the read vector updates the slot through a GRU
     (Cho et al., 2014; Keras' `reset_after` form):
 
-        r_k = Attention(query=LN(m_k), keys=values=segment items)
-        m_k' = GRU(input=r_k, state=m_k)
+        a_k, r_k = Attention(query=LN(m_k) + e_k, keys=values=[null, segment items])
+        m_k' = m_k + (1 - a_k[null]) * (GRU(input=r_k, state=m_k) - m_k)
+
+    `e_k` is a learned identity of slot k (`slot_identity=True`). Without it,
+    slots that share one GRU and start close together read the same items,
+    receive the same update and soon hold one and the same vector: the K
+    slots collapse into one. With it, each slot asks its own question of
+    every segment and slots stay distinct (the memory reader sees the
+    identity too: `MemoryMachine.addressable`).
+
+    The null item (`null_item=True`) is a learned item every slot may attend
+    to instead of the segment's items; a slot changes only by the share of
+    its attention that went to real items. A segment with nothing for a slot
+    (another actor's facts, filler) then leaves it as it was, however long
+    the sequence, instead of wearing it down segment after segment. (The
+    gating of Recurrent Entity Networks, Henaff et al., 2017, plays the same
+    role.)
 
     GRU weights are shared by all slots by default, or one set per slot. A
     row whose segment is all padding keeps its memory exactly.
@@ -30,6 +45,11 @@ class MemoryUpdate(keras.layers.Layer):
             as a forget-gate bias of 1 does for LSTMs (Jozefowicz et al.,
             2015); with 0, every slot halves its old content at each segment
             before it has learned what to keep. Defaults to 1.0.
+        slot_identity: bool. Add a learned embedding per slot to the slots'
+            attention queries. Defaults to True.
+        null_item: bool. Let slots attend to a learned null item and write
+            only by the share of attention they gave the segment's items.
+            Defaults to True.
         dropout: float. Attention dropout. Defaults to 0.
 
     Call arguments:
@@ -50,7 +70,16 @@ class MemoryUpdate(keras.layers.Layer):
     """
 
     def __init__(
-        self, num_slots, hidden_dim, num_heads=4, per_slot_weights=False, keep_bias=1.0, dropout=0.0, **kwargs
+        self,
+        num_slots,
+        hidden_dim,
+        num_heads=4,
+        per_slot_weights=False,
+        keep_bias=1.0,
+        slot_identity=True,
+        null_item=True,
+        dropout=0.0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.num_slots = check_positive_int("num_slots", num_slots)
@@ -58,6 +87,8 @@ class MemoryUpdate(keras.layers.Layer):
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.per_slot_weights = bool(per_slot_weights)
         self.keep_bias = float(keep_bias)
+        self.slot_identity = bool(slot_identity)
+        self.null_item = bool(null_item)
         self.dropout = float(dropout)
         self.query_norm = keras.layers.LayerNormalization(dtype=self.dtype_policy, name="query_norm")
         self.attention = keras.layers.MultiHeadAttention(
@@ -67,6 +98,17 @@ class MemoryUpdate(keras.layers.Layer):
     def build(self, memory_shape, items_shape, item_mask_shape=None):
         self.query_norm.build(memory_shape)
         self.attention.build(memory_shape, items_shape)
+        if self.null_item:
+            self.null_embedding = self.add_weight(
+                shape=(1, 1, self.hidden_dim), initializer="zeros", name="null_embedding"
+            )
+        if self.slot_identity:
+            # On the scale of the layer-normalised slot it is added to (unit variance per feature).
+            self.slot_embeddings = self.add_weight(
+                shape=(self.num_slots, self.hidden_dim),
+                initializer=keras.initializers.RandomNormal(stddev=1.0),
+                name="slot_embeddings",
+            )
         copies = (self.num_slots,) if self.per_slot_weights else ()
         d = self.hidden_dim
         self.kernel = self.add_weight(
@@ -91,9 +133,18 @@ class MemoryUpdate(keras.layers.Layer):
         return ops.matmul(x, kernel)
 
     def call(self, memory, items, item_mask, training=None):
-        read = self.attention(
-            self.query_norm(memory), items,
-            attention_mask=key_padding_mask(item_mask), training=training,
+        query = self.query_norm(memory)
+        if self.slot_identity:
+            query = query + ops.cast(self.slot_embeddings, query.dtype)
+        item_mask = ops.cast(item_mask, "bool")
+        if self.null_item:
+            batch = ops.shape(items)[0]
+            null = ops.broadcast_to(ops.cast(self.null_embedding, items.dtype), (batch, 1, self.hidden_dim))
+            items = ops.concatenate([null, items], axis=1)
+            item_mask = ops.concatenate([ops.ones((batch, 1), "bool"), item_mask], axis=1)
+        read, scores = self.attention(
+            query, items, attention_mask=key_padding_mask(item_mask), training=training,
+            return_attention_scores=True,
         )
         input_bias, recurrent_bias = self.bias[..., 0, :], self.bias[..., 1, :]
         x_z, x_r, x_h = ops.split(self._slotwise(read, self.kernel) + input_bias, 3, axis=-1)
@@ -104,7 +155,12 @@ class MemoryUpdate(keras.layers.Layer):
         r = ops.sigmoid(x_r + h_r)
         candidate = ops.tanh(x_h + r * h_h)
         updated = z * memory + (1.0 - z) * candidate
-        has_items = ops.any(item_mask, axis=-1)[:, None, None]
+        if self.null_item:
+            # A slot writes as much as it attended to real items: the attention left to the null item
+            # (mean over heads) is the share of the slot that stays as it was.
+            strength = 1.0 - ops.mean(scores[..., 0], axis=1)[..., None]
+            updated = memory + ops.cast(strength, memory.dtype) * (updated - memory)
+        has_items = ops.any(item_mask[:, int(self.null_item):], axis=-1)[:, None, None]
         return ops.where(has_items, updated, memory)
 
     def compute_output_shape(self, memory_shape, items_shape, item_mask_shape=None):
@@ -119,7 +175,14 @@ class MemoryUpdate(keras.layers.Layer):
                 "num_heads": self.num_heads,
                 "per_slot_weights": self.per_slot_weights,
                 "keep_bias": self.keep_bias,
+                "slot_identity": self.slot_identity,
+                "null_item": self.null_item,
                 "dropout": self.dropout,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Files written before version 0.2 hold layers without slot identity and null item.
+        return cls(**{"slot_identity": False, "null_item": False, **config})

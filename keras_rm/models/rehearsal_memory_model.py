@@ -16,6 +16,9 @@ from keras_rm.validation import (
 )
 
 SAMPLERS = ("uniform", "teacher", "importance")
+# What the arguments added in version 0.2 were in the models of `.keras` files written before:
+# no slot identity, no null item, and an update gate whose bias started at 0.
+BEFORE_0_2 = {"keep_bias": 0.0, "slot_identity": False, "null_item": False}
 
 
 @keras.saving.register_keras_serializable(package="keras_rm")
@@ -63,6 +66,15 @@ class RehearsalMemoryModel(TaskModel):
         segment_layers: int. Transformer blocks of the segment encoder. Defaults to 1.
         num_heads: int. Attention heads everywhere. Defaults to 4.
         per_slot_weights: bool. One GRU per slot. Defaults to False.
+        keep_bias: float. Initial bias of the slots' GRU update gate (how
+            much a slot keeps per segment before training). Defaults to 1.0.
+        slot_identity: bool. A learned embedding per slot in the slots'
+            write queries and in what the reader sees, which keeps the slots
+            from collapsing into one. Defaults to True.
+        null_item: bool. A learned null item the slots may attend to
+            instead of a segment's items; a slot writes only by the share of
+            attention it gave real items, so what matches no slot leaves the
+            memory as it was. Defaults to True.
         reader_hops: int. Attention hops of the reader. Defaults to 1.
         recollection_weight: float. Defaults to 1.0.
         familiarity_weight: float. Defaults to 0.5.
@@ -122,6 +134,9 @@ class RehearsalMemoryModel(TaskModel):
         segment_layers=1,
         num_heads=4,
         per_slot_weights=False,
+        keep_bias=1.0,
+        slot_identity=True,
+        null_item=True,
         reader_hops=1,
         recollection_weight=1.0,
         familiarity_weight=0.5,
@@ -158,6 +173,9 @@ class RehearsalMemoryModel(TaskModel):
         self.segment_layers = check_positive_int("segment_layers", segment_layers)
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.per_slot_weights = bool(per_slot_weights)
+        self.keep_bias = float(keep_bias)
+        self.slot_identity = bool(slot_identity)
+        self.null_item = bool(null_item)
         self.reader_hops = check_positive_int("reader_hops", reader_hops)
         self.recollection_weight = check_non_negative("recollection_weight", recollection_weight)
         self.familiarity_weight = check_non_negative("familiarity_weight", familiarity_weight)
@@ -190,10 +208,14 @@ class RehearsalMemoryModel(TaskModel):
         self.seed = seed
 
         self.memory_machine = MemoryMachine(
-            num_slots, self.hidden_dim, segment_length, segment_layers, num_heads,
-            per_slot_weights=per_slot_weights, dropout=dropout, name="memory_machine",
+            num_slots=num_slots, hidden_dim=self.hidden_dim, segment_length=segment_length,
+            num_layers=segment_layers, num_heads=num_heads, per_slot_weights=per_slot_weights,
+            keep_bias=keep_bias, slot_identity=slot_identity, null_item=null_item, dropout=dropout,
+            name="memory_machine",
         )
-        self.reader = MemoryReader(self.hidden_dim, num_heads, reader_hops, dropout, name="reader")
+        self.reader = MemoryReader(
+            hidden_dim=self.hidden_dim, num_heads=num_heads, num_hops=reader_hops, dropout=dropout, name="reader"
+        )
 
         self.rehearses = self.recollection_weight > 0 or self.familiarity_weight > 0
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -262,7 +284,8 @@ class RehearsalMemoryModel(TaskModel):
 
     def read_out(self, memory, query, training=None):
         """Task logits from a memory and an encoded query `(batch, hidden_dim)`."""
-        return self.head(self.reader(query, memory, training=training), query, training=training)
+        slots = self.memory_machine.addressable(memory)
+        return self.head(self.reader(query, slots, training=training), query, training=training)
 
     def initial_memory(self, batch_size):
         """The learned initial memory, `(batch_size, num_slots, slot_dim)`."""
@@ -417,6 +440,9 @@ class RehearsalMemoryModel(TaskModel):
                 "segment_layers": self.segment_layers,
                 "num_heads": self.num_heads,
                 "per_slot_weights": self.per_slot_weights,
+                "keep_bias": self.keep_bias,
+                "slot_identity": self.slot_identity,
+                "null_item": self.null_item,
                 "reader_hops": self.reader_hops,
                 "recollection_weight": self.recollection_weight,
                 "familiarity_weight": self.familiarity_weight,
@@ -438,3 +464,7 @@ class RehearsalMemoryModel(TaskModel):
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config({**BEFORE_0_2, **config})

@@ -145,9 +145,10 @@ class TaskModel(keras.Model):
     # Training defaults -----------------------------------------------------
 
     def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
-        """Configures training; `"auto"` picks Adam(1e-3), the task's logits loss and its metrics."""
+        """Configures training; `"auto"` picks Adam(1e-3) with gradients clipped to norm 1, the task's logits loss
+        and its metrics. (The clipping guards the recurrence over many segments against exploding gradients.)"""
         if optimizer == "auto":
-            optimizer = keras.optimizers.Adam(1e-3)
+            optimizer = keras.optimizers.Adam(1e-3, clipnorm=1.0)
         if loss == "auto":
             loss = task_loss(self.task)
         if metrics == "auto":
