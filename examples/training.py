@@ -20,15 +20,18 @@ def completed_epochs(backup):
         return int(json.load(f)["epoch"])
 
 
-def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scope=contextlib.nullcontext):
+def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scope=contextlib.nullcontext,
+               validation_data=None):
     """Trains `net` for `epochs`, one `fit` per epoch on `epoch_data(epoch)`, going on after a crash.
 
     After every epoch the model, optimizer and seed states are backed up to
     `output_dir/backup` (`keras.callbacks.BackupAndRestore`); the same call
     after a crash goes on after the last finished epoch. `resume=False`
-    throws the backup away first. TensorBoard logs go to `output_dir/logs`.
-    The backup is removed by `write_run`, once everything is written.
-    An unbuilt `net` is built under `scope()` (a distribution's scope).
+    throws the backup away first. TensorBoard logs go to `output_dir/logs`,
+    and every epoch's logs (with `validation_data`, its `val_` metrics too)
+    to `output_dir/history.csv` (`keras.callbacks.CSVLogger`; `learning_curve`
+    reads it back). The backup is removed by `write_run`, once everything is
+    written. An unbuilt `net` is built under `scope()` (a distribution's scope).
 
     Returns:
         `(history, start)`: the last epoch's `History` (None if no epoch ran)
@@ -39,18 +42,42 @@ def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scop
     if not resume:
         shutil.rmtree(backup_dir(output_dir), ignore_errors=True)
     start = completed_epochs(backup_dir(output_dir))
+    if start == 0 and os.path.exists(history_path(output_dir)):
+        os.remove(history_path(output_dir))
     if not net.built:  # `BackupAndRestore` restores into a built model
         with scope():
             net.build({key: (None, *spec.shape[1:]) for key, spec in epoch_data(0).element_spec[0].items()})
     tensorboard = keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"))
+    csv_logger = keras.callbacks.CSVLogger(history_path(output_dir), append=True)
     history = None
     for epoch in range(start, epochs):
         # Each `fit` restores the backup of the epochs before (weights, optimizer and seed states) and backs up
         # this one; the backup outlives `fit` (the loop's next call reads it) and goes when the run is done.
         backup = keras.callbacks.BackupAndRestore(backup_dir(output_dir), delete_checkpoint=False)
-        history = net.fit(epoch_data(epoch), initial_epoch=epoch, epochs=epoch + 1, callbacks=[tensorboard, backup],
+        history = net.fit(epoch_data(epoch), initial_epoch=epoch, epochs=epoch + 1,
+                          callbacks=[tensorboard, csv_logger, backup], validation_data=validation_data,
                           shuffle=False, verbose=verbose)
     return history, start
+
+
+def history_path(output_dir):
+    """Where `fit_epochs` logs every epoch (CSV)."""
+    return os.path.join(output_dir, "history.csv")
+
+
+def learning_curve(output_dir):
+    """Every epoch's logs from `output_dir/history.csv`, in order: a list of `{"epoch": 1, "loss": ...}` dicts.
+
+    An epoch logged twice (a crash between its log and its backup) counts once, as logged last.
+    """
+    import csv
+
+    if not os.path.exists(history_path(output_dir)):
+        return []
+    with open(history_path(output_dir)) as f:
+        rows = {int(row["epoch"]): row for row in csv.DictReader(f)}
+    return [{"epoch": epoch + 1, **{k: float(v) for k, v in rows[epoch].items() if k != "epoch"}}
+            for epoch in sorted(rows)]
 
 
 def write_run(net, metrics, output_dir, export, title):

@@ -54,8 +54,9 @@ only_torch_unless_slow = pytest.mark.slow if keras.config.backend() != "torch" e
 @only_torch_unless_slow
 def test_babi_long_goes_on_from_an_earlier_run_at_another_length(tmp_path):
     short, long = tmp_path / "short", tmp_path / "long"
-    babi_long.run(length=32, num_slots=2, segment_length=8, hidden_dim=8, sampler="teacher",
-                  mask_selection="important", epochs=1, output_dir=str(short), export=False, **TINY)
+    babi_long.run(length=32, num_slots=2, segment_length=8, hidden_dim=8, sampler="teacher", recollection_weight=1.0,
+                  familiarity_weight=0.5, mask_selection="important", epochs=1, output_dir=str(short), export=False,
+                  **TINY)
     metrics = babi_long.run(length=64, epochs=1, init_from=str(short), output_dir=str(long), export=False, **TINY)
     assert metrics["config"]["init_from"] == str(short) and metrics["config"]["length"] == 64
     before = keras.saving.load_model(str(short / "model.keras"))
@@ -131,6 +132,9 @@ def test_babi_long_resumes_after_a_crash_and_ends_as_an_uninterrupted_run_or_sta
     assert resumed["resumed_after_epochs"] == 1 and not (crashed / "backup").exists()
     assert resumed["train_logs"] == pytest.approx(expected["train_logs"], rel=1e-6, abs=1e-6)
     assert resumed["accuracy"] == expected["accuracy"]
+    # The learning curve holds every epoch once, the one before the crash included.
+    assert [row["epoch"] for row in resumed["learning_curve"]] == [1, 2]
+    assert resumed["learning_curve"] == pytest.approx(expected["learning_curve"], rel=1e-6, abs=1e-6)
     after = keras.saving.load_model(str(crashed / "model.keras"))
     reference = keras.saving.load_model(str(through / "model.keras"))
     for a, b in zip(after.variables, reference.variables):  # weights and seed-generator states

@@ -1,0 +1,165 @@
+"""Does the memory learn long bAbI? Learning curves of the plain memory and full attention.
+
+    python benchmarks/learning.py                                  # the configuration in the README
+    python benchmarks/learning.py --settings=qa1_100 --seeds=0 --epochs=2 --train_examples=500
+
+Every setting x model x seed runs `examples/babi_long.py` in its own process
+(`--backend`, `--jobs` at a time) on fresh built-in stories every epoch, and
+records the test accuracy after every epoch on the run's fixed test stories
+(the example's `learning_curve`: reported, never used to choose anything).
+The plain memory has no rehearsal; full attention keeps the whole story (the
+upper bound). Both models see the same stories, epochs and seeds.
+
+Settings are `qa<task>_<length>`: `qa1_100`, `qa1_200`, `qa2_100` (task 2 with
+`--task2_hops` reader hops). Runs already finished with the same settings are
+read back, so an interrupted benchmark goes on where it stopped. Writes
+benchmarks/results/learning.json (every run and its curve, a summary per
+setting and model) and learning.png (test accuracy against training stories),
+and prints the table: final accuracy (mean over seeds, each seed, each quarter
+of the story) and the training stories each seed needed to reach 90%.
+"""
+
+import concurrent.futures
+import os
+import sys
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import RESULTS, ROOT, machine_description, run_example, write_results  # noqa: E402
+from pipelines.metrics import format_table  # noqa: E402
+
+MODELS = ("memory", "full_attention")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("settings", ["qa1_100", "qa1_200", "qa2_100"], "Task and story length, as qa<task>_<length>.")
+flags.DEFINE_list("models", list(MODELS), "Models compared (the memory has no rehearsal).")
+flags.DEFINE_list("seeds", ["0", "1"], "Seeds (data, initialisation).")
+flags.DEFINE_integer("epochs", 12, "Epochs per run.")
+flags.DEFINE_integer("train_examples", 8000, "Fresh training stories per epoch.")
+flags.DEFINE_integer("test_examples", 500, "Test stories (fixed per seed; the curve is measured on them).")
+flags.DEFINE_integer("task2_hops", 2, "Reader hops of the memory on task 2 (two supporting facts).")
+flags.DEFINE_float("target", 0.9, "Accuracy whose first epoch the table reports.")
+flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the runs.")
+flags.DEFINE_integer("jobs", 2, "Runs at a time (each gets cpu_count / jobs threads).")
+flags.DEFINE_string("runs_dir", "output/learning", "Where each run's output directory goes.")
+
+
+def parse_setting(setting):
+    task, length = setting.removeprefix("qa").split("_")
+    return int(task), int(length)
+
+
+def run_one(setting, model, seed):
+    task, length = parse_setting(setting)
+    settings = {
+        "task": task, "length": length, "model": model, "seed": seed, "epochs": FLAGS.epochs,
+        "train_examples": FLAGS.train_examples, "test_examples": FLAGS.test_examples,
+        "recollection_weight": 0.0, "familiarity_weight": 0.0,
+    }
+    if model == "memory" and task == 2:
+        settings["reader_hops"] = FLAGS.task2_hops
+    threads = max(1, os.cpu_count() // FLAGS.jobs)
+    output_dir = os.path.join(ROOT, FLAGS.runs_dir, f"{setting}_{model}_seed{seed}")
+    return run_example("babi_long.py", settings, output_dir, FLAGS.backend, threads)
+
+
+def stories_to_reach(curve, target):
+    """Training stories seen when the test accuracy first reached `target` (None if it never did)."""
+    return next((row["stories"] for row in curve if row["val_accuracy"] >= target), None)
+
+
+def summarise(runs):
+    import numpy as np
+
+    groups = {}
+    for run in runs:
+        groups.setdefault((run["setting"], run["model"]), []).append(run)
+    summary = []
+    for (setting, model), group in groups.items():
+        by_depth = np.array([[np.nan if v is None else v for v in run["accuracy_by_depth"]] for run in group])
+        summary.append({
+            "setting": setting, "model": model, "seeds": [run["seed"] for run in group],
+            "accuracy_mean": float(np.mean([run["accuracy"] for run in group])),
+            "accuracy_per_seed": [run["accuracy"] for run in group],
+            "by_depth_mean": np.nanmean(by_depth, axis=0).tolist(),
+            "stories_to_target": [stories_to_reach(run["learning_curve"], FLAGS.target) for run in group],
+            "seconds_mean": float(np.mean([run["seconds"] for run in group])),
+        })
+    return summary
+
+
+def main(argv):
+    runs = []
+    with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
+        jobs = {(setting, model, int(seed)): pool.submit(run_one, setting, model, int(seed))
+                for setting in FLAGS.settings for model in FLAGS.models for seed in FLAGS.seeds}
+        for (setting, model, seed), job in jobs.items():
+            metrics = job.result()
+            curve = [{"stories": row["stories"], "val_accuracy": row["val_accuracy"]}
+                     for row in metrics["learning_curve"]]
+            runs.append({"setting": setting, "model": model, "seed": seed, "accuracy": metrics["accuracy"],
+                         "accuracy_by_depth": metrics["accuracy_by_depth"],
+                         "test_examples_by_depth": metrics["test_examples_by_depth"],
+                         "learning_curve": curve, "seconds": metrics["seconds"]})
+            print(f"{setting} {model:>14} seed {seed}: {metrics['accuracy']:.1%} ({metrics['seconds']:.0f} s)",
+                  flush=True)
+    summary = summarise(runs)
+
+    def stories(values):
+        return " / ".join("never" if v is None else f"{v:,}" for v in values)
+
+    rows = [
+        [s["setting"], s["model"], f"{s['accuracy_mean']:.1%}", " / ".join(f"{v:.1%}" for v in s["accuracy_per_seed"]),
+         *[f"{v:.1%}" for v in s["by_depth_mean"]], stories(s["stories_to_target"]), f"{s['seconds_mean']:.0f}"]
+        for s in summary
+    ]
+    table = format_table(["setting", "model", "accuracy (mean)", "per seed", "Q1 (earliest)", "Q2", "Q3",
+                          "Q4 (latest)", f"stories to {FLAGS.target:.0%} (per seed)", "s/run"], rows)
+    counts = sorted({(run["setting"], run["seed"], tuple(run["test_examples_by_depth"])) for run in runs})
+    table += "\ntest stories per quarter (Q1/Q2/Q3/Q4): " + "; ".join(
+        f"{setting} seed {seed}: {'/'.join(map(str, n))}" for setting, seed, n in counts
+    )
+    command = "python benchmarks/learning.py " + " ".join(
+        FLAGS[name].serialize() for name in
+        ("settings", "models", "seeds", "epochs", "train_examples", "test_examples", "task2_hops", "backend")
+    )
+    print(f"\nTest accuracy after {FLAGS.epochs} epochs of {FLAGS.train_examples:,} fresh stories "
+          f"({len(FLAGS.seeds)} seeds, {FLAGS.backend}, {machine_description()})")
+    print(table)
+    path = write_results("learning", {
+        "command": command, "machine": machine_description(), "backend": FLAGS.backend,
+        "summary": summary, "runs": runs, "table": table,
+    })
+    plot(runs)
+    print(f"Wrote {path} and learning.png")
+
+
+def plot(runs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = list(dict.fromkeys(run["setting"] for run in runs))
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.4), sharey=True, squeeze=False)
+    colours = {model: f"C{i}" for i, model in enumerate(MODELS)}
+    for ax, setting in zip(axes[0], settings):
+        for run in runs:
+            if run["setting"] == setting:
+                curve = run["learning_curve"]
+                ax.plot([row["stories"] for row in curve], [row["val_accuracy"] for row in curve], marker=".",
+                        color=colours[run["model"]], label=f"{run['model']} (seed {run['seed']})",
+                        linestyle="-" if run["seed"] == runs[0]["seed"] else "--")
+        task, length = parse_setting(setting)
+        ax.set_title(f"bAbI task {task}, {length} sentences")
+        ax.set_xlabel("training stories seen")
+        ax.set_ylim(0, 1)
+    axes[0][0].set_ylabel("test accuracy")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(RESULTS, "learning.png"), dpi=120)
+
+
+if __name__ == "__main__":
+    app.run(main)
