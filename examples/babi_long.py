@@ -60,6 +60,8 @@ flags.DEFINE_integer("hidden_dim", 64, "Width of sentences and slots.")
 flags.DEFINE_integer("reader_hops", 1, "Attention hops of the memory reader (task 2 and 3 chain facts: try 2).")
 flags.DEFINE_bool("slot_identity", True, "A learned identity per memory slot in its write query "
                   "(--noslot_identity: the slots collapse into one vector and the memory does not learn).")
+flags.DEFINE_bool("null_item", True, "Slots may attend to a learned null item and write only by the share of "
+                  "attention they gave real sentences (--nonull_item: every segment wears every slot down).")
 flags.DEFINE_float("keep_bias", 1.0, "Initial bias of the slots' GRU update gate (how much a slot keeps per segment).")
 # Rehearsal is off by default: on long bAbI it has not yet beaten the plain memory (see the README).
 flags.DEFINE_float("recollection_weight", 0.0, "Weight of the recollection loss (0 with familiarity 0: no rehearsal; "
@@ -114,7 +116,8 @@ def build_model(model, vectorizer, hidden_dim, **memory_kwargs):
 
 
 def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, model="memory", num_slots=8,
-        segment_length=16, hidden_dim=64, reader_hops=1, slot_identity=True, keep_bias=1.0, recollection_weight=0.0,
+        segment_length=16, hidden_dim=64, reader_hops=1, slot_identity=True, null_item=True,
+        keep_bias=1.0, recollection_weight=0.0,
         familiarity_weight=0.0, sampler="uniform", mask_selection="random", story_length=10, train_examples=8000,
         test_examples=500, test_length=None, epochs=10, batch_size=32, learning_rate=1e-3, max_words=8, seed=0,
         output_dir="output/babi_long", export=True, init_from=None, resume=True, data_parallel=False, verbose=1):
@@ -162,7 +165,7 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
             vectorizer.adapt(first_train + test)
             net = build_model(
                 model, vectorizer, hidden_dim, num_slots=num_slots, segment_length=segment_length,
-                reader_hops=reader_hops, slot_identity=slot_identity, keep_bias=keep_bias,
+                reader_hops=reader_hops, slot_identity=slot_identity, null_item=null_item, keep_bias=keep_bias,
                 recollection_weight=recollection_weight, familiarity_weight=familiarity_weight, sampler=sampler,
                 mask_selection=mask_selection, seed=seed,
             )
@@ -192,7 +195,7 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
         "backend": keras.config.backend(),
         "config": {"task": task, "length": length, "test_length": test_length, "depth": depth, "model": model,
                    "num_slots": num_slots, "segment_length": segment_length, "reader_hops": reader_hops,
-                   "slot_identity": slot_identity, "keep_bias": keep_bias, "learning_rate": learning_rate,
+                   "slot_identity": slot_identity, "null_item": null_item, "keep_bias": keep_bias, "learning_rate": learning_rate,
                    "train_examples": train_examples, "recollection_weight": recollection_weight,
                    "familiarity_weight": familiarity_weight, "sampler": sampler, "mask_selection": mask_selection,
                    "epochs": epochs, "seed": seed, "init_from": init_from, "data_parallel": data_parallel},

@@ -187,25 +187,26 @@ class MemoryMachine(keras.layers.Layer):
         if padding:
             items = ops.pad(items, [[0, 0], [0, padding], [0, 0]])
             item_mask = ops.cast(ops.pad(ops.cast(item_mask, "int32"), [[0, 0], [0, padding]]), "bool")
-        # Segments are encoded independently of the memory: all at once, as a batch of segments.
-        shape = (-1, segments, self.segment_length)
+        # What does not depend on the memory runs once over all segments, as a batch of segments: the segment
+        # encoder and the keys and values of the slots' attention. Only `update.step` runs segment by segment.
         encoded = self.segment_encoder(
             ops.reshape(items, (-1, self.segment_length, self.hidden_dim)),
             ops.reshape(item_mask, (-1, self.segment_length)),
             training=training,
         )
-        encoded = ops.reshape(encoded, shape + (self.hidden_dim,))
-        item_mask = ops.reshape(item_mask, shape)
+        by_segment = [
+            ops.reshape(x, (-1, segments) + tuple(x.shape[1:])) for x in self.update.project_items(encoded)
+        ]
+        by_segment.append(ops.reshape(item_mask, (-1, segments, self.segment_length)))
         if keras.config.backend() == "jax" and segments > 1 and not (training and self.dropout):
             # JAX: one traced segment step under `lax.scan`. Unrolled, a 100-segment loop compiles for minutes
             # and the compiler alone needs over 20 GB. (Dropout draws random numbers, which a scan body cannot.)
             def step(memory, segment):
-                return self.update(memory, *segment, training=training), None
+                return self.update.step(memory, *segment, training=training), None
 
-            by_segment = (ops.moveaxis(encoded, 1, 0), ops.moveaxis(item_mask, 1, 0))
-            return ops.scan(step, memory, by_segment)[0]
+            return ops.scan(step, memory, [ops.moveaxis(x, 1, 0) for x in by_segment])[0]
         for s in range(segments):
-            memory = self.update(memory, encoded[:, s], item_mask[:, s], training=training)
+            memory = self.update.step(memory, *(x[:, s] for x in by_segment), training=training)
         return memory
 
     def call(self, items, item_mask=None, training=None):

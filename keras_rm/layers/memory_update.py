@@ -1,7 +1,6 @@
 import keras
 from keras import ops
 
-from keras_rm.layers.transformer_block import key_padding_mask
 from keras_rm.validation import check_positive_int
 
 
@@ -91,9 +90,13 @@ class MemoryUpdate(keras.layers.Layer):
         self.null_item = bool(null_item)
         self.dropout = float(dropout)
         self.query_norm = keras.layers.LayerNormalization(dtype=self.dtype_policy, name="query_norm")
+        # The projections of a Keras MultiHeadAttention (the attention itself is computed in `step`, which
+        # also needs the attention the null item received).
         self.attention = keras.layers.MultiHeadAttention(
             num_heads, hidden_dim // num_heads, dropout=dropout, dtype=self.dtype_policy, name="attention"
         )
+        self.softmax = keras.layers.Softmax(axis=-1, dtype=self.dtype_policy)
+        self.attention_dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, memory_shape, items_shape, item_mask_shape=None):
         self.query_norm.build(memory_shape)
@@ -132,20 +135,32 @@ class MemoryUpdate(keras.layers.Layer):
             return ops.einsum("bkd,kde->bke", x, kernel)
         return ops.matmul(x, kernel)
 
-    def call(self, memory, items, item_mask, training=None):
+    def project_items(self, items):
+        """Attention keys and values of `items` `(batch, length, hidden_dim)`, the null item first.
+
+        They do not depend on the memory: `MemoryMachine` projects every
+        segment at once and runs only `step` segment after segment.
+        """
+        if self.null_item:
+            null = ops.cast(self.null_embedding, items.dtype)
+            items = ops.concatenate([ops.broadcast_to(null, (ops.shape(items)[0], 1, self.hidden_dim)), items], axis=1)
+        return self.attention.key_dense(items), self.attention.value_dense(items)
+
+    def step(self, memory, keys, values, item_mask, training=None):
+        """Writes one segment, given as `project_items` keys and values and its item mask."""
         query = self.query_norm(memory)
         if self.slot_identity:
             query = query + ops.cast(self.slot_embeddings, query.dtype)
+        query = self.attention.query_dense(query) * ops.cast(self.attention.key_dim**-0.5, query.dtype)
         item_mask = ops.cast(item_mask, "bool")
+        key_mask = item_mask
         if self.null_item:
-            batch = ops.shape(items)[0]
-            null = ops.broadcast_to(ops.cast(self.null_embedding, items.dtype), (batch, 1, self.hidden_dim))
-            items = ops.concatenate([null, items], axis=1)
-            item_mask = ops.concatenate([ops.ones((batch, 1), "bool"), item_mask], axis=1)
-        read, scores = self.attention(
-            query, items, attention_mask=key_padding_mask(item_mask), training=training,
-            return_attention_scores=True,
-        )
+            key_mask = ops.concatenate([ops.ones((ops.shape(item_mask)[0], 1), "bool"), item_mask], axis=1)
+        scores = self.softmax(
+            ops.einsum("bkhe,blhe->bhkl", query, keys), mask=key_mask[:, None, None, :]
+        )  # (batch, heads, slots, items)
+        read = ops.einsum("bhkl,blhe->bkhe", self.attention_dropout(scores, training=training), values)
+        read = self.attention.output_dense(read)
         input_bias, recurrent_bias = self.bias[..., 0, :], self.bias[..., 1, :]
         x_z, x_r, x_h = ops.split(self._slotwise(read, self.kernel) + input_bias, 3, axis=-1)
         h_z, h_r, h_h = ops.split(
@@ -160,8 +175,11 @@ class MemoryUpdate(keras.layers.Layer):
             # (mean over heads) is the share of the slot that stays as it was.
             strength = 1.0 - ops.mean(scores[..., 0], axis=1)[..., None]
             updated = memory + ops.cast(strength, memory.dtype) * (updated - memory)
-        has_items = ops.any(item_mask[:, int(self.null_item):], axis=-1)[:, None, None]
+        has_items = ops.any(item_mask, axis=-1)[:, None, None]
         return ops.where(has_items, updated, memory)
+
+    def call(self, memory, items, item_mask, training=None):
+        return self.step(memory, *self.project_items(items), item_mask, training=training)
 
     def compute_output_shape(self, memory_shape, items_shape, item_mask_shape=None):
         return memory_shape
