@@ -12,7 +12,7 @@ class TaskHead(keras.layers.Layer):
 
     The read vector `r` and the query `q` are combined as `[r, q, r * q]`
     (the interaction features of DIN-style click models and of QA readers),
-    passed through a ReLU layer and projected to `num_classes` answer logits
+    passed through a hidden layer (GELU by default) and projected to `num_classes` answer logits
     (`task="classification"`) or to one click logit (`task="click"`). The
     outputs are logits: pair them with `from_logits=True` losses.
 
@@ -21,6 +21,10 @@ class TaskHead(keras.layers.Layer):
         num_classes: int. Answer classes; ignored (1) for `"click"`.
         hidden_dim: int. Width of the hidden layer.
         dropout: float. Defaults to 0.
+        activation: str. Activation of the hidden layer. Defaults to
+            `"gelu"`: with `"relu"` every unit can die early in training
+            (all pre-activations negative for every input), which leaves
+            constant logits and no gradient to recover from.
 
     Call arguments:
         read: `(batch, hidden_dim)`.
@@ -38,7 +42,7 @@ class TaskHead(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, task, num_classes=None, hidden_dim=64, dropout=0.0, **kwargs):
+    def __init__(self, task, num_classes=None, hidden_dim=64, dropout=0.0, activation="gelu", **kwargs):
         super().__init__(**kwargs)
         self.task = check_choice("task", task, TASKS)
         if task == "classification":
@@ -47,7 +51,8 @@ class TaskHead(keras.layers.Layer):
             self.num_classes = 1
         self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
         self.dropout = float(dropout)
-        self.hidden = keras.layers.Dense(hidden_dim, activation="relu", dtype=self.dtype_policy, name="hidden")
+        self.activation = keras.activations.serialize(keras.activations.get(activation))
+        self.hidden = keras.layers.Dense(hidden_dim, activation=activation, dtype=self.dtype_policy, name="hidden")
         self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
         self.output_layer = keras.layers.Dense(self.num_classes, dtype=self.dtype_policy, name="logits")
 
@@ -70,6 +75,12 @@ class TaskHead(keras.layers.Layer):
                 "num_classes": self.num_classes,
                 "hidden_dim": self.hidden_dim,
                 "dropout": self.dropout,
+                "activation": self.activation,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Files written before version 0.2 hold heads with a ReLU layer.
+        return cls(**{"activation": "relu", **config})

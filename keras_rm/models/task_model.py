@@ -38,6 +38,8 @@ class TaskModel(keras.Model):
             the same kind of items (words, item ids).
         head_dim: int. Hidden width of the task head. Defaults to the item
             encoder's `hidden_dim`.
+        head_activation: str. Activation of the task head's hidden layer.
+            Defaults to `"gelu"` (a ReLU head can die: see `TaskHead`).
         dropout: float. Defaults to 0.
     """
 
@@ -49,6 +51,7 @@ class TaskModel(keras.Model):
         query_encoder=None,
         head_dim=None,
         dropout=0.0,
+        head_activation="gelu",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -69,7 +72,10 @@ class TaskModel(keras.Model):
         self.task = check_choice("task", task, ("classification", "click"))
         self.head_dim = head_dim or self.hidden_dim
         self.dropout = float(dropout)
-        self.head = TaskHead(task, num_classes, self.head_dim, dropout, name="head")
+        self.head = TaskHead(
+            task=task, num_classes=num_classes, hidden_dim=self.head_dim, dropout=dropout,
+            activation=head_activation, name="head",
+        )
         self.num_classes = self.head.num_classes
 
     # Inputs --------------------------------------------------------------
@@ -215,13 +221,14 @@ class TaskModel(keras.Model):
                 else None,
                 "head_dim": self.head_dim,
                 "dropout": self.dropout,
+                "head_activation": self.head.activation,
             }
         )
         return config
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = {"head_activation": "relu", **config}  # files written before version 0.2: ReLU heads
         for key in ("item_encoder", "query_encoder"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])

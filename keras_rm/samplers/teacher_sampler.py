@@ -66,7 +66,7 @@ class TeacherSampler(ImportanceSampler):
         self.query_projection = keras.layers.Dense(hidden_dim, dtype=policy, name="query_projection")
         self.key_projection = keras.layers.Dense(hidden_dim, dtype=policy, name="key_projection")
         self.value_projection = keras.layers.Dense(hidden_dim, dtype=policy, name="value_projection")
-        self.head = TaskHead(task, num_classes, hidden_dim, dtype=policy, name="head")
+        self.head = TaskHead(task=task, num_classes=num_classes, hidden_dim=hidden_dim, dtype=policy, name="head")
 
     def build(self, item_mask_shape=None, importance_shape=None):
         items_shape = (None, None, self.hidden_dim)
