@@ -76,8 +76,13 @@ flags.DEFINE_integer("test_examples", 500, "Test examples.")
 flags.DEFINE_integer("test_length", None, "Sentences per test story (default: --length); e.g. test a model trained "
                      "on 1,000-sentence stories on 10,000-sentence ones.")
 flags.DEFINE_integer("epochs", 10, "Epochs.")
+flags.DEFINE_integer("warmup_epochs", 2, "First epochs trained on short stories of --warmup_length sentences (a length "
+                     "curriculum: with facts close together the memory finds out sooner what to keep).")
+flags.DEFINE_integer("warmup_length", 32, "Sentences per story in the --warmup_epochs.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam's learning rate (gradients clipped to norm 1).")
+flags.DEFINE_integer("learning_rate_warmup", 500, "Steps over which the learning rate rises linearly from 0 "
+                     "(without it, some seeds sat at chance for epochs).")
 flags.DEFINE_integer("max_words", 8, "Words kept per sentence.")
 flags.DEFINE_integer("seed", 0, "Seed of data, initialisation and rehearsal draws.")
 flags.DEFINE_string("output_dir", "output/babi_long", "Where the model, metrics, logs and plot go.")
@@ -119,7 +124,7 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
         segment_length=16, hidden_dim=64, reader_hops=1, slot_identity=True, null_item=True,
         keep_bias=1.0, recollection_weight=0.0,
         familiarity_weight=0.0, sampler="uniform", mask_selection="random", story_length=10, train_examples=8000,
-        test_examples=500, test_length=None, epochs=10, batch_size=32, learning_rate=1e-3, max_words=8, seed=0,
+        test_examples=500, test_length=None, epochs=10, warmup_epochs=2, warmup_length=32, batch_size=32, learning_rate=1e-3, learning_rate_warmup=500, max_words=8, seed=0,
         output_dir="output/babi_long", export=True, init_from=None, resume=True, data_parallel=False, verbose=1):
     """Trains, evaluates and writes everything; returns the metrics dict.
 
@@ -169,7 +174,14 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
                 recollection_weight=recollection_weight, familiarity_weight=familiarity_weight, sampler=sampler,
                 mask_selection=mask_selection, seed=seed,
             )
-            net.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0))
+            schedule = learning_rate
+            if learning_rate_warmup:  # linear warm-up, then constant (alpha=1: no cosine decay)
+                schedule = keras.optimizers.schedules.CosineDecay(
+                    0.0, decay_steps=1, alpha=1.0, warmup_target=learning_rate, warmup_steps=learning_rate_warmup
+                )
+            net.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
+            # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
+            net.build({"items": (None, length, max_words), "query": (None, max_words)})
     vectorizer.save(os.path.join(output_dir, "vocabulary.json"))
 
     def without_depth(data):
@@ -178,9 +190,13 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
     def epoch_data(epoch):
         # The stories and their order depend on the epoch alone, so a resumed run sees what an uninterrupted
         # one does (a tf.data shuffle's order also depends on what the process shuffled before).
-        train = first_train if epoch == 0 else lengthened("train", train_examples, seed + epoch)
+        epoch_length = min(warmup_length, length) if epoch < warmup_epochs else length
+        if epoch == 0 and epoch_length == length:
+            train = first_train
+        else:
+            train = lengthened("train", train_examples, seed + epoch, epoch_length)
         order = np.random.default_rng(seed + epoch).permutation(len(train))
-        return without_depth(vectorizer.dataset([train[i] for i in order], batch_size, length))
+        return without_depth(vectorizer.dataset([train[i] for i in order], batch_size, epoch_length))
 
     test_data = vectorizer.dataset(test, batch_size, test_length)
     # The learning curve: test accuracy after every epoch (reported, never used to choose anything).
@@ -196,9 +212,10 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
         "config": {"task": task, "length": length, "test_length": test_length, "depth": depth, "model": model,
                    "num_slots": num_slots, "segment_length": segment_length, "reader_hops": reader_hops,
                    "slot_identity": slot_identity, "null_item": null_item, "keep_bias": keep_bias, "learning_rate": learning_rate,
-                   "train_examples": train_examples, "recollection_weight": recollection_weight,
+                   "learning_rate_warmup": learning_rate_warmup, "train_examples": train_examples,
+                   "recollection_weight": recollection_weight,
                    "familiarity_weight": familiarity_weight, "sampler": sampler, "mask_selection": mask_selection,
-                   "epochs": epochs, "seed": seed, "init_from": init_from, "data_parallel": data_parallel},
+                   "epochs": epochs, "warmup_epochs": warmup_epochs, "warmup_length": warmup_length, "seed": seed, "init_from": init_from, "data_parallel": data_parallel},
         "resumed_after_epochs": start,
     }
     write_run(net, metrics, output_dir, export, f"bAbI task {task}, {length} sentences, {model}")
