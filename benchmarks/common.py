@@ -58,6 +58,13 @@ def run_example(script, settings, output_dir, backend, threads):
     return metrics
 
 
+def command_line(script, flag_names):
+    """The command that reproduces a benchmark run: `python benchmarks/<script>` with these flags' values."""
+    from absl import flags
+
+    return f"python benchmarks/{script} " + " ".join(flags.FLAGS[name].serialize() for name in flag_names)
+
+
 def epoch_timer():
     """A Keras callback that records the wall time of every epoch in its `times` list."""
     import keras

@@ -32,7 +32,8 @@ import sys
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import RESULTS, ROOT, machine_description, run_example, write_results  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    RESULTS, ROOT, command_line, machine_description, run_example, write_results)
 from pipelines.metrics import format_table  # noqa: E402
 
 VARIANTS = {
@@ -147,11 +148,9 @@ def main(argv):
         f"task {task}, {length}, seed {seed}: {'/'.join(map(str, n))}"
         for (task, length, seed), n in sorted(counts.items())
     )
-    command = "python benchmarks/forgetting.py " + " ".join(
-        FLAGS[name].serialize() for name in
-        ("tasks", "lengths", "variants", "seeds", "epochs", "train_examples", "test_examples",
-         "recollection_weight", "familiarity_weight", "segment_length", "warm_start", "backend")
-    )
+    command = command_line("forgetting.py", (
+        "tasks", "lengths", "variants", "seeds", "epochs", "train_examples", "test_examples",
+        "recollection_weight", "familiarity_weight", "segment_length", "warm_start", "backend"))
     print(f"\nTest accuracy by quarter of the sequence holding the supporting facts "
           f"({len(FLAGS.seeds)} seeds, {FLAGS.backend}, {machine_description()})")
     print(table)

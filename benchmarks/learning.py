@@ -26,7 +26,8 @@ import sys
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import RESULTS, ROOT, machine_description, run_example, write_results  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    RESULTS, ROOT, command_line, machine_description, run_example, write_results)
 from pipelines.metrics import format_table  # noqa: E402
 
 # Models as flags of examples/babi_long.py: the memory, the upper bound, and the memory with one of
@@ -128,10 +129,8 @@ def main(argv):
     table += "\ntest stories per quarter (Q1/Q2/Q3/Q4): " + "; ".join(
         f"{setting} seed {seed}: {'/'.join(map(str, n))}" for setting, seed, n in counts
     )
-    command = "python benchmarks/learning.py " + " ".join(
-        FLAGS[name].serialize() for name in
-        ("settings", "models", "seeds", "epochs", "train_examples", "test_examples", "task2_hops", "backend")
-    )
+    command = command_line("learning.py", ("settings", "models", "seeds", "epochs", "train_examples",
+                                           "test_examples", "task2_hops", "backend"))
     print(f"\nTest accuracy after {FLAGS.epochs} epochs of {FLAGS.train_examples:,} fresh stories "
           f"({len(FLAGS.seeds)} seeds, {FLAGS.backend}, {machine_description()})")
     print(table)
