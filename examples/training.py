@@ -68,7 +68,8 @@ def history_path(output_dir):
 def learning_curve(output_dir):
     """Every epoch's logs from `output_dir/history.csv`, in order: a list of `{"epoch": 1, "loss": ...}` dicts.
 
-    An epoch logged twice (a crash between its log and its backup) counts once, as logged last.
+    An epoch logged twice (a crash between its log and its backup) counts once, as logged last. Values the
+    logger wrote as "NA" (its `val_` columns when there was no validation data) are left out.
     """
     import csv
 
@@ -76,7 +77,7 @@ def learning_curve(output_dir):
         return []
     with open(history_path(output_dir)) as f:
         rows = {int(row["epoch"]): row for row in csv.DictReader(f)}
-    return [{"epoch": epoch + 1, **{k: float(v) for k, v in rows[epoch].items() if k != "epoch"}}
+    return [{"epoch": epoch + 1, **{k: float(v) for k, v in rows[epoch].items() if k != "epoch" and v != "NA"}}
             for epoch in sorted(rows)]
 
 

@@ -57,8 +57,12 @@ def test_babi_long_goes_on_from_an_earlier_run_at_another_length(tmp_path):
     babi_long.run(length=32, num_slots=2, segment_length=8, hidden_dim=8, sampler="teacher", recollection_weight=1.0,
                   familiarity_weight=0.5, mask_selection="important", epochs=1, output_dir=str(short), export=False,
                   **TINY)
-    metrics = babi_long.run(length=64, epochs=1, init_from=str(short), output_dir=str(long), export=False, **TINY)
+    metrics = babi_long.run(length=64, test_length=96, epochs=1, init_from=str(short), output_dir=str(long),
+                            export=False, **TINY)
     assert metrics["config"]["init_from"] == str(short) and metrics["config"]["length"] == 64
+    # Tested on longer stories than it was trained on; no learning curve then (it is measured at the trained length).
+    assert metrics["config"]["test_length"] == 96 and metrics["test_examples"] == 16
+    assert metrics["learning_curve"] and all("val_accuracy" not in row for row in metrics["learning_curve"])
     before = keras.saving.load_model(str(short / "model.keras"))
     after = keras.saving.load_model(str(long / "model.keras"))
     assert after.num_slots == 2 and after.mask_selection == "important", "the earlier run's model, not the flags'"
