@@ -1,6 +1,6 @@
 """The two rehearsal tasks of RM, built from fragments of the history (training only).
 
-DESIGN.md section 2, "recollection task" and "familiarity task":
+The recollection and familiarity tasks of the paper (Zhang et al., ICML 2021):
 
 - `recollection`: mask a share of a fragment's items with the decoder's
   learned [MASK], reconstruct each from the memory, and score the

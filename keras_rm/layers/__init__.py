@@ -1,4 +1,4 @@
-"""The layers of Rehearsal Memory, one per paper component (see DESIGN.md section 2)."""
+"""The layers of Rehearsal Memory, one per paper component (the README maps each to the paper)."""
 
 from keras_rm.layers.categorical_item_encoder import CategoricalItemEncoder
 from keras_rm.layers.dense_item_encoder import DenseItemEncoder
