@@ -49,14 +49,9 @@ def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scop
             net.build({key: (None, *spec.shape[1:]) for key, spec in epoch_data(0).element_spec[0].items()})
     tensorboard = keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"))
     csv_logger = keras.callbacks.CSVLogger(history_path(output_dir), append=True)
-    history, shapes = None, None
+    history = None
     for epoch in range(start, epochs):
         data = epoch_data(epoch)
-        if shapes is not None and shapes != str(data.element_spec):
-            # A new sequence length (a curriculum). Keras' TF trainer relaxes a shape it sees change to None,
-            # and the memory loops over a static number of segments: trace a new training step instead.
-            net.train_function = None
-        shapes = str(data.element_spec)
         # Each `fit` restores the backup of the epochs before (weights, optimizer and seed states) and backs up
         # this one; the backup outlives `fit` (the loop's next call reads it) and goes when the run is done.
         backup = keras.callbacks.BackupAndRestore(backup_dir(output_dir), delete_checkpoint=False)

@@ -176,6 +176,16 @@ def test_save_and_load_keeps_predictions_and_training_state(trained, tmp_path):
     loaded.fit(X, Y, batch_size=BATCH, epochs=1, verbose=0)  # training resumes
 
 
+def test_fit_and_predict_at_several_sequence_lengths():
+    # The segment loop needs a static length; under TF each new length gets a new traced step.
+    model = tiny_model()
+    model.compile()
+    for length in (8, 12, 16):
+        x = {"items": X["items"][:, :length], "query": X["query"]}
+        model.fit(x, Y, batch_size=BATCH, epochs=1, verbose=0, validation_data=(x, Y))
+        assert model.predict(x, verbose=0).shape == (len(Y), TINY["num_classes"])
+
+
 def test_file_of_version_0_1_loads_with_its_predictions():
     # Written by keras-rm 0.1 (JAX): a model without slot identity, whose update gate started at bias 0.
     data = np.load(ROOT / "tests" / "data" / "memory_model_v0.1.npz")

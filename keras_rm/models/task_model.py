@@ -148,6 +148,37 @@ class TaskModel(keras.Model):
         self.head.build(vector_shape, vector_shape)
         return items_shape
 
+    # One traced step per sequence length (TensorFlow) -----------------------
+
+    # The models loop over a static number of segments. Keras' TensorFlow trainer traces its steps with
+    # `reduce_retracing=True`: a second sequence length relaxes the length to None and the trace fails.
+    # A new length therefore gets a new step (JAX and torch trace per shape anyway).
+
+    def _step_for_length(self, x, attribute):
+        if keras.config.backend() != "tensorflow":
+            return
+        if hasattr(x, "element_spec"):  # a tf.data.Dataset of (inputs, ...) or of inputs
+            spec = x.element_spec
+            x = spec[0] if isinstance(spec, tuple) else spec
+        items = x.get("items") if isinstance(x, dict) else None
+        length = None if items is None or len(items.shape) < 2 else items.shape[1]
+        lengths = self.__dict__.setdefault("_traced_lengths", {})
+        if length is not None and lengths.get(attribute, length) != length:
+            setattr(self, attribute, None)
+        lengths[attribute] = length
+
+    def fit(self, x=None, *args, **kwargs):  # (validation goes through `evaluate`)
+        self._step_for_length(x, "train_function")
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self._step_for_length(x, "test_function")
+        return super().evaluate(x, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._step_for_length(x, "predict_function")
+        return super().predict(x, *args, **kwargs)
+
     # Training defaults -----------------------------------------------------
 
     def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
