@@ -121,10 +121,10 @@ def build_model(model, vectorizer, hidden_dim, **memory_kwargs):
 
 
 def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, model="memory", num_slots=8,
-        segment_length=16, hidden_dim=64, reader_hops=1, slot_identity=True, null_item=True,
-        keep_bias=1.0, recollection_weight=0.0,
-        familiarity_weight=0.0, sampler="uniform", mask_selection="random", story_length=10, train_examples=8000,
-        test_examples=500, test_length=None, epochs=10, warmup_epochs=2, warmup_length=32, batch_size=32, learning_rate=1e-3, learning_rate_warmup=500, max_words=8, seed=0,
+        segment_length=16, hidden_dim=64, reader_hops=1, slot_identity=True, null_item=True, keep_bias=1.0,
+        recollection_weight=0.0, familiarity_weight=0.0, sampler="uniform", mask_selection="random", story_length=10,
+        train_examples=8000, test_examples=500, test_length=None, epochs=10, warmup_epochs=2, warmup_length=32,
+        batch_size=32, learning_rate=1e-3, learning_rate_warmup=500, max_words=8, seed=0,
         output_dir="output/babi_long", export=True, init_from=None, resume=True, data_parallel=False, verbose=1):
     """Trains, evaluates and writes everything; returns the metrics dict.
 
@@ -211,11 +211,12 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
         "backend": keras.config.backend(),
         "config": {"task": task, "length": length, "test_length": test_length, "depth": depth, "model": model,
                    "num_slots": num_slots, "segment_length": segment_length, "reader_hops": reader_hops,
-                   "slot_identity": slot_identity, "null_item": null_item, "keep_bias": keep_bias, "learning_rate": learning_rate,
-                   "learning_rate_warmup": learning_rate_warmup, "train_examples": train_examples,
-                   "recollection_weight": recollection_weight,
+                   "slot_identity": slot_identity, "null_item": null_item, "keep_bias": keep_bias,
+                   "learning_rate": learning_rate, "learning_rate_warmup": learning_rate_warmup,
+                   "train_examples": train_examples, "recollection_weight": recollection_weight,
                    "familiarity_weight": familiarity_weight, "sampler": sampler, "mask_selection": mask_selection,
-                   "epochs": epochs, "warmup_epochs": warmup_epochs, "warmup_length": warmup_length, "seed": seed, "init_from": init_from, "data_parallel": data_parallel},
+                   "epochs": epochs, "warmup_epochs": warmup_epochs, "warmup_length": warmup_length, "seed": seed,
+                   "init_from": init_from, "data_parallel": data_parallel},
         "resumed_after_epochs": start,
     }
     write_run(net, metrics, output_dir, export, f"bAbI task {task}, {length} sentences, {model}")

@@ -142,8 +142,10 @@ class MemoryUpdate(keras.layers.Layer):
         segment at once and runs only `step` segment after segment.
         """
         if self.null_item:
-            null = ops.cast(self.null_embedding, items.dtype)
-            items = ops.concatenate([ops.broadcast_to(null, (ops.shape(items)[0], 1, self.hidden_dim)), items], axis=1)
+            null = ops.broadcast_to(
+                ops.cast(self.null_embedding, items.dtype), (ops.shape(items)[0], 1, self.hidden_dim)
+            )
+            items = ops.concatenate([null, items], axis=1)
         return self.attention.key_dense(items), self.attention.value_dense(items)
 
     def step(self, memory, keys, values, item_mask, training=None):
