@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_rm.layers.memory_update import MemoryUpdate
+from keras_rm.layers.memory_update import BEFORE_0_2, MemoryUpdate
 from keras_rm.layers.segment_encoder import SegmentEncoder
 from keras_rm.validation import check_positive_int
 
@@ -238,5 +238,4 @@ class MemoryMachine(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        # Files written before version 0.2 hold layers without slot identity and null item.
-        return cls(**{"slot_identity": False, "null_item": False, **config})
+        return cls(**{**BEFORE_0_2, **config})  # files written before version 0.2

@@ -3,6 +3,9 @@ from keras import ops
 
 from keras_rm.validation import check_positive_int
 
+# What the write path of `.keras` files written before version 0.2 had: no slot identity, no null item.
+BEFORE_0_2 = {"slot_identity": False, "null_item": False}
+
 
 @keras.saving.register_keras_serializable(package="keras_rm")
 class MemoryUpdate(keras.layers.Layer):
@@ -204,5 +207,4 @@ class MemoryUpdate(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        # Files written before version 0.2 hold layers without slot identity and null item.
-        return cls(**{"slot_identity": False, "null_item": False, **config})
+        return cls(**{**BEFORE_0_2, **config})

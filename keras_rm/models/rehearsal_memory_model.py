@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from keras_rm import rehearsal
+from keras_rm.layers import memory_update
 from keras_rm.layers.memory_machine import MemoryMachine
 from keras_rm.layers.memory_reader import MemoryReader
 from keras_rm.layers.rehearsal_decoder import RehearsalDecoder
@@ -16,9 +17,8 @@ from keras_rm.validation import (
 )
 
 SAMPLERS = ("uniform", "teacher", "importance")
-# What the arguments added in version 0.2 were in the models of `.keras` files written before:
-# no slot identity, no null item, and an update gate whose bias started at 0.
-BEFORE_0_2 = {"keep_bias": 0.0, "slot_identity": False, "null_item": False}
+# Models of `.keras` files written before version 0.2 also had an update gate whose bias started at 0.
+BEFORE_0_2 = {**memory_update.BEFORE_0_2, "keep_bias": 0.0}
 
 
 @keras.saving.register_keras_serializable(package="keras_rm")
