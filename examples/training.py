@@ -51,11 +51,10 @@ def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scop
     csv_logger = keras.callbacks.CSVLogger(history_path(output_dir), append=True)
     history = None
     for epoch in range(start, epochs):
-        data = epoch_data(epoch)
         # Each `fit` restores the backup of the epochs before (weights, optimizer and seed states) and backs up
         # this one; the backup outlives `fit` (the loop's next call reads it) and goes when the run is done.
         backup = keras.callbacks.BackupAndRestore(backup_dir(output_dir), delete_checkpoint=False)
-        history = net.fit(data, initial_epoch=epoch, epochs=epoch + 1,
+        history = net.fit(epoch_data(epoch), initial_epoch=epoch, epochs=epoch + 1,
                           callbacks=[tensorboard, csv_logger, backup], validation_data=validation_data,
                           shuffle=False, verbose=verbose)
     return history, start
