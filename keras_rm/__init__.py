@@ -6,6 +6,6 @@ Importing this package never imports TensorFlow.
 
 from keras_rm import distribute, export, layers, samplers
 from keras_rm.models import FullAttentionModel, RecurrentModel, RehearsalMemoryModel, TargetAttentionModel
-from keras_rm.rehearsal import FamiliarityLoss
+from keras_rm.fragments import FamiliarityLoss
 
 __version__ = "0.2.0"

@@ -6,7 +6,7 @@ under `tf.distribute.MirroredStrategy` and sums the replicas' gradients; the
 loss objects of `RehearsalMemoryModel` scale themselves by the replica count,
 so the step and the logged loss equal the single-device ones. Several hosts:
 `tf.distribute.MultiWorkerMirroredStrategy` (TF) or
-`keras.distribution.initialize` + `DataParallel` (JAX), see the README.
+`keras.distribution.initialize` + `DataParallel` (JAX), see docs/scaling.md.
 
 PyTorch is not supported: Keras 3.15 has no torch implementation of
 `keras.distribution` and its torch trainer does not wrap the model in

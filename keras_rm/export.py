@@ -88,11 +88,10 @@ def export_saved_model(model, path, verbose=False):
 
 
 def inference_layers(model):
-    """The layers a served model runs (a memory model's rehearsal decoder, sampler and teacher left out)."""
+    """The layers a served model runs (a memory model's rehearsal left out)."""
     if isinstance(model, FullAttentionModel):
         return [model]
-    layers = [model.item_encoder, model.query_encoder, model.memory_machine, model.reader, model.head]
-    return [layer for layer in layers if layer is not None]
+    return model.inference_layers()
 
 
 def input_specs(model):

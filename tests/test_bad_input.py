@@ -1,6 +1,6 @@
 """Bad input and numerical safety: a clear error or a defined result, never a NaN or a backend crash.
 
-Defined results (documented in the README): an empty or all-padding sequence
+Defined results (documented in docs/model.md): an empty or all-padding sequence
 is read from the initial memory; a sequence shorter than a segment, or not a
 whole number of segments, is padded; a dense item holding NaN/inf is masked
 out like padding. Everything else here is an error naming the argument.

@@ -1,11 +1,12 @@
 """Every layer through the shared layer test, plus the properties special to each."""
 
+import keras
 import numpy as np
 import pytest
 from keras import ops
 
 from keras_rm import layers
-from tests.testing import run_layer_test
+from tests.testing import gradients, run_layer_test
 
 B, N, D = 2, 12, 8
 rng = np.random.default_rng(0)
@@ -33,6 +34,21 @@ def test_sentence_item_encoder_is_order_aware():
     np.testing.assert_array_equal(ops.convert_to_numpy(mask), [[True, True, False]])
     encoded = ops.convert_to_numpy(encoded)
     assert not np.allclose(encoded[0, 0], encoded[0, 1]), "word order must change the sentence vector"
+
+
+@pytest.mark.parametrize("encoder", ["token", "sentence"])
+def test_untrained_item_encoders_give_unit_scale_items(encoder):
+    # Raw encodings of fresh embeddings have a standard deviation near 0.04: a layer normalisation with
+    # epsilon 1e-3 would shrink them to 0.67-0.76 (as before version 0.2).
+    ids = rng.integers(1, 60, size=(16, 40, 8)).astype("int32")
+    if encoder == "token":
+        layer, items = layers.TokenItemEncoder(vocabulary_size=60, hidden_dim=64), ids[..., 0]
+    else:
+        layer, items = layers.SentenceItemEncoder(vocabulary_size=60, hidden_dim=64, max_words=8), ids
+    encoded, _ = layer(items)
+    assert abs(ops.convert_to_numpy(encoded).std() - 1.0) < 0.02
+    legacy = type(layer).from_config({k: v for k, v in layer.get_config().items() if k != "norm_epsilon"})
+    assert legacy.norm_epsilon == 1e-3, "files written before 0.2 keep their epsilon"
 
 
 def test_dense_item_encoder_uses_only_the_explicit_mask():
@@ -140,3 +156,38 @@ def test_rehearsal_decoder_builds_only_enabled_read_outs():
     assert not any("mask_embedding" in w.path for w in only_familiarity.weights)
     with pytest.raises(ValueError, match="needs `recollection` or `familiarity`"):
         layers.RehearsalDecoder(D, 4, recollection=False, familiarity=False)
+
+
+@pytest.mark.parametrize("sampler", ["uniform", "teacher"])
+def test_rehearsal_returns_its_terms_and_its_gradients_reach_memory_and_items(sampler):
+    memory = rng.normal(size=(B, 3, D)).astype("float32")
+    items = rng.normal(size=(B, 16, D)).astype("float32")
+    mask = np.ones((B, 16), bool)
+    query, labels = rng.normal(size=(B, D)).astype("float32"), np.array([1, 3])
+    rehearsal = layers.Rehearsal(hidden_dim=D, num_classes=5, sampler=sampler, num_fragments=2, fragment_length=4,
+                                 num_negatives=3, num_heads=2, seed=1)
+    terms = rehearsal(memory, items, mask, query, labels=labels)
+    expected = {"loss", "recollection_loss", "recollection_accuracy", "familiarity_loss", "familiarity_accuracy"}
+    assert set(terms) == expected | ({"teacher_loss", "teacher_accuracy"} if sampler == "teacher" else set())
+    weighted = terms["recollection_loss"] + 0.5 * terms["familiarity_loss"] + terms.get("teacher_loss", 0.0)
+    np.testing.assert_allclose(ops.convert_to_numpy(terms["loss"]), ops.convert_to_numpy(weighted), rtol=1e-5)
+    assert {tracker.name for tracker in rehearsal.metrics} == set(terms) - {"loss"}
+    memory_v, items_v = keras.Variable(memory), keras.Variable(items)
+    grads = gradients(lambda: rehearsal(memory_v, items_v, mask, query, labels=labels)["loss"], [memory_v, items_v])
+    assert all(np.abs(g).sum() > 0 for g in grads)
+    config = rehearsal.get_config()
+    assert layers.Rehearsal.from_config(config).get_config() == config
+
+
+def test_rehearsal_off_builds_nothing_and_checks_its_arguments():
+    plain = layers.Rehearsal(hidden_dim=D, recollection_weight=0.0, familiarity_weight=0.0)
+    memory, items = np.zeros((B, 3, D), "float32"), np.zeros((B, 16, D), "float32")
+    assert float(plain(memory, items, np.ones((B, 16), bool), np.zeros((B, D), "float32"))["loss"]) == 0.0
+    assert not plain.weights and not plain.metrics
+    with pytest.raises(ValueError, match="`sampler` must be one of"):
+        layers.Rehearsal(hidden_dim=D, sampler="random")
+    with pytest.raises(ValueError, match="must not exceed the sequence length"):
+        layers.Rehearsal(hidden_dim=D, num_fragments=4, fragment_length=8).check_length(16)
+    with pytest.raises(ValueError, match="needs `importance`"):
+        layers.Rehearsal(hidden_dim=D, sampler="importance", num_fragments=2, fragment_length=4)(
+            memory, items, np.ones((B, 16), bool), np.zeros((B, D), "float32"))

@@ -8,7 +8,7 @@ import pytest
 from keras import ops
 
 import keras_rm
-from keras_rm.rehearsal import FamiliarityLoss
+from keras_rm.fragments import FamiliarityLoss
 from tests.testing import ROOT, TINY, VOCABULARY, gradients, recall_data, tiny_model, weights_of
 
 BATCH = 8
@@ -56,8 +56,8 @@ def test_total_loss_is_the_weighted_sum(trained):
     model, history = trained
     expected = (
         np.array(history["task_loss"])
-        + model.recollection_weight * np.array(history["recollection_loss"])
-        + model.familiarity_weight * np.array(history["familiarity_loss"])
+        + model.rehearsal.recollection_weight * np.array(history["recollection_loss"])
+        + model.rehearsal.familiarity_weight * np.array(history["familiarity_loss"])
     )
     np.testing.assert_allclose(history["loss"], expected, rtol=1e-4)
 
@@ -238,3 +238,16 @@ def test_mixed_precision_trains_with_loss_scaling(mixed_precision):
     if mixed_precision == "mixed_float16":
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert model.predict(X, verbose=0).dtype == mixed_precision.split("_")[1]
+
+
+def test_file_of_version_0_2_with_rehearsal_loads_every_weight():
+    # Written by keras-rm 0.2.0 (JAX), before the rehearsal had its own layer: a teacher sampler, recollection and
+    # familiarity, one epoch of training. Inference and rehearsal weights (decoder, teacher) come back.
+    data = np.load(ROOT / "tests" / "data" / "memory_model_v0.2.npz")
+    model = keras.saving.load_model(ROOT / "tests" / "data" / "memory_model_v0.2.keras")
+    x = {"items": data["items"], "query": data["query"]}
+    np.testing.assert_allclose(model.predict(x, verbose=0), data["logits"], atol=1e-5)
+    rehearsal_weights = model.rehearsal.decoder.weights + model.rehearsal.fragment_sampler.weights
+    assert len(rehearsal_weights) == len([key for key in data if key.startswith("rehearsal_")])
+    for i, weight in enumerate(rehearsal_weights):
+        np.testing.assert_array_equal(ops.convert_to_numpy(weight), data[f"rehearsal_{i}"], err_msg=weight.path)

@@ -5,7 +5,7 @@ import pytest
 import keras
 from keras import ops
 
-from keras_rm import rehearsal, samplers
+from keras_rm import fragments, samplers
 
 B, N = 4, 24
 rng = np.random.default_rng(2)
@@ -72,12 +72,12 @@ def test_teacher_sampler_attention_is_a_distribution_over_real_items():
 def test_choose_positions_random_or_by_score():
     valid = np.arange(8)[None, :] < np.array([[8], [3]])
     seed = keras.random.SeedGenerator(0)
-    positions, chosen = (ops.convert_to_numpy(t) for t in rehearsal.choose_positions(valid, 4, seed))
+    positions, chosen = (ops.convert_to_numpy(t) for t in fragments.choose_positions(valid, 4, seed))
     assert (positions[0] != positions[0][:, None]).sum() == 12, "distinct positions"
     assert valid[0][positions[0]].all() and chosen[0].all()
     assert sorted(positions[1][:3]) == [0, 1, 2] and chosen[1].tolist() == [True, True, True, False]
     scores = np.array([[0, 5, 0, 4, 0, 0, 3, 9], [7, 0, 1, 9, 9, 9, 9, 9]], "float32")
-    positions, chosen = (ops.convert_to_numpy(t) for t in rehearsal.choose_positions(valid, 3, seed, scores))
+    positions, chosen = (ops.convert_to_numpy(t) for t in fragments.choose_positions(valid, 3, seed, scores))
     assert sorted(positions[0]) == [1, 3, 7], "the highest-scoring positions"
     assert sorted(positions[1]) == [0, 1, 2], "padding is never chosen, whatever its score"
     assert chosen.all()

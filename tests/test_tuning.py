@@ -104,7 +104,7 @@ def test_hypermodel_serves_the_click_task_with_a_real_build():
     )
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
-    assert model.built and model.task == "click" and model.num_fragments == 2  # 32 items // 16
+    assert model.built and model.task == "click" and model.rehearsal.num_fragments == 2  # 32 items // 16
     assert set(hp.values) == set(DEFAULT_SPACE)
     rng = np.random.default_rng(0)
     items = np.stack([rng.integers(1, 20, (8, 32)), rng.integers(0, 5, (8, 32))], -1)

@@ -4,7 +4,7 @@ import keras
 import keras_tuner
 
 import keras_rm
-from keras_rm.models.rehearsal_memory_model import SAMPLERS
+from keras_rm.layers.rehearsal import SAMPLERS
 
 # Each entry: a list (a choice), a `(min, max)` tuple or `{"min", "max"}` dict
 # (a range), or a single value (fixed). The rehearsal weights are log-spaced

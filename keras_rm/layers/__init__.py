@@ -6,6 +6,7 @@ from keras_rm.layers.item_encoder import ItemEncoder
 from keras_rm.layers.memory_machine import MemoryMachine
 from keras_rm.layers.memory_reader import MemoryReader
 from keras_rm.layers.memory_update import MemoryUpdate
+from keras_rm.layers.rehearsal import Rehearsal
 from keras_rm.layers.rehearsal_decoder import RehearsalDecoder
 from keras_rm.layers.segment_encoder import SegmentEncoder
 from keras_rm.layers.sentence_item_encoder import SentenceItemEncoder

@@ -6,6 +6,20 @@ from keras_rm.validation import check_choice, check_positive_int
 TASKS = ("classification", "click")
 
 
+def task_loss(task):
+    """The default loss of a task: its head outputs logits."""
+    if task == "click":
+        return keras.losses.BinaryCrossentropy(from_logits=True)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def task_accuracy(task, y, logits):
+    """Per-example accuracy of task logits (a click logit is right on its side of 0)."""
+    if task == "click":
+        return keras.metrics.binary_accuracy(ops.reshape(y, ops.shape(logits)), logits, threshold=0.0)
+    return keras.metrics.sparse_categorical_accuracy(y, logits)
+
+
 @keras.saving.register_keras_serializable(package="keras_rm")
 class TaskHead(keras.layers.Layer):
     """Turns what was read from the memory into the task's output: answer logits or a click logit.

@@ -1,22 +1,13 @@
 import keras
 from keras import ops
 
-from keras_rm import rehearsal
 from keras_rm.layers import memory_update
 from keras_rm.layers.memory_machine import MemoryMachine
 from keras_rm.layers.memory_reader import MemoryReader
-from keras_rm.layers.rehearsal_decoder import RehearsalDecoder
+from keras_rm.layers.rehearsal import REHEARSAL_ARGUMENTS, Rehearsal
 from keras_rm.models import train_steps
-from keras_rm.models.task_model import TaskModel, task_loss
-from keras_rm.samplers import ImportanceSampler, TeacherSampler, UniformSampler
-from keras_rm.validation import (
-    check_choice,
-    check_fraction,
-    check_non_negative,
-    check_positive_int,
-)
-
-SAMPLERS = ("uniform", "teacher", "importance")
+from keras_rm.models.task_model import TaskModel
+from keras_rm.validation import check_positive_int
 # Models of `.keras` files written before version 0.2 also had an update gate whose bias started at 0.
 BEFORE_0_2 = {**memory_update.BEFORE_0_2, "keep_bias": 0.0}
 
@@ -32,8 +23,9 @@ class RehearsalMemoryModel(TaskModel):
     needed after writing: state is `(batch, num_slots, slot_dim)`.
 
     Training (`fit`) adds, when a rehearsal weight is positive, the
-    self-supervised rehearsal of the paper: a history sampler picks
-    `num_fragments` fragments of `fragment_length` items per sequence, and a
+    self-supervised rehearsal of the paper (`keras_rm.layers.Rehearsal`,
+    the model's `rehearsal`): a history sampler picks `num_fragments`
+    fragments of `fragment_length` items per sequence, and a
     `RehearsalDecoder` that sees only the final memory must
 
     - recollect their masked items (`recollection_loss`, InfoNCE against
@@ -45,7 +37,8 @@ class RehearsalMemoryModel(TaskModel):
     familiarity_weight * familiarity (+ teacher_weight * teacher task loss)`,
     and the rehearsal gradients reach the memory machine and the item
     encoder. With both rehearsal weights 0 nothing of the rehearsal is
-    built: the model is the plain memory baseline.
+    built: the model is the plain memory baseline. Inference never runs the
+    rehearsal; `inference_layers()` lists what it runs (what export keeps).
 
     Inputs are a dict: `items` (raw items, as the item encoder expects),
     optional `item_mask` (bool `(batch, length)`; padding from the encoder's
@@ -167,6 +160,11 @@ class RehearsalMemoryModel(TaskModel):
                 "`slot_dim` must equal the item encoder's `hidden_dim` (slots and items share a space). "
                 f"Received: `slot_dim` = {slot_dim}, `item_encoder.hidden_dim` = {self.hidden_dim}"
             )
+        if recollection == "softmax" and not item_encoder.has_ids:
+            raise ValueError(
+                '`recollection="softmax"` needs id items (TokenItemEncoder or CategoricalItemEncoder). '
+                f"Received: `item_encoder` = {item_encoder.__class__.__name__}"
+            )
         self.num_slots = check_positive_int("num_slots", num_slots)
         self.slot_dim = self.hidden_dim
         self.segment_length = check_positive_int("segment_length", segment_length)
@@ -177,36 +175,9 @@ class RehearsalMemoryModel(TaskModel):
         self.slot_identity = bool(slot_identity)
         self.null_item = bool(null_item)
         self.reader_hops = check_positive_int("reader_hops", reader_hops)
-        self.recollection_weight = check_non_negative("recollection_weight", recollection_weight)
-        self.familiarity_weight = check_non_negative("familiarity_weight", familiarity_weight)
-        self.teacher_weight = check_non_negative("teacher_weight", teacher_weight)
-        self.sampler_kind = check_choice("sampler", sampler, SAMPLERS)
-        self.num_fragments = check_positive_int("num_fragments", num_fragments)
-        self.fragment_length = check_positive_int("fragment_length", fragment_length or segment_length)
-        self.mask_ratio = check_fraction("mask_ratio", mask_ratio)
-        self.mask_selection = check_choice("mask_selection", mask_selection, ("random", "important"))
-        if mask_selection == "important" and self.sampler_kind == "uniform":
-            raise ValueError(
-                '`mask_selection="important"` needs a sampler that scores items ("teacher" or "importance"). '
-                f"Received: `sampler` = {sampler!r}"
-            )
-        self.corruption_ratio = check_fraction("corruption_ratio", corruption_ratio)
-        self.num_negatives = check_positive_int("num_negatives", num_negatives)
-        self.recollection = check_choice("recollection", recollection, ("contrastive", "softmax"))
-        if recollection == "softmax" and not item_encoder.has_ids:
-            raise ValueError(
-                '`recollection="softmax"` needs id items (TokenItemEncoder or CategoricalItemEncoder). '
-                f"Received: `item_encoder` = {item_encoder.__class__.__name__}"
-            )
-        if not temperature > 0:
-            raise ValueError(f"`temperature` must be > 0. Received: `temperature` = {temperature!r}")
-        self.temperature = float(temperature)
-        self.sampler_temperature = float(sampler_temperature)
-        self.uniform_mix = float(uniform_mix)
-        self.decoder_layers = check_positive_int("decoder_layers", decoder_layers)
-        self.decoder_width = decoder_width
         self.seed = seed
 
+        # Inference: encoders and head (TaskModel), the memory machine and the reader.
         self.memory_machine = MemoryMachine(
             num_slots=num_slots, hidden_dim=self.hidden_dim, segment_length=segment_length,
             num_layers=segment_layers, num_heads=num_heads, per_slot_weights=per_slot_weights,
@@ -216,58 +187,36 @@ class RehearsalMemoryModel(TaskModel):
         self.reader = MemoryReader(
             hidden_dim=self.hidden_dim, num_heads=num_heads, num_hops=reader_hops, dropout=dropout, name="reader"
         )
-
-        self.rehearses = self.recollection_weight > 0 or self.familiarity_weight > 0
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        term_names = ["task_loss"]
-        if self.rehearses:
-            self.decoder = RehearsalDecoder(
-                self.hidden_dim, self.fragment_length, decoder_width, decoder_layers, num_heads,
-                recollection=self.recollection_weight > 0,
-                familiarity=self.familiarity_weight > 0,
-                dropout=dropout, name="rehearsal_decoder",
-            )
-            self.sampler = self._make_sampler()
-            if self.recollection_weight > 0:
-                term_names += ["recollection_loss", "recollection_accuracy"]
-                self.recollection_loss_fn = keras.losses.SparseCategoricalCrossentropy(
-                    from_logits=True, reduction="mean_with_sample_weight", name="recollection_loss"
-                )
-            if self.familiarity_weight > 0:
-                term_names += ["familiarity_loss", "familiarity_accuracy"]
-                self.familiarity_loss_fn = rehearsal.FamiliarityLoss()
-            if self.sampler_kind == "teacher":
-                term_names += ["teacher_loss", "teacher_accuracy"]
-                self.teacher_loss_fn = task_loss(self.task)
-        # Metric trackers live here and are updated only by the training step.
-        self.term_trackers = [keras.metrics.Mean(name=name) for name in term_names]
-
-    def _make_sampler(self):
-        sampler_seed = None if self.seed is None else self.seed + 1
-        common = dict(num_fragments=self.num_fragments, fragment_length=self.fragment_length, seed=sampler_seed)
-        if self.sampler_kind == "uniform":
-            return UniformSampler(**common, name="sampler")
-        mixing = dict(temperature=self.sampler_temperature, uniform_mix=self.uniform_mix)
-        if self.sampler_kind == "importance":
-            return ImportanceSampler(**common, **mixing, name="sampler")
-        return TeacherSampler(
-            **common, **mixing, hidden_dim=self.hidden_dim, task=self.task,
-            num_classes=self.num_classes, name="sampler",
+        # Training only: the rehearsal (builds nothing when both rehearsal weights are 0).
+        rehearsal = Rehearsal(
+            hidden_dim=self.hidden_dim, task=self.task, num_classes=self.num_classes,
+            recollection_weight=recollection_weight, familiarity_weight=familiarity_weight,
+            teacher_weight=teacher_weight, sampler=sampler, num_fragments=num_fragments,
+            fragment_length=fragment_length or segment_length, mask_ratio=mask_ratio,
+            mask_selection=mask_selection, corruption_ratio=corruption_ratio, num_negatives=num_negatives,
+            recollection=recollection, temperature=temperature, sampler_temperature=sampler_temperature,
+            uniform_mix=uniform_mix, decoder_layers=decoder_layers, decoder_width=decoder_width,
+            num_heads=num_heads, dropout=dropout, seed=seed, name="rehearsal",
         )
+        if rehearsal.active:
+            # Files written before the rehearsal had its own layer keep the decoder's weights under
+            # `decoder/` and the sampler's under `layers/sampler/`: these two references, tracked before
+            # `rehearsal`, keep those paths (Keras saves a layer at the first path it is reached by).
+            self.decoder = rehearsal.decoder
+            self.sampler = rehearsal.fragment_sampler
+        self.rehearsal = rehearsal
+        self.task_loss_tracker = keras.metrics.Mean(name="task_loss")
 
     def build(self, input_shape):
         # Validate before creating any weight: a failed build must leave nothing half-built.
         length = self.check_input_shape(input_shape)[1]
-        if self.rehearses:
-            self.sampler.check_length(length)
+        self.rehearsal.check_length(length)
         self.build_encoders(input_shape)
         encoded_shape = (None, length, self.hidden_dim)
         memory_shape = (None, self.num_slots, self.hidden_dim)
         self.memory_machine.build(encoded_shape)
         self.reader.build((None, self.hidden_dim), memory_shape)
-        if self.rehearses:
-            self.decoder.build((None, self.fragment_length, self.hidden_dim), None, memory_shape)
-            self.sampler.build((None, length))
+        self.rehearsal.build(memory_shape, encoded_shape)
 
     # Inference -------------------------------------------------------------
 
@@ -300,6 +249,12 @@ class RehearsalMemoryModel(TaskModel):
         """Task logits for raw `query` from `memory` alone."""
         return self.read_out(memory, self.encode_query(query))
 
+    def inference_layers(self):
+        """The layers inference runs (encoders, memory machine, reader, head): all but the rehearsal."""
+        training_only = {id(layer) for layer in self.rehearsal._flatten_layers()}
+        return [layer for layer in self._flatten_layers(include_self=False, recursive=False)
+                if id(layer) not in training_only]
+
     # Training --------------------------------------------------------------
 
     def train_step(self, *args):
@@ -319,115 +274,32 @@ class RehearsalMemoryModel(TaskModel):
         if not self.built:  # TF traces `fit` before building; Keras' own step builds in `self(x)`.
             self.build({key: tuple(value.shape) for key, value in inputs.items() if value is not None})
         forward = self._forward(inputs, training=True)
-        items, item_mask, memory, query = (forward[k] for k in ("items", "item_mask", "memory", "query"))
         y_pred = forward["logits"]
         loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
         terms = {"task_loss": loss}
-        if not self.rehearses:
+        if not self.rehearsal.active:
             return loss, y_pred, terms
-
-        importance = inputs.get("importance")
-        if self.sampler_kind == "teacher":
-            importance, teacher_pred = self.sampler.teach(items, item_mask, query, training=True)
-            terms["teacher_loss"] = self.teacher_loss_fn(y, teacher_pred, sample_weight)
-            terms["teacher_accuracy"] = ops.mean(self._accuracy(y, teacher_pred))
-            loss = loss + self.teacher_weight * terms["teacher_loss"]
-        elif self.sampler_kind == "importance" and importance is None:
-            raise ValueError('`sampler="importance"` needs `importance` (batch, length) in the inputs.')
-        starts = self.sampler(item_mask, importance)
-
-        fragments = rehearsal.gather_fragments(items, starts, self.fragment_length)
-        fragment_mask = rehearsal.gather_fragments(item_mask, starts, self.fragment_length)
-        fragment_memory = ops.repeat(memory, self.num_fragments, axis=0)
-        if self.recollection_weight > 0:
-            scores = None
-            if self.mask_selection == "important":
-                scores = rehearsal.gather_fragments(ops.cast(importance, "float32"), starts, self.fragment_length)
-            terms["recollection_loss"], terms["recollection_accuracy"] = self._recollection(
-                inputs, items, item_mask, starts, fragments, fragment_mask, fragment_memory, scores
-            )
-            loss = loss + self.recollection_weight * terms["recollection_loss"]
-        if self.familiarity_weight > 0:
-            terms["familiarity_loss"], terms["familiarity_accuracy"] = self._familiarity(
-                items, item_mask, fragments, fragment_mask, fragment_memory
-            )
-            loss = loss + self.familiarity_weight * terms["familiarity_loss"]
-        return loss, y_pred, terms
-
-    def _accuracy(self, y, logits):
-        if self.task == "click":
-            return keras.metrics.binary_accuracy(ops.reshape(y, ops.shape(logits)), logits, threshold=0.0)
-        return keras.metrics.sparse_categorical_accuracy(y, logits)
-
-    def _recollection(self, inputs, items, item_mask, starts, fragments, fragment_mask, fragment_memory, scores):
-        """Recollection: reconstruct masked fragment items (random or most important) from the memory alone."""
-        length = self.fragment_length
-        count = max(1, round(self.mask_ratio * length))
-        positions, chosen = rehearsal.choose_positions(fragment_mask, count, self.seed_generator, scores)
-        one_hot = rehearsal.position_one_hot(positions, chosen, length, "float32")
-        masked = ops.sum(one_hot, axis=1) > 0
-        outputs = self.decoder(
-            self.decoder.mask_items(fragments, masked), fragment_mask, fragment_memory, training=True
+        softmax = self.rehearsal.recollection == "softmax"
+        rehearsal = self.rehearsal(
+            forward["memory"], forward["items"], forward["item_mask"], forward["query"], labels=y,
+            sample_weight=sample_weight, importance=inputs.get("importance"),
+            item_ids=self.item_encoder.item_ids(inputs["items"]) if softmax else None,
+            embeddings=self.item_encoder.embeddings if softmax else None, training=True,
         )
-        reconstructions = ops.take_along_axis(
-            outputs["reconstructions"], ops.expand_dims(positions, -1), axis=1
-        )
-        if self.recollection == "softmax":
-            ids = rehearsal.gather_fragments(self.item_encoder.item_ids(inputs["items"]), starts, length)
-            labels = ops.take_along_axis(ids, positions, axis=1)
-            logits = ops.matmul(reconstructions, ops.transpose(self.item_encoder.embeddings))
-        else:
-            targets = ops.take_along_axis(fragments, ops.expand_dims(positions, -1), axis=1)
-            negatives = rehearsal.draw_items(
-                items, item_mask, self.num_fragments * count * self.num_negatives, self.seed_generator
-            )
-            negatives = ops.reshape(negatives, (-1, count, self.num_negatives, self.hidden_dim))
-            logits = rehearsal.contrastive_logits(reconstructions, targets, negatives, self.temperature)
-            labels = ops.zeros(ops.shape(positions), dtype="int32")
-        weights = ops.cast(chosen, "float32")
-        loss = self.recollection_loss_fn(labels, logits, sample_weight=weights)
-        hits = ops.equal(ops.argmax(logits, axis=-1), ops.cast(labels, "int32"))
-        return loss, rehearsal.weighted_mean(hits, weights)
-
-    def _familiarity(self, items, item_mask, fragments, fragment_mask, fragment_memory):
-        """Familiarity: tell real fragments from copies corrupted with another sequence's items."""
-        length = self.fragment_length
-        count = max(1, round(self.corruption_ratio * length))
-        positions, chosen = rehearsal.choose_positions(fragment_mask, count, self.seed_generator)
-        donors = ops.roll(items, 1, axis=0)
-        donor_mask = ops.roll(item_mask, 1, axis=0)
-        replacements = rehearsal.draw_items(donors, donor_mask, self.num_fragments * count, self.seed_generator)
-        replacements = ops.reshape(replacements, (-1, count, self.hidden_dim))
-        one_hot = rehearsal.position_one_hot(positions, chosen, length, fragments.dtype)
-        replaced = ops.sum(one_hot, axis=1)[..., None]
-        corrupted = fragments * (1.0 - replaced) + ops.einsum("rcl,rcd->rld", one_hot, replacements)
-        logits = self.decoder(
-            ops.concatenate([fragments, corrupted], axis=0),
-            ops.concatenate([fragment_mask, fragment_mask], axis=0),
-            ops.concatenate([fragment_memory, fragment_memory], axis=0),
-            training=True,
-        )["familiarity_logits"]
-        pair_logits = ops.transpose(ops.reshape(logits, (2, -1)))  # (pairs, [real, corrupted])
-        weights = ops.cast(ops.any(chosen, axis=1), "float32")
-        loss = self.familiarity_loss_fn(ops.zeros_like(pair_logits), pair_logits, sample_weight=weights)
-        correct = (ops.cast(pair_logits[:, 0] > 0, "float32") + ops.cast(pair_logits[:, 1] < 0, "float32")) / 2
-        return loss, rehearsal.weighted_mean(correct, weights)
+        return loss + rehearsal.pop("loss"), y_pred, {**terms, **rehearsal}
 
     def update_train_metrics(self, loss, terms, x, y, y_pred, sample_weight):
         """Updates the loss, term and compiled metrics after a training step; returns the logs."""
         batch_size = ops.shape(x["items"])[0]
         self._loss_tracker.update_state(train_steps.unscale_loss(loss), sample_weight=batch_size)
-        for tracker in self.term_trackers:
-            value = terms[tracker.name]
-            if tracker.name.endswith("_loss"):
-                value = train_steps.unscale_loss(value)
-            tracker.update_state(value, sample_weight=batch_size)
+        self.task_loss_tracker.update_state(train_steps.unscale_loss(terms["task_loss"]), sample_weight=batch_size)
+        self.rehearsal.update_metrics(terms, batch_size, unscale=train_steps.unscale_loss)
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         # `evaluate` runs inference only: it reports no training-only term.
         logs = super().compute_metrics(x, y, y_pred, sample_weight)
-        hidden = {tracker.name for tracker in self.term_trackers}
+        hidden = {tracker.name for tracker in [self.task_loss_tracker, *self.rehearsal.term_trackers]}
         return {name: value for name, value in logs.items() if name not in hidden}
 
     def get_config(self):
@@ -444,22 +316,7 @@ class RehearsalMemoryModel(TaskModel):
                 "slot_identity": self.slot_identity,
                 "null_item": self.null_item,
                 "reader_hops": self.reader_hops,
-                "recollection_weight": self.recollection_weight,
-                "familiarity_weight": self.familiarity_weight,
-                "teacher_weight": self.teacher_weight,
-                "sampler": self.sampler_kind,
-                "num_fragments": self.num_fragments,
-                "fragment_length": self.fragment_length,
-                "mask_ratio": self.mask_ratio,
-                "mask_selection": self.mask_selection,
-                "corruption_ratio": self.corruption_ratio,
-                "num_negatives": self.num_negatives,
-                "recollection": self.recollection,
-                "temperature": self.temperature,
-                "sampler_temperature": self.sampler_temperature,
-                "uniform_mix": self.uniform_mix,
-                "decoder_layers": self.decoder_layers,
-                "decoder_width": self.decoder_width,
+                **{name: getattr(self.rehearsal, name) for name in REHEARSAL_ARGUMENTS},
                 "seed": self.seed,
             }
         )

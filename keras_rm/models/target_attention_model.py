@@ -2,7 +2,7 @@ import keras
 from keras import ops
 
 from keras_rm.models.task_model import TaskModel
-from keras_rm.rehearsal import NEG_INF
+from keras_rm.fragments import NEG_INF
 from keras_rm.validation import check_positive_int
 
 

@@ -1,18 +1,11 @@
 import keras
 
 from keras_rm.layers.item_encoder import ItemEncoder
-from keras_rm.layers.task_head import TaskHead
+from keras_rm.layers.task_head import TaskHead, task_loss
 from keras_rm.models import train_steps
 from keras_rm.validation import check_choice
 
 INPUT_KEYS = ("items", "item_mask", "query", "importance")
-
-
-def task_loss(task):
-    """The default loss of a task: its head outputs logits."""
-    if task == "click":
-        return keras.losses.BinaryCrossentropy(from_logits=True)
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 def task_metrics(task):

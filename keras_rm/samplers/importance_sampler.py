@@ -2,7 +2,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_rm.rehearsal import NEG_INF
+from keras_rm.fragments import NEG_INF
 from keras_rm.samplers.fragment_sampler import FragmentSampler, valid_fraction, window_sums
 from keras_rm.validation import check_fraction
 

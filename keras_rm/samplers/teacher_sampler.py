@@ -2,7 +2,7 @@ import keras
 from keras import ops
 
 from keras_rm.layers.task_head import TaskHead
-from keras_rm.rehearsal import NEG_INF
+from keras_rm.fragments import NEG_INF
 from keras_rm.samplers.importance_sampler import ImportanceSampler
 from keras_rm.validation import check_positive_int
 

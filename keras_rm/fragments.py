@@ -1,6 +1,7 @@
-"""The two rehearsal tasks of RM, built from fragments of the history (training only).
+"""Operations on history fragments behind the two rehearsal tasks of RM (training only).
 
-The recollection and familiarity tasks of the paper (Zhang et al., ICML 2021):
+The tasks themselves live in `keras_rm.layers.Rehearsal`; these are its pieces
+(Zhang et al., ICML 2021):
 
 - `recollection`: mask a share of a fragment's items with the decoder's
   learned [MASK], reconstruct each from the memory, and score the
