@@ -11,7 +11,12 @@ The plain memory has no rehearsal; full attention keeps the whole story (the
 upper bound). Both models see the same stories, epochs and seeds.
 
 Settings are `qa<task>_<length>`: `qa1_100`, `qa1_200`, `qa2_100` (task 2 with
-`--task2_hops` reader hops). Runs already finished with the same settings are
+`--task2_hops` reader hops). A length above `--curriculum_from` is a length
+curriculum: the run goes on from the same model and seed trained at
+`--curriculum_from` sentences (`--init_from`) for `--curriculum_epochs`
+epochs, e.g. `qa1_1000`. `qa<task>_<length>_test<test_length>` trains nothing:
+it tests the `qa<task>_<length>` run on stories of `test_length` sentences
+(extrapolation), e.g. `qa1_1000_test10000`. Runs already finished with the same settings are
 read back, so an interrupted benchmark goes on where it stopped. Writes
 benchmarks/results/learning.json (every run and its curve, a summary per
 setting and model) and learning.png (test accuracy against training stories),
@@ -48,6 +53,10 @@ flags.DEFINE_integer("epochs", 12, "Epochs per run.")
 flags.DEFINE_integer("train_examples", 8000, "Fresh training stories per epoch.")
 flags.DEFINE_integer("test_examples", 500, "Test stories (fixed per seed; the curve is measured on them).")
 flags.DEFINE_integer("task2_hops", 2, "Reader hops of the memory on task 2 (two supporting facts).")
+flags.DEFINE_integer("curriculum_from", 200, "Settings longer than this go on from the run at this length.")
+flags.DEFINE_integer("curriculum_epochs", 3, "Epochs of a curriculum setting (after its shorter run).")
+flags.DEFINE_list("curriculum_models", ["memory"], "Models of the curriculum and extrapolation settings (full attention "
+                  "over 1,000+ sentences costs quadratic time).")
 flags.DEFINE_float("target", 0.9, "Accuracy whose first epoch the table reports.")
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the runs.")
 flags.DEFINE_integer("jobs", 2, "Runs at a time (each gets cpu_count / jobs threads).")
@@ -55,12 +64,25 @@ flags.DEFINE_string("runs_dir", "output/learning", "Where each run's output dire
 
 
 def parse_setting(setting):
-    task, length = setting.removeprefix("qa").split("_")
-    return int(task), int(length)
+    """`(task, length, test_length)` of `qa<task>_<length>[_test<test_length>]` (test_length None: as trained)."""
+    task, length, *test = setting.removeprefix("qa").split("_")
+    return int(task), int(length), int(test[0].removeprefix("test")) if test else None
+
+
+def base_setting(setting):
+    """The setting whose run this one starts from (None for a run from scratch)."""
+    task, length, test_length = parse_setting(setting)
+    if test_length is not None:
+        return f"qa{task}_{length}"
+    return f"qa{task}_{FLAGS.curriculum_from}" if length > FLAGS.curriculum_from else None
+
+
+def run_dir(setting, model, seed):
+    return os.path.join(ROOT, FLAGS.runs_dir, f"{setting}_{model}_seed{seed}")
 
 
 def run_one(setting, model, seed):
-    task, length = parse_setting(setting)
+    task, length, test_length = parse_setting(setting)
     settings = {
         "task": task, "length": length, "model": "memory", "seed": seed, "epochs": FLAGS.epochs,
         "train_examples": FLAGS.train_examples, "test_examples": FLAGS.test_examples,
@@ -68,9 +90,20 @@ def run_one(setting, model, seed):
     }
     if settings["model"] == "memory" and task == 2:
         settings["reader_hops"] = FLAGS.task2_hops
+    base = base_setting(setting)
+    if base:
+        run_one(base, model, seed)  # read back when finished (run it first: the runs of one phase are parallel)
+        epochs = 0 if test_length else FLAGS.curriculum_epochs
+        settings.update(init_from=run_dir(base, model, seed), epochs=epochs, warmup_epochs=0)
+    if test_length:
+        settings["test_length"] = test_length
     threads = max(1, os.cpu_count() // FLAGS.jobs)
-    output_dir = os.path.join(ROOT, FLAGS.runs_dir, f"{setting}_{model}_seed{seed}")
-    return run_example("babi_long.py", settings, output_dir, FLAGS.backend, threads)
+    return run_example("babi_long.py", settings, run_dir(setting, model, seed), FLAGS.backend, threads)
+
+
+def chain(setting):
+    """The setting and the ones it starts from, itself first."""
+    return [setting] + (chain(base_setting(setting)) if base_setting(setting) else [])
 
 
 def stories_to_reach(curve, target):
@@ -92,7 +125,8 @@ def summarise(runs):
             "accuracy_mean": float(np.mean([run["accuracy"] for run in group])),
             "accuracy_per_seed": [run["accuracy"] for run in group],
             "by_depth_mean": np.nanmean(by_depth, axis=0).tolist(),
-            "stories_to_target": [stories_to_reach(run["learning_curve"], FLAGS.target) for run in group],
+            "stories_to_target": [stories_to_reach(run["learning_curve"], FLAGS.target) if run["learning_curve"]
+                                  else "-" for run in group],  # "-": a test of a trained run
             "seconds_mean": float(np.mean([run["seconds"] for run in group])),
         })
     return summary
@@ -100,9 +134,16 @@ def summarise(runs):
 
 def main(argv):
     runs = []
+    # Phases: runs from scratch, then the curricula that go on from them, then the extrapolation tests.
     with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
-        jobs = {(setting, model, int(seed)): pool.submit(run_one, setting, model, int(seed))
-                for setting in FLAGS.settings for model in FLAGS.models for seed in FLAGS.seeds}
+        jobs = {}
+        for depth in (1, 2, 3):
+            models = FLAGS.models if depth == 1 else [m for m in FLAGS.models if m in FLAGS.curriculum_models]
+            submitted = {(setting, model, int(seed)): pool.submit(run_one, setting, model, int(seed))
+                         for setting in FLAGS.settings if len(chain(setting)) == depth
+                         for model in models for seed in FLAGS.seeds}
+            concurrent.futures.wait(submitted.values())
+            jobs.update(submitted)
         for (setting, model, seed), job in jobs.items():
             metrics = job.result()
             curve = [{"stories": row["stories"], "val_accuracy": row["val_accuracy"]}
@@ -116,7 +157,7 @@ def main(argv):
     summary = summarise(runs)
 
     def stories(values):
-        return " / ".join("never" if v is None else f"{v:,}" for v in values)
+        return " / ".join("never" if v is None else v if isinstance(v, str) else f"{v:,}" for v in values)
 
     rows = [
         [s["setting"], s["model"], f"{s['accuracy_mean']:.1%}", " / ".join(f"{v:.1%}" for v in s["accuracy_per_seed"]),
@@ -130,7 +171,8 @@ def main(argv):
         f"{setting} seed {seed}: {'/'.join(map(str, n))}" for setting, seed, n in counts
     )
     command = command_line("learning.py", ("settings", "models", "seeds", "epochs", "train_examples",
-                                           "test_examples", "task2_hops", "backend"))
+                                           "test_examples", "task2_hops", "curriculum_from", "curriculum_epochs", "curriculum_models",
+                                           "backend"))
     print(f"\nTest accuracy after {FLAGS.epochs} epochs of {FLAGS.train_examples:,} fresh stories "
           f"({len(FLAGS.seeds)} seeds, {FLAGS.backend}, {machine_description()})")
     print(table)
@@ -148,7 +190,7 @@ def plot(runs):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    settings = list(dict.fromkeys(run["setting"] for run in runs))
+    settings = list(dict.fromkeys(run["setting"] for run in runs if run["learning_curve"]))
     fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.4), sharey=True, squeeze=False)
     colours = {model: f"C{i}" for i, model in enumerate(MODELS)}
     for ax, setting in zip(axes[0], settings):
@@ -158,8 +200,8 @@ def plot(runs):
                 ax.plot([row["stories"] for row in curve], [row["val_accuracy"] for row in curve], marker=".",
                         color=colours[run["model"]], label=f"{run['model']} (seed {run['seed']})",
                         linestyle="-" if run["seed"] == runs[0]["seed"] else "--")
-        task, length = parse_setting(setting)
-        ax.set_title(f"bAbI task {task}, {length} sentences")
+        task, length, test_length = parse_setting(setting)
+        ax.set_title(f"bAbI task {task}, {length} sentences" + (f", tested at {test_length}" if test_length else ""))
         ax.set_xlabel("training stories seen")
         ax.set_ylim(0, 1)
     axes[0][0].set_ylabel("test accuracy")
