@@ -114,10 +114,11 @@ def build_model(model, vectorizer, hidden_dim, **memory_kwargs):
     encoder = keras_rm.layers.SentenceItemEncoder(
         vocabulary_size=vectorizer.vocabulary_size, hidden_dim=hidden_dim, max_words=vectorizer.max_words
     )
-    num_classes = len(vectorizer.answers)
+    # The model keeps the vectoriser (and its vocabularies): its SavedModel then also takes raw text.
+    common = dict(num_classes=len(vectorizer.answers), text_vectorizer=vectorizer.layer)
     if model == "full_attention":
-        return keras_rm.FullAttentionModel(encoder, num_classes=num_classes)
-    return keras_rm.RehearsalMemoryModel(encoder, num_classes=num_classes, **memory_kwargs)
+        return keras_rm.FullAttentionModel(encoder, **common)
+    return keras_rm.RehearsalMemoryModel(encoder, **common, **memory_kwargs)
 
 
 def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, model="memory", num_slots=8,

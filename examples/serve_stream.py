@@ -7,11 +7,11 @@ No Keras and no `keras_rm` here: the SavedModel of
 `keras_rm.export.export_saved_model` holds everything. One built-in bAbI
 story is lengthened to `--length` sentences (any length: the stream is not
 limited to the length the model was trained on), written segment by segment
-through the `write` signature, and dropped; `--questions` questions about it
-are then answered from the memory alone with `answer`. Words become ids with
-the `vocabulary.json` the training run wrote (id 0 padding, 1 unknown words,
-then the words in order: `pipelines.babi.BabiVectorizer`'s convention).
-Prints the answers and the size of the state kept against the story's size,
+through the `write_text` signature as plain strings, and dropped;
+`--questions` questions about it are then answered from the memory alone with
+`answer_text`, which returns the answer word. Words become ids inside the
+SavedModel (the model's `SentenceVectorizer`), so no vocabulary file is
+needed. Prints the answers and the size of the state kept against the story's size,
 and writes them to `--model_dir/serve_stream.json`.
 """
 
@@ -35,20 +35,6 @@ def define_flags():
     flags.DEFINE_integer("seed", 0, "Seed of the story.")
 
 
-def word_ids(sentences, vocabulary, max_words):
-    """`(len(sentences), max_words)` int32 word ids of `BabiVectorizer`: 0 padding, 1 unknown, words from 2."""
-    import numpy as np
-
-    from pipelines.babi import tokenize
-
-    index = {word: i + 2 for i, word in enumerate(vocabulary)}
-    ids = np.zeros((len(sentences), max_words), np.int32)
-    for row, sentence in enumerate(sentences):
-        words = [index.get(word, 1) for word in tokenize(sentence)[:max_words]]
-        ids[row, : len(words)] = words
-    return ids
-
-
 def run(model_dir, task=1, length=1000, questions=4, seed=0):
     """Streams one story through the SavedModel in `model_dir/saved_model`; returns the answers and sizes."""
     import numpy as np
@@ -56,37 +42,35 @@ def run(model_dir, task=1, length=1000, questions=4, seed=0):
 
     from pipelines.babi import generate_babi, lengthen
 
-    with open(os.path.join(model_dir, "vocabulary.json")) as f:
-        vocabulary = json.load(f)
     served = tf.saved_model.load(os.path.join(model_dir, "saved_model"))
-    if not hasattr(served, "write"):
-        raise ValueError(f"{model_dir}/saved_model has no `write` signature: it was not exported from a memory model.")
-    segment_length = served.write.concrete_functions[0].structured_input_signature[0][1].shape[1]
+    if not hasattr(served, "write_text"):
+        raise ValueError(f"{model_dir}/saved_model has no `write_text` signature: export a memory model of "
+                         "sentences that holds its `text_vectorizer` (examples/babi_long.py does).")
+    segment_length = served.write_text.concrete_functions[0].structured_input_signature[0][1].shape[1]
 
     # Consecutive examples share one story; the same seed places it identically among the distractors.
     asked = generate_babi(task, questions, seed=seed, questions_per_story=questions)
     examples = [lengthen(e, length, rng=np.random.default_rng(seed)) for e in asked]
-    story = word_ids(examples[0].story, vocabulary["words"], vocabulary["max_words"])
+    story = examples[0].story
 
     memory = served.initial_memory(tf.constant(1))["memory"]
     for start in range(0, length, segment_length):
         segment = story[start : start + segment_length]
-        segment = np.pad(segment, [[0, segment_length - len(segment)], [0, 0]])[None]  # the last one padded
-        memory = served.write(memory, segment, segment[..., 0] > 0)["memory"]
+        segment = segment + [""] * (segment_length - len(segment))  # the last one padded with empty sentences
+        memory = served.write_text(memory, tf.constant([segment]))["memory"]
 
-    queries = word_ids([e.question for e in examples], vocabulary["words"], vocabulary["max_words"])
-    logits = served.answer(tf.repeat(memory, len(examples), axis=0), queries)["logits"]
-    probabilities = tf.nn.softmax(logits).numpy()
+    answers = served.answer_text(tf.repeat(memory, len(examples), axis=0), tf.constant([e.question for e in examples]))
+    probabilities = tf.nn.softmax(answers["logits"]).numpy()
     return {
         "questions": [
-            {"question": e.question, "answer": vocabulary["answers"][p.argmax()], "probability": float(p.max()),
+            {"question": e.question, "answer": answer.decode(), "probability": float(p.max()),
              "truth": str(e.answer), "depth": e.depth}
-            for e, p in zip(examples, probabilities)
+            for e, answer, p in zip(examples, answers["answer"].numpy(), probabilities)
         ],
         "segments_written": -(-length // segment_length),
         "state_shape": list(memory.shape),
         "state_bytes": int(memory.numpy().nbytes),
-        "story_bytes": int(story.nbytes),
+        "story_bytes": len("\n".join(story).encode()),
     }
 
 
@@ -99,7 +83,7 @@ def main(argv):
         print(f"  {q['question']:<36} -> {q['answer']:<10} p={q['probability']:.2f} "
               f"({mark}; fact at {q['depth']:.0%} of the story)")
     print(f"State kept: memory {tuple(result['state_shape'])} float32 = {result['state_bytes']:,} bytes "
-          f"(the story as word ids: {result['story_bytes']:,} bytes, growing with its length).")
+          f"(the story as text: {result['story_bytes']:,} bytes, growing with its length).")
     with open(os.path.join(FLAGS.model_dir, "serve_stream.json"), "w") as f:
         json.dump(result, f, indent=2)
 

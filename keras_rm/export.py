@@ -15,6 +15,11 @@ from keras_rm.models.full_attention_model import FullAttentionModel
 from keras_rm.models.rehearsal_memory_model import RehearsalMemoryModel
 
 
+# Endpoints serve, nobody differentiates them: JAX's converter then saves no custom gradients (whose absence
+# TensorFlow warns about, three times, when the SavedModel is loaded).
+SERVING = {"jax2tf_kwargs": {"with_gradient": False}} if keras.config.backend() == "jax" else {}
+
+
 def export_saved_model(model, path, verbose=False):
     """Exports a trained model to a TensorFlow SavedModel with serving and streaming signatures.
 
@@ -30,6 +35,12 @@ def export_saved_model(model, path, verbose=False):
     - `write(memory, items, item_mask)` -> `{"memory"}`: writes one segment of
       `segment_length` items; chain it over a sequence of any length.
     - `answer(memory, query)` -> `{"logits"}`: answers from the memory alone.
+    - with a `text_vectorizer` (a model of sentences: `SentenceItemEncoder`),
+      the same on raw text: `write_text(memory, sentences)` -> `{"memory"}`
+      (string `(batch, segment_length)`; an empty string is a padded
+      sentence) and `answer_text(memory, question)` -> `{"logits",
+      "answer"}` (string `(batch,)`; `answer` is the answer word).
+      Tokenisation and lookup run inside the graph.
 
     A `RehearsalMemoryModel` gets all four; the rehearsal decoder, sampler and
     teacher (training only) are not exported. A `FullAttentionModel` gets
@@ -80,7 +91,7 @@ def export_saved_model(model, path, verbose=False):
     def serve(items, item_mask, query):
         return {"logits": model({"items": items, "item_mask": item_mask, "query": query}, training=False)}
 
-    archive.add_endpoint("serve", serve, [items, mask, query])
+    archive.add_endpoint("serve", serve, [items, mask, query], **SERVING)
     if isinstance(model, RehearsalMemoryModel):
         _add_streaming_endpoints(archive, model, items, query)
     archive.write_out(path, verbose=verbose)
@@ -129,8 +140,35 @@ def _add_streaming_endpoints(archive, model, items, query):
 
     initial_memory.get_concrete_function()
     archive.add_endpoint("initial_memory", initial_memory)
-    archive.add_endpoint("write", write, [memory, segment, segment_mask])
-    archive.add_endpoint("answer", answer, [memory, query])
+    write = archive.add_endpoint("write", write, [memory, segment, segment_mask], **SERVING)
+    answer = archive.add_endpoint("answer", answer, [memory, query], **SERVING)
+    if model.text_vectorizer is not None:
+        _add_text_endpoints(archive, model, write, answer, memory)
+
+
+def _add_text_endpoints(archive, model, write, answer, memory):
+    """`write_text` and `answer_text`: the id endpoints behind the model's `SentenceVectorizer`, in one graph."""
+    import tensorflow as tf
+
+    vectorizer = model.text_vectorizer
+    for lookup in (vectorizer.words, vectorizer.answer_words):
+        archive.track(lookup.lookup_table)  # (the layers are TF-trackable only under the TF backend)
+    memory = tf.TensorSpec(memory.shape, memory.dtype, name="memory")
+
+    # (autograph off: it would rewrite Keras' preprocessing layers into code that fails outside TF's backend)
+    @tf.function(input_signature=[memory, tf.TensorSpec((None, model.segment_length), tf.string, name="sentences")],
+                 autograph=False)
+    def write_text(memory, sentences):
+        items = vectorizer(sentences)
+        return write(memory, items, tf.reduce_any(items > 0, axis=-1))
+
+    @tf.function(input_signature=[memory, tf.TensorSpec((None,), tf.string, name="question")], autograph=False)
+    def answer_text(memory, question):
+        logits = answer(memory, vectorizer(question))["logits"]
+        return {"logits": logits, "answer": vectorizer.answer_of(tf.argmax(logits, axis=-1))}
+
+    archive.add_endpoint("write_text", write_text)
+    archive.add_endpoint("answer_text", answer_text)
 
 
 def _export_in_tensorflow_process(model, path, verbose):

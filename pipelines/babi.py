@@ -300,10 +300,14 @@ def tokenize(sentence):
 
 
 class BabiVectorizer:
-    """Word and answer vocabularies (Keras `StringLookup`s) and the `tf.data` pipeline of long bAbI.
+    """Word and answer vocabularies and the `tf.data` pipeline of long bAbI.
 
-    Word id 0 is padding (inside a sentence and for padded sentences), id 1
-    is out-of-vocabulary; answers are classes `0 .. num_answers - 1`.
+    The vectorising is a `keras_rm.layers.SentenceVectorizer` (`layer`): the
+    same layer turns raw sentences into word ids in the `tf.data` pipeline,
+    travels inside the model (`text_vectorizer=vectorizer.layer`) and runs in
+    its SavedModel's `write_text` and `answer_text`. Word id 0 is padding
+    (inside a sentence and for padded sentences), id 1 is out-of-vocabulary;
+    answers are classes `0 .. num_answers - 1`.
 
     Args:
         max_words: int. Words kept per sentence (longer sentences are cut).
@@ -332,11 +336,10 @@ class BabiVectorizer:
         self.set_vocabulary(sorted(words), sorted(answers))
 
     def set_vocabulary(self, words, answers):
-        import keras
+        from keras_rm.layers import SentenceVectorizer
 
         self.words, self.answers = list(words), list(answers)
-        self.word_lookup = keras.layers.StringLookup(vocabulary=self.words, mask_token="", output_mode="int")
-        self.answer_lookup = keras.layers.StringLookup(vocabulary=self.answers, num_oov_indices=0)
+        self.layer = SentenceVectorizer(max_words=self.max_words, vocabulary=self.words, answers=self.answers)
 
     @property
     def vocabulary_size(self):
@@ -359,10 +362,6 @@ class BabiVectorizer:
         vectorizer = cls(saved["max_words"])
         vectorizer.set_vocabulary(saved["words"], saved["answers"])
         return vectorizer
-
-    def _words(self, sentence):
-        words = tokenize(sentence)[: self.max_words]
-        return words + [""] * (self.max_words - len(words))
 
     def token_story(self, example):
         """The story as one list of words (sentence boundaries dropped) and the depth of its last supporting fact.
@@ -397,25 +396,19 @@ class BabiVectorizer:
 
         if self.words is None:
             raise ValueError("Call `adapt(examples)` or `load(path)` before `dataset()`.")
-        if tokens:
-            stories = [self.token_story(e) for e in examples]
-            item_shape = ()
-        else:
-            stories = [([self._words(s) for s in e.story], e.depth) for e in examples]
-            item_shape = (self.max_words,)
+        # Items are sentences (vectorised by the layer) or, with `tokens`, words (looked up one by one).
+        stories = [self.token_story(e) if tokens else (e.story, e.depth) for e in examples]
         length = length or max(len(story) for story, _ in stories)
-        padding = [""] * self.max_words if not tokens else ""
 
         def rows():
             for e, (story, depth) in zip(examples, stories):
                 if len(story) > length:
                     raise ValueError(f"A story has {len(story)} items, more than `length` = {length}.")
-                story = story + [padding] * (length - len(story))
-                yield story, self._words(e.question), e.answer, -1.0 if depth is None else depth
+                yield story + [""] * (length - len(story)), e.question, e.answer, -1.0 if depth is None else depth
 
         signature = (
-            tf.TensorSpec((length,) + item_shape, tf.string),
-            tf.TensorSpec((self.max_words,), tf.string),
+            tf.TensorSpec((length,), tf.string),
+            tf.TensorSpec((), tf.string),
             tf.TensorSpec((), tf.string),
             tf.TensorSpec((), tf.float32),
         )
@@ -425,11 +418,9 @@ class BabiVectorizer:
             data = data.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
 
         def vectorize(story, question, answer, depth):
-            inputs = {
-                "items": tf.cast(self.word_lookup(story), tf.int32),
-                "query": tf.cast(self.word_lookup(question), tf.int32),
-            }
-            return inputs, tf.cast(self.answer_lookup(answer), tf.int32), depth
+            items = tf.cast(self.layer.words(story), tf.int32) if tokens else self.layer(story)
+            inputs = {"items": items, "query": self.layer(question)}
+            return inputs, self.layer.answer_classes(answer), depth
 
         data = data.batch(batch_size, drop_remainder=True)
         return data.map(vectorize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -355,10 +355,11 @@ class VideoQAVectorizer:
         self.set_vocabulary(words, [UNKNOWN_ANSWER] + sorted(answers))
 
     def set_vocabulary(self, words, answers):
-        import keras
+        from keras_rm.layers import SentenceVectorizer
 
         self.words, self.answers = list(words), list(answers)
-        self.word_lookup = keras.layers.StringLookup(vocabulary=self.words, mask_token="", output_mode="int")
+        # The questions' vectoriser (the same layer as bAbI's: it can travel inside the model).
+        self.layer = SentenceVectorizer(max_words=self.max_words, vocabulary=self.words, answers=self.answers)
         self.answer_index = {answer: i for i, answer in enumerate(self.answers)}
 
     @property
@@ -426,14 +427,12 @@ class VideoQAVectorizer:
                     raise ValueError(f"Video {e.video_name!r}: expected {feature_dim} features per frame. "
                                      f"Received: shape {np.shape(frames)}")
                 frames, mask = fit_frames(frames, num_frames)
-                words = tokenize(e.question)[: self.max_words]
-                yield (frames, mask, words + [""] * (self.max_words - len(words)), self.answer_id(e.answer),
-                       -1.0 if e.depth is None else e.depth)
+                yield frames, mask, e.question, self.answer_id(e.answer), -1.0 if e.depth is None else e.depth
 
         signature = (
             tf.TensorSpec((num_frames, feature_dim), tf.float32),
             tf.TensorSpec((num_frames,), tf.bool),
-            tf.TensorSpec((self.max_words,), tf.string),
+            tf.TensorSpec((), tf.string),
             tf.TensorSpec((), tf.int32),
             tf.TensorSpec((), tf.float32),
         )
@@ -443,7 +442,7 @@ class VideoQAVectorizer:
             data = data.shuffle(min(len(examples), 4096), seed=seed, reshuffle_each_iteration=True)
 
         def vectorize(frames, mask, question, answer, depth):
-            inputs = {"items": frames, "item_mask": mask, "query": tf.cast(self.word_lookup(question), tf.int32)}
+            inputs = {"items": frames, "item_mask": mask, "query": self.layer(question)}
             return inputs, answer, depth
 
         data = data.batch(batch_size, drop_remainder=True)

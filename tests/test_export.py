@@ -13,6 +13,7 @@ import keras_rm
 from keras_rm.export import export_saved_model, inference_layers
 
 LENGTH, SEGMENT, WORDS, VOCABULARY = 24, 8, 3, 20
+WORD_LIST, ANSWERS = [f"w{i}" for i in range(VOCABULARY - 2)], ["north", "south", "east", "west"]
 
 
 def sentence_data(batch, seed=0):
@@ -28,9 +29,10 @@ def sentence_data(batch, seed=0):
 def memory_export(tmp_path_factory):
     """A trained rehearsing memory model, its export and its predictions on a batch of another size."""
     encoder = keras_rm.layers.SentenceItemEncoder(VOCABULARY, 8, WORDS)
+    vectorizer = keras_rm.layers.SentenceVectorizer(max_words=WORDS, vocabulary=WORD_LIST, answers=ANSWERS)
     model = keras_rm.RehearsalMemoryModel(
         encoder, num_classes=4, num_slots=2, segment_length=SEGMENT, num_heads=2, num_fragments=2,
-        fragment_length=4, num_negatives=3, decoder_layers=1, seed=3,
+        fragment_length=4, num_negatives=3, decoder_layers=1, seed=3, text_vectorizer=vectorizer,
     )
     model.compile()
     x, y = sentence_data(16)
@@ -51,7 +53,9 @@ def test_serve_equals_predict(memory_export):
     served = load(path)
     logits = served.serve(x["items"], x["item_mask"], x["query"])["logits"].numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-5)
-    assert sorted(served.signatures) == ["answer", "initial_memory", "serve", "serving_default", "write"]
+    assert sorted(served.signatures) == [
+        "answer", "answer_text", "initial_memory", "serve", "serving_default", "write", "write_text"
+    ]
 
 
 def stream(served, x, repeats=1):
@@ -86,6 +90,30 @@ def test_streaming_goes_past_the_trained_length(memory_export):
     np.testing.assert_allclose(logits, expected, atol=1e-5)
 
 
+def test_raw_text_endpoints_answer_as_the_id_endpoints(memory_export):
+    # Sentences written as text ("W3 w7, w12." and "" for a padded sentence) and the same sentences as word ids.
+    import tensorflow as tf
+
+    _, path, x, _ = memory_export
+    served = load(path)
+    rng = np.random.default_rng(4)
+    ids = rng.integers(2, VOCABULARY, (5, SEGMENT, WORDS))
+    sentences = np.array([[f"W{a - 2} w{b - 2}, w{c - 2}." for a, b, c in row] for row in ids], dtype=object)
+    sentences[:2, -3:] = ""
+    ids[:2, -3:] = 0
+    questions = np.array([f"Where is w{a - 2}?" for a in ids[:, 0, 0]])
+    query = np.stack([np.ones(5), np.ones(5), ids[:, 0, 0]], axis=1).astype("int32")  # "where", "is": unknown (1)
+
+    start = served.initial_memory(tf.constant(5))["memory"]
+    by_ids = served.write(start, ids.astype("int32"), ids[..., 0] > 0)["memory"]
+    by_text = served.write_text(start, tf.constant(sentences.astype(str)))["memory"]
+    np.testing.assert_allclose(by_text.numpy(), by_ids.numpy(), atol=1e-6)
+    logits = served.answer(by_ids, query)["logits"].numpy()
+    answered = served.answer_text(by_text, tf.constant(questions))
+    np.testing.assert_allclose(answered["logits"].numpy(), logits, atol=1e-5)
+    assert [a.decode() for a in answered["answer"].numpy()] == [ANSWERS[i] for i in logits.argmax(-1)]
+
+
 def test_rehearsal_parts_are_not_exported(memory_export):
     model, path, _, _ = memory_export
     served = load(path)
@@ -109,6 +137,7 @@ def test_saved_model_runs_without_keras_rm_or_keras(memory_export, tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "WARNING:absl" not in done.stderr, done.stderr[-2000:]  # e.g. JAX's "unsaved custom gradients"
     np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), expected, atol=1e-5)
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+import keras_rm
 from keras_rm import layers
 from tests.testing import gradients, run_layer_test
 
@@ -191,3 +192,21 @@ def test_rehearsal_off_builds_nothing_and_checks_its_arguments():
     with pytest.raises(ValueError, match="needs `importance`"):
         layers.Rehearsal(hidden_dim=D, sampler="importance", num_fragments=2, fragment_length=4)(
             memory, items, np.ones((B, 16), bool), np.zeros((B, D), "float32"))
+
+
+def test_sentence_vectorizer_ids_and_its_vocabularies_travel_inside_the_model_file(tmp_path):
+    vectorizer = layers.SentenceVectorizer(max_words=4, vocabulary=["mary", "went", "to"], answers=["garden", "hall"])
+    ids = ops.convert_to_numpy(vectorizer(np.array([["Mary went to the HALL!", ""], ["mary", "to to to to to"]])))
+    np.testing.assert_array_equal(ids, [[[2, 3, 4, 1], [0, 0, 0, 0]], [[2, 0, 0, 0], [4, 4, 4, 4]]])
+    assert vectorizer.vocabulary_size == 5
+    np.testing.assert_array_equal(ops.convert_to_numpy(vectorizer.answer_classes(np.array(["hall", "garden"]))), [1, 0])
+    encoder = layers.SentenceItemEncoder(vocabulary_size=5, hidden_dim=D, max_words=4)
+    model = keras_rm.RehearsalMemoryModel(encoder, num_classes=2, num_slots=2, segment_length=4, num_heads=2,
+                                          recollection_weight=0.0, familiarity_weight=0.0, text_vectorizer=vectorizer)
+    model.build({"items": (None, 8, 4), "query": (None, 4)})
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras").text_vectorizer
+    np.testing.assert_array_equal(ops.convert_to_numpy(loaded(np.array(["Mary went to the HALL!"]))), [[2, 3, 4, 1]])
+    assert list(loaded.answer_of(np.array([1, 0]))) == [b"hall", b"garden"]
+    with pytest.raises(TypeError, match="`text_vectorizer` must be"):
+        keras_rm.RehearsalMemoryModel(encoder, num_classes=2, text_vectorizer=object())

@@ -10,6 +10,7 @@ from keras_rm.layers.rehearsal import Rehearsal
 from keras_rm.layers.rehearsal_decoder import RehearsalDecoder
 from keras_rm.layers.segment_encoder import SegmentEncoder
 from keras_rm.layers.sentence_item_encoder import SentenceItemEncoder
+from keras_rm.layers.sentence_vectorizer import SentenceVectorizer
 from keras_rm.layers.task_head import TaskHead
 from keras_rm.layers.token_item_encoder import TokenItemEncoder
 from keras_rm.layers.transformer_block import TransformerBlock

@@ -59,7 +59,10 @@ class FullAttentionModel(TaskModel):
         dropout=0.0,
         **kwargs,
     ):
-        super().__init__(item_encoder, task, num_classes, query_encoder, head_dim=head_dim, dropout=dropout, **kwargs)
+        super().__init__(
+            item_encoder=item_encoder, task=task, num_classes=num_classes, query_encoder=query_encoder,
+            head_dim=head_dim, dropout=dropout, **kwargs,
+        )
         self.num_layers = check_positive_int("num_layers", num_layers)
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.blocks = [

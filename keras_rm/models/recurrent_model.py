@@ -37,7 +37,10 @@ class RecurrentModel(TaskModel):
 
     def __init__(self, item_encoder, task="click", num_classes=None, query_encoder=None, head_dim=None, dropout=0.0,
                  **kwargs):
-        super().__init__(item_encoder, task, num_classes, query_encoder, head_dim=head_dim, dropout=dropout, **kwargs)
+        super().__init__(
+            item_encoder=item_encoder, task=task, num_classes=num_classes, query_encoder=query_encoder,
+            head_dim=head_dim, dropout=dropout, **kwargs,
+        )
         self.gru = keras.layers.GRU(self.hidden_dim, name="gru")
 
     def build(self, input_shape):

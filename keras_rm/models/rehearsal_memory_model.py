@@ -153,7 +153,8 @@ class RehearsalMemoryModel(TaskModel):
         **kwargs,
     ):
         super().__init__(
-            item_encoder, task, num_classes, query_encoder, head_dim=head_dim, dropout=dropout, **kwargs
+            item_encoder=item_encoder, task=task, num_classes=num_classes, query_encoder=query_encoder,
+            head_dim=head_dim, dropout=dropout, **kwargs,
         )
         if slot_dim is not None and slot_dim != self.hidden_dim:
             raise ValueError(
@@ -250,10 +251,11 @@ class RehearsalMemoryModel(TaskModel):
         return self.read_out(memory, self.encode_query(query))
 
     def inference_layers(self):
-        """The layers inference runs (encoders, memory machine, reader, head): all but the rehearsal."""
-        training_only = {id(layer) for layer in self.rehearsal._flatten_layers()}
+        """The layers inference runs (encoders, memory machine, reader, head): all but the rehearsal (training
+        only) and the text vectorizer (preprocessing, before the model)."""
+        left_out = {id(layer) for layer in self.rehearsal._flatten_layers()} | {id(self.text_vectorizer)}
         return [layer for layer in self._flatten_layers(include_self=False, recursive=False)
-                if id(layer) not in training_only]
+                if id(layer) not in left_out]
 
     # Training --------------------------------------------------------------
 

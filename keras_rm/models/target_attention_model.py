@@ -47,7 +47,10 @@ class TargetAttentionModel(TaskModel):
 
     def __init__(self, item_encoder, task="click", num_classes=None, query_encoder=None, recent=50,
                  attention_dim=None, head_dim=None, dropout=0.0, **kwargs):
-        super().__init__(item_encoder, task, num_classes, query_encoder, head_dim=head_dim, dropout=dropout, **kwargs)
+        super().__init__(
+            item_encoder=item_encoder, task=task, num_classes=num_classes, query_encoder=query_encoder,
+            head_dim=head_dim, dropout=dropout, **kwargs,
+        )
         self.recent = None if recent is None else check_positive_int("recent", recent)
         self.attention_dim = check_positive_int("attention_dim", attention_dim or self.hidden_dim)
         self.score_hidden = keras.layers.Dense(self.attention_dim, activation="relu", name="score_hidden")

@@ -1,6 +1,7 @@
 import keras
 
 from keras_rm.layers.item_encoder import ItemEncoder
+from keras_rm.layers.sentence_vectorizer import SentenceVectorizer
 from keras_rm.layers.task_head import TaskHead, task_loss
 from keras_rm.models import train_steps
 from keras_rm.validation import check_choice
@@ -34,6 +35,11 @@ class TaskModel(keras.Model):
         head_activation: str. Activation of the task head's hidden layer.
             Defaults to `"gelu"` (a ReLU head can die: see `TaskHead`).
         dropout: float. Defaults to 0.
+        text_vectorizer: optional `keras_rm.layers.SentenceVectorizer` that
+            made the word ids of the items and the query from raw text. The
+            model never calls it (it takes ids), but saves it, vocabularies
+            included, and a SavedModel export adds endpoints that take raw
+            text (`write_text`, `answer_text`).
     """
 
     def __init__(
@@ -45,6 +51,7 @@ class TaskModel(keras.Model):
         head_dim=None,
         dropout=0.0,
         head_activation="gelu",
+        text_vectorizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -70,6 +77,12 @@ class TaskModel(keras.Model):
             activation=head_activation, name="head",
         )
         self.num_classes = self.head.num_classes
+        if text_vectorizer is not None and not isinstance(text_vectorizer, SentenceVectorizer):
+            raise TypeError(
+                "`text_vectorizer` must be a `keras_rm.layers.SentenceVectorizer`. "
+                f"Received: `text_vectorizer` = {text_vectorizer!r}"
+            )
+        self.text_vectorizer = text_vectorizer
 
     # Inputs --------------------------------------------------------------
 
@@ -246,6 +259,9 @@ class TaskModel(keras.Model):
                 "head_dim": self.head_dim,
                 "dropout": self.dropout,
                 "head_activation": self.head.activation,
+                "text_vectorizer": keras.saving.serialize_keras_object(self.text_vectorizer)
+                if self.text_vectorizer is not None
+                else None,
             }
         )
         return config
@@ -253,7 +269,7 @@ class TaskModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = {"head_activation": "relu", **config}  # files written before version 0.2: ReLU heads
-        for key in ("item_encoder", "query_encoder"):
+        for key in ("item_encoder", "query_encoder", "text_vectorizer"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
