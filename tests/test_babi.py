@@ -162,7 +162,7 @@ def test_token_level_dataset_flattens_sentences():
 
 
 def test_tfds_builder_builds_offline(tmp_path):
-    from pipelines.babi_tfds import BabiLong, make_config
+    from pipelines.babi.tfds import BabiLong, make_config
 
     builder = BabiLong(config=make_config(6, 40, depth="late", train_examples=12, test_examples=4), data_dir=str(tmp_path))
     builder.download_and_prepare()

@@ -141,7 +141,7 @@ def test_generator_frames_are_noisy_prototypes_and_bad_arguments_are_named():
 
 
 def test_tfds_builder_builds_offline(tmp_path):
-    from pipelines.video_tfds import LongVideoQA, make_config
+    from pipelines.video.tfds import LongVideoQA, make_config
 
     builder = LongVideoQA(config=make_config(192, feature_dim=4, train_videos=3, test_videos=2),
                           data_dir=str(tmp_path))

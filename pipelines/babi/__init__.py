@@ -1,0 +1,40 @@
+"""Long bAbI: the official bAbI text format, a built-in generator of bAbI-style tasks, and lengthening.
+
+Everything here is plain Python and numpy (no TensorFlow), so stories can be
+made anywhere; vectorisation and `tf.data` come on top.
+
+- `read_babi(path)`: one official task file (`qa1_single-supporting-fact_train.txt`,
+  ...) into `BabiExample`s, one per question.
+- `generate_babi(task, num_examples, seed)`: built-in tasks 1 (single
+  supporting fact), 2 (two), 3 (three supporting facts), 6 (yes/no) and
+  7 (counting), from a small simulated world of actors, places and objects.
+- `lengthen(example, length, depth, distractors, rng)`: places a story's
+  sentences, in order, among distractor sentences up to `length` sentences,
+  with the story (and so its supporting facts) early, late or anywhere, and
+  records the depth of the supporting facts.
+
+Modules: `reader` (`read_babi`, `BabiExample`), `generator` (`generate_babi`,
+`TASKS`), `lengthening` (`lengthen`, `generate_long_babi`), `vectorizer`
+(`BabiVectorizer`; `tokenize` lives in `pipelines.text`) and `tfds` (the
+offline TFDS builder `babi_long`, imported on its own: it needs
+`tensorflow_datasets`).
+"""
+
+from pipelines.babi.generator import ACTORS, MOVES, NUMBERS, OBJECTS, PLACES, TASKS, generate_babi
+from pipelines.babi.lengthening import (
+    DEPTHS,
+    DISTRACTOR_SUBJECTS,
+    DISTRACTOR_VERBS,
+    builtin_distractors,
+    generate_long_babi,
+    lengthen,
+)
+from pipelines.babi.reader import BabiExample, read_babi
+from pipelines.babi.vectorizer import BabiVectorizer
+from pipelines.text import tokenize
+
+__all__ = [
+    "ACTORS", "DEPTHS", "DISTRACTOR_SUBJECTS", "DISTRACTOR_VERBS", "MOVES", "NUMBERS", "OBJECTS", "PLACES", "TASKS",
+    "BabiExample", "BabiVectorizer", "builtin_distractors", "generate_babi", "generate_long_babi", "lengthen",
+    "read_babi", "tokenize",
+]

@@ -1,0 +1,130 @@
+"""`BabiVectorizer`: the vocabularies and the sentence- and token-level `tf.data` pipeline of long bAbI."""
+
+from pipelines.text import tokenize
+
+
+class BabiVectorizer:
+    """Word and answer vocabularies and the `tf.data` pipeline of long bAbI.
+
+    The vectorising is a `keras_rm.layers.SentenceVectorizer` (`layer`): the
+    same layer turns raw sentences into word ids in the `tf.data` pipeline,
+    travels inside the model (`text_vectorizer=vectorizer.layer`) and runs in
+    its SavedModel's `write_text` and `answer_text`. Word id 0 is padding
+    (inside a sentence and for padded sentences), id 1 is out-of-vocabulary;
+    answers are classes `0 .. num_answers - 1`.
+
+    Args:
+        max_words: int. Words kept per sentence (longer sentences are cut).
+
+    Example:
+
+    ```python
+    examples = [lengthen(e, 100) for e in generate_babi(1, 64)]
+    vectorizer = BabiVectorizer(max_words=8)
+    vectorizer.adapt(examples)
+    dataset = vectorizer.dataset(examples, batch_size=32)  # ({"items", "query"}, answer, depth)
+    ```
+    """
+
+    def __init__(self, max_words=8):
+        self.max_words = max_words
+        self.words, self.answers = None, None
+
+    def adapt(self, examples):
+        """Builds the vocabularies from `examples` (words of stories and questions, answers)."""
+        words, answers = set(), set()
+        for example in examples:
+            for sentence in example.story + [example.question]:
+                words.update(tokenize(sentence))
+            answers.add(example.answer)
+        self.set_vocabulary(sorted(words), sorted(answers))
+
+    def set_vocabulary(self, words, answers):
+        from keras_rm.layers import SentenceVectorizer
+
+        self.words, self.answers = list(words), list(answers)
+        self.layer = SentenceVectorizer(max_words=self.max_words, vocabulary=self.words, answers=self.answers)
+
+    @property
+    def vocabulary_size(self):
+        """Word ids, padding and out-of-vocabulary included."""
+        return len(self.words) + 2
+
+    def save(self, path):
+        """Writes the vocabularies as JSON."""
+        import json
+
+        with open(path, "w") as f:
+            json.dump({"max_words": self.max_words, "words": self.words, "answers": self.answers}, f)
+
+    @classmethod
+    def load(cls, path):
+        import json
+
+        with open(path) as f:
+            saved = json.load(f)
+        vectorizer = cls(saved["max_words"])
+        vectorizer.set_vocabulary(saved["words"], saved["answers"])
+        return vectorizer
+
+    def token_story(self, example):
+        """The story as one list of words (sentence boundaries dropped) and the depth of its last supporting fact.
+
+        The depth is the offset of the last supporting sentence's first word
+        divided by the number of words, the token-level twin of `lengthen`'s depth.
+        """
+        words, offsets = [], []
+        for sentence in example.story:
+            offsets.append(len(words))
+            words.extend(tokenize(sentence))
+        depth = offsets[max(example.supporting)] / max(len(words), 1) if example.supporting else -1.0
+        return words, depth
+
+    def dataset(self, examples, batch_size, length=None, tokens=False, shuffle=False, seed=0):
+        """A `tf.data.Dataset` of `({"items", "query"}, answer_id, depth)` batches with static shapes.
+
+        Args:
+            examples: `BabiExample`s (lengthened or not).
+            batch_size: int. The last partial batch is dropped (static shapes).
+            length: int. Items per sequence: sentences, or words with
+                `tokens=True`; shorter stories are padded with id 0.
+                Defaults to the longest story.
+            tokens: bool. Items are the story's words, sentences flattened
+                (the long-text QA setting: `items` `(batch, length)` for a
+                `TokenItemEncoder`); otherwise items are sentences
+                (`(batch, length, max_words)` for a `SentenceItemEncoder`).
+            shuffle: bool. Shuffle the examples every epoch.
+            seed: int. Shuffle seed.
+        """
+        import tensorflow as tf
+
+        if self.words is None:
+            raise ValueError("Call `adapt(examples)` or `load(path)` before `dataset()`.")
+        # Items are sentences (vectorised by the layer) or, with `tokens`, words (looked up one by one).
+        stories = [self.token_story(e) if tokens else (e.story, e.depth) for e in examples]
+        length = length or max(len(story) for story, _ in stories)
+
+        def rows():
+            for e, (story, depth) in zip(examples, stories):
+                if len(story) > length:
+                    raise ValueError(f"A story has {len(story)} items, more than `length` = {length}.")
+                yield story + [""] * (length - len(story)), e.question, e.answer, -1.0 if depth is None else depth
+
+        signature = (
+            tf.TensorSpec((length,), tf.string),
+            tf.TensorSpec((), tf.string),
+            tf.TensorSpec((), tf.string),
+            tf.TensorSpec((), tf.float32),
+        )
+        data = tf.data.Dataset.from_generator(rows, output_signature=signature)
+        data = data.apply(tf.data.experimental.assert_cardinality(len(examples)))
+        if shuffle:
+            data = data.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
+
+        def vectorize(story, question, answer, depth):
+            items = tf.cast(self.layer.words(story), tf.int32) if tokens else self.layer(story)
+            inputs = {"items": items, "query": self.layer(question)}
+            return inputs, self.layer.answer_classes(answer), depth
+
+        data = data.batch(batch_size, drop_remainder=True)
+        return data.map(vectorize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
