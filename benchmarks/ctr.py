@@ -31,14 +31,12 @@ can be run in separate invocations with different budgets:
 
 import concurrent.futures
 import os
-import sys
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     RESULTS, ROOT, machine_description, merge_runs, run_example, write_results)
-from pipelines.metrics import format_table  # noqa: E402
+from pipelines.metrics import format_table
 
 VARIANTS = {
     "recent": {"model": "recent"},

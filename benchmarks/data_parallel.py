@@ -16,12 +16,10 @@ benchmarks/results/data_parallel.json and data_parallel.png.
 
 import json
 import os
-import sys
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     RESULTS,
     TRAINING_CONFIG as CONFIG,
     epoch_timer,
@@ -29,7 +27,7 @@ from benchmarks.common import (  # noqa: E402
     run_worker,
     write_results,
 )
-from pipelines.metrics import format_table  # noqa: E402
+from pipelines.metrics import format_table
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("worker", False, "Internal: measure under the current KERAS_BACKEND and print JSON.")

@@ -27,14 +27,12 @@ seeds), forgetting.png (accuracy by fact depth) and prints the table.
 
 import concurrent.futures
 import os
-import sys
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     RESULTS, ROOT, command_line, machine_description, run_example, write_results)
-from pipelines.metrics import format_table  # noqa: E402
+from pipelines.metrics import format_table
 
 VARIANTS = {
     "plain": {"recollection_weight": 0.0, "familiarity_weight": 0.0},

@@ -26,14 +26,12 @@ of the story) and the training stories each seed needed to reach 90%.
 
 import concurrent.futures
 import os
-import sys
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     RESULTS, ROOT, command_line, machine_description, run_example, write_results)
-from pipelines.metrics import format_table  # noqa: E402
+from pipelines.metrics import format_table
 
 # Models as flags of examples/babi_long.py: the memory, the upper bound, and the memory with one of
 # the pieces that make it learn taken out (the ablation).

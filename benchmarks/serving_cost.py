@@ -21,18 +21,16 @@ Writes benchmarks/results/serving_cost.json and serving_cost.png.
 """
 
 import os
-import sys
 import tempfile
 import time
 
 os.environ["KERAS_BACKEND"] = "tensorflow"  # builds and exports; the SavedModel is plain TensorFlow either way
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags, logging
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import RESULTS, machine_description, write_results  # noqa: E402
-from pipelines.metrics import format_table  # noqa: E402
+from benchmarks.common import RESULTS, machine_description, write_results
+from pipelines.metrics import format_table
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("lengths", [str(2**k) for k in range(10, 17)], "Sequence lengths, in items (1k to 64k).")

@@ -10,12 +10,10 @@ benchmarks/results/throughput.json and throughput.png.
 
 import json
 import os
-import sys
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     BACKENDS,
     RESULTS,
     TRAINING_CONFIG as CONFIG,
@@ -24,7 +22,7 @@ from benchmarks.common import (  # noqa: E402
     run_worker,
     write_results,
 )
-from pipelines.metrics import format_table  # noqa: E402
+from pipelines.metrics import format_table
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("worker", False, "Internal: measure under the current KERAS_BACKEND and print JSON.")

@@ -16,16 +16,14 @@ trial to trial. Writes benchmarks/results/tuning.json and tuning.png.
 import json
 import os
 import shlex
-import sys
 import tempfile
 import time
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import BACKENDS, RESULTS, machine_description, run_worker, write_results  # noqa: E402
-from pipelines.metrics import format_table  # noqa: E402
-from tuning import search  # noqa: E402
+from benchmarks.common import BACKENDS, RESULTS, machine_description, run_worker, write_results
+from pipelines.metrics import format_table
+from tuning import search
 
 search.define_flags()  # every flag of the search applies: --max_trials, --epochs, --space, ...
 

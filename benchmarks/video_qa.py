@@ -41,10 +41,9 @@ import sys
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     RESULTS, ROOT, machine_description, merge_runs, run_example, write_results)
-from pipelines.metrics import format_table  # noqa: E402
+from pipelines.metrics import format_table
 
 VARIANTS = {
     "plain": {"model": "memory", "recollection_weight": 0.0, "familiarity_weight": 0.0},

@@ -39,12 +39,10 @@ import contextlib
 import glob
 import inspect
 import os
-import sys
 
 from absl import app, flags, logging
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from examples.training import (  # noqa: E402,F401 (completed_epochs: for the tests)
+from examples.training import (  # noqa: F401 (completed_epochs: for the tests)
     accuracy_report, completed_epochs, depth_table, fit_epochs, learning_curve, predict_classes, write_run)
 
 FLAGS = flags.FLAGS

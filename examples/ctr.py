@@ -24,11 +24,9 @@ candidate from it.
 import inspect
 import json
 import os
-import sys
 
 from absl import app, flags, logging
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FLAGS = flags.FLAGS
 MODELS = ("memory", "recent", "target_all", "gru", "full_attention")

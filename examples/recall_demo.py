@@ -13,12 +13,7 @@ whole sequence) on the same fresh examples, and prints test accuracy overall and
 sequence (earliest quarter first), then one answer from a streamed memory.
 """
 
-import os
-import sys
-
 from absl import app, flags
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("length", 64, "Tokens per sequence (two tokens per item).")

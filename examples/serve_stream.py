@@ -17,11 +17,9 @@ and writes them to `--model_dir/serve_stream.json`.
 
 import json
 import os
-import sys
 
 from absl import app, flags, logging
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FLAGS = flags.FLAGS
 

@@ -31,12 +31,10 @@ run again (`--noresume` starts over), as in `examples/babi_long.py`.
 
 import inspect
 import os
-import sys
 
 from absl import app, flags, logging
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from examples.training import (  # noqa: E402
+from examples.training import (
     accuracy_report, depth_table, fit_epochs, predict_classes, write_run)
 
 FLAGS = flags.FLAGS

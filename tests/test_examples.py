@@ -2,18 +2,12 @@
 
 import json
 import os
-import sys
 
 import keras
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
-
-import babi_long  # noqa: E402
-import ctr  # noqa: E402
-import serve_stream  # noqa: E402
-import video_qa  # noqa: E402
+from examples import babi_long, ctr, serve_stream, video_qa
 
 
 TINY = dict(task=1, train_examples=16, test_examples=16, batch_size=8, verbose=0)

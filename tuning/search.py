@@ -23,11 +23,9 @@ best model as a TensorFlow SavedModel in `saved_model/` (`--noexport` skips it;
 import inspect
 import json
 import os
-import sys
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FLAGS = flags.FLAGS
 

@@ -1,0 +1,1 @@
+"""One benchmark script per question; `common` holds what they share. Results go to `benchmarks/results/`."""

@@ -1,0 +1,1 @@
+"""Example programs of keras-rm (absl command lines); `training` holds what they share."""
