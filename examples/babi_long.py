@@ -37,13 +37,13 @@ is the global batch:
 
 import contextlib
 import glob
-import inspect
 import os
 
 from absl import app, flags, logging
 
 from examples.training import (  # noqa: F401 (completed_epochs: for the tests)
-    accuracy_report, completed_epochs, depth_table, fit_epochs, learning_curve, predict_classes, write_run)
+    accuracy_report, completed_epochs, depth_table, fit_epochs, flag_values, learning_curve, predict_classes,
+    write_run)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("task", 1, "bAbI task, 1-20 (built-in generator: 1, 2, 3, 6, 7).")
@@ -224,8 +224,7 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
 
 def main(argv):
     logging.set_verbosity(logging.WARNING)  # absl INFO lines (e.g. JAX looking for a TPU) are noise here
-    names = [name for name in inspect.signature(run).parameters if name != "verbose"]  # one flag per argument
-    metrics = run(**{name: FLAGS[name].value for name in names}, verbose=2)
+    metrics = run(**flag_values(run), verbose=2)
     print(f"\nTest accuracy, bAbI task {FLAGS.task}, {metrics['config']['test_length']} sentences, by the quarter "
           f"of the story holding the supporting facts:")
     print(depth_table(metrics))

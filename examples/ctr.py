@@ -21,11 +21,12 @@ updates one user's memory as behaviours arrive and `answer` scores a
 candidate from it.
 """
 
-import inspect
 import json
 import os
 
 from absl import app, flags, logging
+
+from examples.training import flag_values
 
 
 FLAGS = flags.FLAGS
@@ -141,8 +142,7 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
 
 def main(argv):
     logging.set_verbosity(logging.WARNING)
-    names = [name for name in inspect.signature(run).parameters if name != "verbose"]  # one flag per argument
-    metrics = run(**{name: FLAGS[name].value for name in names}, verbose=2)
+    metrics = run(**flag_values(run), verbose=2)
     print(f"\n{FLAGS.model}, histories of {FLAGS.history_length} behaviours: test AUC {metrics['auc']:.4f}, "
           f"GAUC {metrics['gauc']:.4f} ({metrics['test_examples']} examples); state kept per user "
           f"{metrics['state_bytes_per_user']:,} bytes; training {metrics['train_seconds']:.0f} s.")

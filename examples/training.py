@@ -20,6 +20,16 @@ def completed_epochs(backup):
         return int(json.load(f)["epoch"])
 
 
+def flag_values(fn, skip=("verbose",)):
+    """`{argument: flag value}` for the arguments of `fn` (an example defines one absl flag per argument of its
+    `run`), leaving out `skip`."""
+    import inspect
+
+    from absl import flags
+
+    return {name: flags.FLAGS[name].value for name in inspect.signature(fn).parameters if name not in skip}
+
+
 def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scope=contextlib.nullcontext,
                validation_data=None):
     """Trains `net` for `epochs`, one `fit` per epoch on `epoch_data(epoch)`, going on after a crash.

@@ -29,13 +29,12 @@ skips it). An interrupted run goes on after its last finished epoch when
 run again (`--noresume` starts over), as in `examples/babi_long.py`.
 """
 
-import inspect
 import os
 
 from absl import app, flags, logging
 
 from examples.training import (
-    accuracy_report, depth_table, fit_epochs, predict_classes, write_run)
+    accuracy_report, depth_table, fit_epochs, flag_values, predict_classes, write_run)
 
 FLAGS = flags.FLAGS
 
@@ -147,8 +146,7 @@ def run(data_dir=None, train_questions=None, train_answers=None, test_questions=
 
 def main(argv):
     logging.set_verbosity(logging.WARNING)
-    names = [name for name in inspect.signature(run).parameters if name != "verbose"]  # one flag per argument
-    metrics = run(**{name: FLAGS[name].value for name in names}, verbose=2)
+    metrics = run(**flag_values(run), verbose=2)
     print(f"\nTest accuracy, video QA, {FLAGS.num_frames} frames, {FLAGS.model}, by the quarter of the video "
           f"holding what the answer needs:")
     print(depth_table(metrics))
