@@ -1,5 +1,6 @@
 """`BabiVectorizer`: the vocabularies and the sentence- and token-level `tf.data` pipeline of long bAbI."""
 
+from pipelines.data import batches_from_rows
 from pipelines.text import tokenize
 
 
@@ -116,15 +117,10 @@ class BabiVectorizer:
             tf.TensorSpec((), tf.string),
             tf.TensorSpec((), tf.float32),
         )
-        data = tf.data.Dataset.from_generator(rows, output_signature=signature)
-        data = data.apply(tf.data.experimental.assert_cardinality(len(examples)))
-        if shuffle:
-            data = data.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
 
         def vectorize(story, question, answer, depth):
             items = tf.cast(self.layer.words(story), tf.int32) if tokens else self.layer(story)
             inputs = {"items": items, "query": self.layer(question)}
             return inputs, self.layer.answer_classes(answer), depth
 
-        data = data.batch(batch_size, drop_remainder=True)
-        return data.map(vectorize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        return batches_from_rows(rows, signature, len(examples), batch_size, vectorize, shuffle, seed)

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 
+from pipelines.data import batches_from_rows
 from pipelines.text import tokenize
 from pipelines.video.reader import fit_frames, load_frames
 
@@ -129,14 +130,10 @@ class VideoQAVectorizer:
             tf.TensorSpec((), tf.int32),
             tf.TensorSpec((), tf.float32),
         )
-        data = tf.data.Dataset.from_generator(rows, output_signature=signature)
-        data = data.apply(tf.data.experimental.assert_cardinality(len(examples)))
-        if shuffle:
-            data = data.shuffle(min(len(examples), 4096), seed=seed, reshuffle_each_iteration=True)
 
         def vectorize(frames, mask, question, answer, depth):
             inputs = {"items": frames, "item_mask": mask, "query": self.layer(question)}
             return inputs, answer, depth
 
-        data = data.batch(batch_size, drop_remainder=True)
-        return data.map(vectorize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        return batches_from_rows(rows, signature, len(examples), batch_size, vectorize, shuffle, seed,
+                                 shuffle_buffer=min(len(examples), 4096))

@@ -1,0 +1,24 @@
+"""The `tf.data` plumbing shared by the pipelines: Python rows in, vectorised batches with static shapes out."""
+
+
+def batches_from_rows(rows, signature, count, batch_size, vectorize, shuffle=False, seed=0, shuffle_buffer=None):
+    """A `tf.data.Dataset` of `vectorize(*row)` over batches of the rows `rows()` yields.
+
+    Args:
+        rows: a generator function yielding tuples matching `signature`.
+        signature: tuple of `tf.TensorSpec`, one per element of a row.
+        count: int. Number of rows (the dataset's cardinality).
+        batch_size: int. The last partial batch is dropped (static shapes).
+        vectorize: function of the batched row elements, run in the graph.
+        shuffle: bool. Shuffle the rows every epoch.
+        seed: int. Shuffle seed.
+        shuffle_buffer: int. Defaults to `count` (a full shuffle).
+    """
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_generator(rows, output_signature=signature)
+    data = data.apply(tf.data.experimental.assert_cardinality(count))
+    if shuffle:
+        data = data.shuffle(shuffle_buffer or count, seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch_size, drop_remainder=True)
+    return data.map(vectorize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
