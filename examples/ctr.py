@@ -18,15 +18,18 @@ history and the candidate). Writes to `--output_dir`: `metrics.json`
 (`auc`, `gauc`, the state each model keeps per user), `model.keras`, and for
 the memory a SavedModel under `saved_model/` (`--export`): its `write`
 updates one user's memory as behaviours arrive and `answer` scores a
-candidate from it.
+candidate from it. TensorBoard logs go to `logs/` and every epoch's logs to
+`history.csv`; an interrupted run goes on after its last finished epoch when
+run again (`--noresume` starts over).
 """
 
 import json
 import os
+import shutil
 
 from absl import app, flags, logging
 
-from examples.training import flag_values
+from examples.training import backup_dir, fit_epochs, flag_values
 
 
 FLAGS = flags.FLAGS
@@ -52,10 +55,13 @@ def define_flags():
     flags.DEFINE_integer("seed", 0, "Seed of data, initialisation and rehearsal draws.")
     flags.DEFINE_string("output_dir", "output/ctr", "Where the metrics, model and SavedModel go.")
     flags.DEFINE_bool("export", True, "Export the memory model as a SavedModel (saved_model/).")
+    flags.DEFINE_bool("resume", True, "Go on from the backup an interrupted run left in output_dir/backup "
+                      "(--noresume starts over).")
 
 
-def build_model(model, num_items, num_categories, hidden_dim, num_slots, segment_length, recollection_weight,
-                familiarity_weight, sampler, recent, seed):
+def build_model(model, num_items, num_categories, hidden_dim, num_slots=8, segment_length=50, recollection_weight=0.0,
+                familiarity_weight=0.0, sampler="uniform", recent=50, seed=0):
+    """The click model `model` (a name of `MODELS`) over items with one side feature (the category)."""
     import keras_rm
 
     encoder = keras_rm.layers.CategoricalItemEncoder(num_items, hidden_dim, side_vocabulary_sizes=[num_categories])
@@ -82,8 +88,9 @@ def state_bytes(model, history_length, hidden_dim, num_slots, recent):
 
 def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_length=50, hidden_dim=32,
         recollection_weight=0.0, familiarity_weight=0.0, sampler="uniform", recent=50, train_users=2000,
-        test_users=500, epochs=5, batch_size=32, seed=0, output_dir="output/ctr", export=True, verbose=1):
-    """Trains, evaluates and writes everything; returns the metrics dict."""
+        test_users=500, epochs=5, batch_size=32, seed=0, output_dir="output/ctr", export=True, resume=True, verbose=1):
+    """Trains (going on after a crash, as `examples.training.fit_epochs`), evaluates and writes everything; returns
+    the metrics dict."""
     import time
 
     import keras
@@ -107,13 +114,17 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
                              history_length, seed=seed + epoch)
 
     catalogue = test_behaviours
-    net = build_model(model, catalogue.num_items, catalogue.num_categories, hidden_dim, num_slots, segment_length,
-                      recollection_weight, familiarity_weight, sampler, recent, seed)
+    net = build_model(
+        model, catalogue.num_items, catalogue.num_categories, hidden_dim, num_slots=num_slots,
+        segment_length=segment_length, recollection_weight=recollection_weight,
+        familiarity_weight=familiarity_weight, sampler=sampler, recent=recent, seed=seed,
+    )
     net.compile()
-    history, started = None, time.perf_counter()
-    for epoch in range(epochs):
-        data = ctr_dataset(train_examples(epoch), batch_size, shuffle=True, seed=seed + epoch)
-        history = net.fit(data, initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=verbose)
+    started = time.perf_counter()
+    history, _ = fit_epochs(
+        net, lambda epoch: ctr_dataset(train_examples(epoch), batch_size, shuffle=True, seed=seed + epoch),
+        epochs, output_dir, resume, verbose,
+    )
     train_seconds = time.perf_counter() - started
 
     test = make_examples(test_behaviours, history_length, seed=seed + 20_000)
@@ -137,6 +148,7 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
         keras_rm.export.export_saved_model(net, os.path.join(output_dir, "saved_model"))
     with open(os.path.join(output_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
+    shutil.rmtree(backup_dir(output_dir), ignore_errors=True)  # done: a rerun starts over
     return metrics
 
 

@@ -79,7 +79,8 @@ def test_ctr_trains_the_memory_with_rehearsal_and_writes_auc_gauc_and_saved_mode
         assert json.load(f) == metrics
     assert 0 <= metrics["auc"] <= 1 and 0 <= metrics["gauc"] <= 1 and metrics["test_examples"] == 16
     assert "recollection_loss" in metrics["train_logs"] and metrics["state_bytes_per_user"] == 2 * 8 * 4
-    assert {"model.keras", "saved_model"} <= set(os.listdir(tmp_path))
+    written = set(os.listdir(tmp_path))
+    assert {"model.keras", "saved_model", "history.csv", "logs"} <= written and "backup" not in written
 
 
 @pytest.mark.parametrize("model", ["recent", "target_all", pytest.param("gru", marks=pytest.mark.slow),
