@@ -40,7 +40,7 @@ def test_sentence_item_encoder_is_order_aware():
 @pytest.mark.parametrize("encoder", ["token", "sentence"])
 def test_untrained_item_encoders_give_unit_scale_items(encoder):
     # Raw encodings of fresh embeddings have a standard deviation near 0.04: a layer normalisation with
-    # epsilon 1e-3 would shrink them to 0.67-0.76 (as before version 0.2).
+    # epsilon 1e-3 would shrink them to 0.67-0.76 (as before version 0.3).
     ids = rng.integers(1, 60, size=(16, 40, 8)).astype("int32")
     if encoder == "token":
         layer, items = layers.TokenItemEncoder(vocabulary_size=60, hidden_dim=64), ids[..., 0]
@@ -49,7 +49,7 @@ def test_untrained_item_encoders_give_unit_scale_items(encoder):
     encoded, _ = layer(items)
     assert abs(ops.convert_to_numpy(encoded).std() - 1.0) < 0.02
     legacy = type(layer).from_config({k: v for k, v in layer.get_config().items() if k != "norm_epsilon"})
-    assert legacy.norm_epsilon == 1e-3, "files written before 0.2 keep their epsilon"
+    assert legacy.norm_epsilon == 1e-3, "files written before 0.3 keep their epsilon"
 
 
 def test_dense_item_encoder_uses_only_the_explicit_mask():

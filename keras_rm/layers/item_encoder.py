@@ -171,4 +171,4 @@ class ItemEncoder(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**{"norm_epsilon": 1e-3, **config})  # files written before version 0.2
+        return cls(**{"norm_epsilon": 1e-3, **config})  # files written before version 0.3
