@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from examples import babi_long, ctr, serve_stream, video_qa
-
+from tests.testing import only_torch_unless_slow
 
 TINY = dict(task=1, train_examples=16, test_examples=16, batch_size=8, verbose=0)
 
@@ -43,10 +43,6 @@ def test_babi_long_writes_everything_and_serve_stream_answers_as_the_keras_model
     assert served["state_shape"] == [1, 2, 8] and served["segments_written"] == 4
 
 
-# The two longest example runs: every backend under `make test-all`, torch (the fastest here) under `make test`.
-only_torch_unless_slow = pytest.mark.slow if keras.config.backend() != "torch" else (lambda test: test)
-
-
 @only_torch_unless_slow
 def test_babi_long_goes_on_from_an_earlier_run_at_another_length(tmp_path):
     short, long = tmp_path / "short", tmp_path / "long"
@@ -61,7 +57,7 @@ def test_babi_long_goes_on_from_an_earlier_run_at_another_length(tmp_path):
     assert metrics["learning_curve"] and all("val_accuracy" not in row for row in metrics["learning_curve"])
     before = keras.saving.load_model(str(short / "model.keras"))
     after = keras.saving.load_model(str(long / "model.keras"))
-    assert after.num_slots == 2 and after.mask_selection == "important", "the earlier run's model, not the flags'"
+    assert after.num_slots == 2 and after.rehearsal.mask_selection == "important", "the earlier run's model, not the flags'"
     assert (long / "vocabulary.json").read_text() == (short / "vocabulary.json").read_text()
     assert any(
         not np.allclose(a, b) for a, b in zip(before.get_weights(), after.get_weights())

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import keras_rm
+from tests.testing import only_torch_unless_slow
 from tuning.hypermodel import DEFAULT_SPACE, RehearsalHyperModel, check_space
 from tuning.search import run_search
 
@@ -51,6 +52,7 @@ class InterruptTheSecondTrial(keras.callbacks.Callback):
             raise KeyboardInterrupt  # what Ctrl-C (or a killed job) does half-way through a search
 
 
+@only_torch_unless_slow
 def test_an_interrupted_search_resumes_instead_of_restarting(tmp_path):
     STARTED_TRIALS.clear()
     with pytest.raises(KeyboardInterrupt):

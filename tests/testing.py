@@ -6,12 +6,17 @@ import pathlib
 
 import keras
 import numpy as np
+import pytest
 from keras import ops
 
 import keras_rm
 from pipelines.recall import make_recall_data, recall_vocabulary_size
 
 BACKEND = keras.config.backend()
+
+# The longest tests of backend-independent machinery (the examples' file handling, KerasTuner's search state):
+# every backend under `make test-all`, torch (the fastest here) under `make test`.
+only_torch_unless_slow = pytest.mark.slow if BACKEND != "torch" else (lambda test: test)
 ROOT = pathlib.Path(__file__).parent.parent
 
 
