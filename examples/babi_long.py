@@ -200,8 +200,7 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
     test_data = vectorizer.dataset(test, batch_size, test_length)
     # The learning curve: test accuracy after every epoch (reported, never used to choose anything).
     curve_data = without_depth(test_data) if test_length == length else None
-    history, start = fit_epochs(net, epoch_data, epochs, output_dir, resume, verbose, scope, curve_data,
-                                new_shapes_at=(warmup_epochs,) if warmup_length < length else ())
+    history, start = fit_epochs(net, epoch_data, epochs, output_dir, resume, verbose, scope, curve_data)
 
     predictions, labels, depths = predict_classes(net, test_data)
     metrics = {

@@ -5,8 +5,6 @@ import json
 import os
 import shutil
 
-import keras
-
 
 def backup_dir(output_dir):
     """Where `fit_epochs` keeps its `BackupAndRestore` backup."""
@@ -33,28 +31,24 @@ def flag_values(fn, skip=("verbose",)):
 
 
 def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scope=contextlib.nullcontext,
-               validation_data=None, new_shapes_at=()):
-    """Trains `net` for `epochs` on fresh batches every epoch (`epoch_data(epoch)`), going on after a crash.
+               validation_data=None):
+    """Trains `net` for `epochs`, one `fit` per epoch on `epoch_data(epoch)`, going on after a crash.
 
-    One `fit` runs the epochs (its progress reads `Epoch 12/20`) on an
-    `EpochBatches` dataset that draws each epoch's batches from
-    `epoch_data(epoch)` as the epoch starts; a new `fit` starts at the epochs
-    of `new_shapes_at`, where the batches change shape (e.g. the end of a
-    length curriculum: a traced step has one shape). After every epoch the
-    model, optimizer and seed states are backed up to `output_dir/backup`
-    (`keras.callbacks.BackupAndRestore`); the same call after a crash goes on
-    after the last finished epoch, with the same batches as an uninterrupted
-    run. `resume=False` throws the backup away first. TensorBoard logs go to
-    `output_dir/logs`, and every epoch's logs (with `validation_data`, its
-    `val_` metrics too) to `output_dir/history.csv` (`keras.callbacks.CSVLogger`;
-    `learning_curve` reads it back). The backup is removed by `write_run`,
-    once everything is written. An unbuilt `net` is built under `scope()` (a
-    distribution's scope).
+    After every epoch the model, optimizer and seed states are backed up to
+    `output_dir/backup` (`keras.callbacks.BackupAndRestore`); the same call
+    after a crash goes on after the last finished epoch. `resume=False`
+    throws the backup away first. TensorBoard logs go to `output_dir/logs`,
+    and every epoch's logs (with `validation_data`, its `val_` metrics too)
+    to `output_dir/history.csv` (`keras.callbacks.CSVLogger`; `learning_curve`
+    reads it back). The backup is removed by `write_run`, once everything is
+    written. An unbuilt `net` is built under `scope()` (a distribution's scope).
 
     Returns:
-        `(history, start)`: the last `fit`'s `History` (None if no epoch ran)
+        `(history, start)`: the last epoch's `History` (None if no epoch ran)
         and the epochs that were done before this call.
     """
+    import keras
+
     if not resume:
         shutil.rmtree(backup_dir(output_dir), ignore_errors=True)
     start = completed_epochs(backup_dir(output_dir))
@@ -66,41 +60,14 @@ def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scop
     tensorboard = keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"))
     csv_logger = keras.callbacks.CSVLogger(history_path(output_dir), append=True)
     history = None
-    bounds = sorted({start, epochs, *(e for e in new_shapes_at if start < e < epochs)})
-    for first, end in zip(bounds, bounds[1:]):
-        # `fit` restores the backup of the epochs before (weights, optimizer and seed states) and backs up every
-        # epoch; the backup outlives `fit` (a next `fit` reads it) and goes when the run is done.
+    for epoch in range(start, epochs):
+        # Each `fit` restores the backup of the epochs before (weights, optimizer and seed states) and backs up
+        # this one; the backup outlives `fit` (the loop's next call reads it) and goes when the run is done.
         backup = keras.callbacks.BackupAndRestore(backup_dir(output_dir), delete_checkpoint=False)
-        history = net.fit(EpochBatches(epoch_data, first, end), initial_epoch=first, epochs=end,
+        history = net.fit(epoch_data(epoch), initial_epoch=epoch, epochs=epoch + 1,
                           callbacks=[tensorboard, csv_logger, backup], validation_data=validation_data,
                           shuffle=False, verbose=verbose)
     return history, start
-
-
-class EpochBatches(keras.utils.PyDataset):
-    """One epoch's batches at a time: those of `epoch_data(epoch)` (a `tf.data.Dataset`) for the epochs
-    `first_epoch` to `end - 1`, the next epoch's at each epoch's end (fresh data every epoch, as
-    `PyDataset.on_epoch_end` intends). After the last epoch it keeps that epoch's batches: TensorFlow's adapter
-    reads ahead, and a later epoch's batches may have another shape."""
-
-    def __init__(self, epoch_data, first_epoch, end):
-        super().__init__()
-        self.epoch_data, self.epoch, self.end, self.batches = epoch_data, first_epoch, end, None
-
-    def _epoch_batches(self):
-        if self.batches is None:  # drawn when first needed
-            self.batches = list(self.epoch_data(self.epoch).as_numpy_iterator())
-        return self.batches
-
-    def __len__(self):
-        return len(self._epoch_batches())
-
-    def __getitem__(self, index):
-        return self._epoch_batches()[index]
-
-    def on_epoch_end(self):
-        if self.epoch + 1 < self.end:
-            self.epoch, self.batches = self.epoch + 1, None
 
 
 def history_path(output_dir):

@@ -208,5 +208,10 @@ def test_sentence_vectorizer_ids_and_its_vocabularies_travel_inside_the_model_fi
     loaded = keras.saving.load_model(tmp_path / "model.keras").text_vectorizer
     np.testing.assert_array_equal(ops.convert_to_numpy(loaded(np.array(["Mary went to the HALL!"]))), [[2, 3, 4, 1]])
     assert list(loaded.answer_of(np.array([1, 0]))) == [b"hall", b"garden"]
+    # The vectorizer travels with the model but runs outside its step: the model still compiles with XLA.
+    model.compile()
+    plain = keras_rm.RehearsalMemoryModel(encoder, num_classes=2, recollection_weight=0.0, familiarity_weight=0.0)
+    plain.compile()
+    assert model.jit_compile == plain.jit_compile
     with pytest.raises(TypeError, match="`text_vectorizer` must be"):
         keras_rm.RehearsalMemoryModel(encoder, num_classes=2, text_vectorizer=object())

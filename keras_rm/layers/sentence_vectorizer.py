@@ -54,7 +54,6 @@ class SentenceVectorizer(keras.layers.Layer):
         # Strings stay strings: as in Keras' own TextVectorization, inputs are not converted to backend tensors.
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
-        self.supports_jit = False
         self.max_words = check_positive_int("max_words", max_words)
         self.words = keras.layers.StringLookup(mask_token="", name="words")
         self.answers = keras.layers.StringLookup(num_oov_indices=0, name="answers")
@@ -68,6 +67,9 @@ class SentenceVectorizer(keras.layers.Layer):
             self.answer_words.set_vocabulary(list(answers))
         for lookup in (self.words, self.answers, self.answer_words):
             lookup.build((None,))
+            # A model never runs its text vectorizer inside its own (compiled) step: the layer only travels with
+            # it. Keras compiles a model with XLA only if every layer in it supports that, and lookups say no.
+            lookup.supports_jit = True
         self.built = True
 
     @property

@@ -166,8 +166,6 @@ class TaskModel(keras.Model):
         if hasattr(x, "element_spec"):  # a tf.data.Dataset of (inputs, ...) or of inputs
             spec = x.element_spec
             x = spec[0] if isinstance(spec, tuple) else spec
-        elif isinstance(x, keras.utils.PyDataset):  # batches of (inputs, ...) or of inputs
-            x = x[0][0] if isinstance(x[0], tuple) else x[0]
         items = x.get("items") if isinstance(x, dict) else None
         length = None if items is None or len(items.shape) < 2 else items.shape[1]
         lengths = self.__dict__.setdefault("_traced_lengths", {})
