@@ -15,10 +15,10 @@ class SentenceVectorizer(keras.layers.Layer):
     """Raw sentences to the word ids of a `SentenceItemEncoder`, and answer words to classes and back.
 
     A preprocessing layer built on `keras.layers.StringLookup`: a sentence
-    is lower-cased, cut into words
-    (runs of `a-z` and `0-9`), and each word becomes its id: 0 pads a
-    sentence to `max_words` (and marks an empty sentence: a padded item), 1
-    is an unknown word, the vocabulary's words follow from 2. Answers are
+    is lower-cased, cut into words (runs of `a-z` and `0-9`), and each word
+    becomes its id: 0 pads a sentence to `max_words` (and marks an empty
+    sentence: a padded item), 1 is an unknown word, the vocabulary's words
+    follow from 2. Answers are
     classes `0 .. len(answers) - 1`. The vocabularies are saved with the
     model that holds the layer (Keras' assets of the lookup layers), so a
     `.keras` file or SavedModel takes raw text.
