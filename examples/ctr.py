@@ -23,13 +23,11 @@ candidate from it. TensorBoard logs go to `logs/` and every epoch's logs to
 run again (`--noresume` starts over).
 """
 
-import json
 import os
-import shutil
 
 from absl import app, flags, logging
 
-from examples.training import backup_dir, fit_epochs, flag_values
+from examples.training import fit_epochs, flag_values, write_run
 
 
 FLAGS = flags.FLAGS
@@ -96,7 +94,6 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
     import keras
     import numpy as np
 
-    import keras_rm
     from pipelines.behaviour import ctr_dataset, generate_lifelong_users, make_examples, read_movielens, split_users
     from pipelines.metrics import auc, gauc
 
@@ -143,12 +140,7 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
                    "recollection_weight": recollection_weight, "familiarity_weight": familiarity_weight,
                    "sampler": sampler, "recent": recent, "train_users": train_users, "epochs": epochs, "seed": seed},
     }
-    net.save(os.path.join(output_dir, "model.keras"))
-    if export and model == "memory":
-        keras_rm.export.export_saved_model(net, os.path.join(output_dir, "saved_model"))
-    with open(os.path.join(output_dir, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
-    shutil.rmtree(backup_dir(output_dir), ignore_errors=True)  # done: a rerun starts over
+    write_run(net, metrics, output_dir, export and model == "memory")
     return metrics
 
 

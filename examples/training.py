@@ -91,8 +91,9 @@ def learning_curve(output_dir):
             for epoch in sorted(rows)]
 
 
-def write_run(net, metrics, output_dir, export, title):
-    """Writes a finished run: `model.keras`, `saved_model/` (if `export`), `metrics.json`, the plot; drops the backup."""
+def write_run(net, metrics, output_dir, export, title=None):
+    """Writes a finished run: `model.keras`, `saved_model/` (if `export`), `metrics.json`, the plot of accuracy by
+    depth (given a `title`); drops the backup."""
     import keras_rm
 
     net.save(os.path.join(output_dir, "model.keras"))
@@ -100,7 +101,8 @@ def write_run(net, metrics, output_dir, export, title):
         keras_rm.export.export_saved_model(net, os.path.join(output_dir, "saved_model"))
     with open(os.path.join(output_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
-    plot_accuracy_by_depth(metrics, title, os.path.join(output_dir, "accuracy_by_depth.png"))
+    if title is not None:
+        plot_accuracy_by_depth(metrics, title, os.path.join(output_dir, "accuracy_by_depth.png"))
     shutil.rmtree(backup_dir(output_dir), ignore_errors=True)
 
 
