@@ -36,6 +36,7 @@ from absl import app, flags
 
 from benchmarks.common import (
     RESULTS, ROOT, machine_description, merge_runs, run_example, write_results)
+from examples.plotting import figure
 from pipelines.metrics import format_table
 
 VARIANTS = {
@@ -89,28 +90,22 @@ def table(runs):
 
 
 def plot(runs, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Test AUC of every variant, a bar per history length, saved to `path`."""
     import numpy as np
 
     lengths = sorted({r["length"] for r in runs})
     variants = [v for v in VARIANTS if any(r["variant"] == v for r in runs)]
-    fig, ax = plt.subplots(figsize=(7, 3.6))
     width = 0.8 / len(lengths)
-    for i, length in enumerate(lengths):
-        values = [next((r["auc"] for r in runs if r["variant"] == v and r["length"] == length), np.nan)
-                  for v in variants]
-        ax.bar(np.arange(len(variants)) + i * width, values, width, label=f"{length} behaviours")
-    ax.set_xticks(np.arange(len(variants)) + width * (len(lengths) - 1) / 2, variants, rotation=15)
-    ax.set_ylim(0.5, 1.0)
-    ax.set_ylabel("test AUC")
-    ax.legend(fontsize=8)
-    ax.set_title("Click prediction from lifelong histories (built-in users)" if not FLAGS.data_dir else "MovieLens")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, size=(7, 3.6)) as (ax,):
+        for i, length in enumerate(lengths):
+            values = [next((r["auc"] for r in runs if r["variant"] == v and r["length"] == length), np.nan)
+                      for v in variants]
+            ax.bar(np.arange(len(variants)) + i * width, values, width, label=f"{length} behaviours")
+        ax.set_xticks(np.arange(len(variants)) + width * (len(lengths) - 1) / 2, variants, rotation=15)
+        ax.set_ylim(0.5, 1.0)
+        ax.set_ylabel("test AUC")
+        ax.legend(fontsize=8)
+        ax.set_title("Click prediction from lifelong histories (built-in users)" if not FLAGS.data_dir else "MovieLens")
 
 
 def main(argv):

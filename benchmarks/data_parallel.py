@@ -27,6 +27,7 @@ from benchmarks.common import (
     run_worker,
     write_results,
 )
+from examples.plotting import figure
 from pipelines.metrics import format_table
 
 FLAGS = flags.FLAGS
@@ -102,27 +103,21 @@ def main(argv):
         "config": CONFIG, "batch_size": FLAGS.batch_size, "length": FLAGS.length,
         "machine": machine_description(), "results": runs, "table": table,
     })
-    plot(runs, counts)
+    plot(runs, counts, os.path.join(RESULTS, "data_parallel.png"))
     print(f"Wrote {path} and data_parallel.png")
 
 
-def plot(runs, counts):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    for backend, results in runs.items():
-        ax.plot(counts, [results[c]["seconds_per_step"] * 1000 for c in counts], marker="o", label=backend)
-    ax.set_xticks(counts)
-    ax.set_xlabel("CPU devices (same cores)")
-    ax.set_ylabel("ms per training step")
-    ax.set_ylim(bottom=0)
-    ax.set_title("Data-parallel step time, global batch fixed")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(RESULTS, "data_parallel.png"), dpi=120)
+def plot(runs, counts, path):
+    """Milliseconds per training step against the number of devices, a line per backend, saved to `path`."""
+    with figure(path) as (ax,):
+        for backend, results in runs.items():
+            ax.plot(counts, [results[c]["seconds_per_step"] * 1000 for c in counts], marker="o", label=backend)
+        ax.set_xticks(counts)
+        ax.set_xlabel("CPU devices (same cores)")
+        ax.set_ylabel("ms per training step")
+        ax.set_ylim(bottom=0)
+        ax.set_title("Data-parallel step time, global batch fixed")
+        ax.legend()
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from absl import app, flags
 
 from benchmarks.common import (
     RESULTS, ROOT, command_line, machine_description, run_example, write_results)
+from examples.plotting import figure, quarter_axis
 from pipelines.metrics import format_table
 
 VARIANTS = {
@@ -156,31 +157,22 @@ def main(argv):
         "command": command, "machine": machine_description(), "backend": FLAGS.backend,
         "summary": summary, "runs": runs, "table": table,
     })
-    plot(summary)
+    plot(summary, os.path.join(RESULTS, "forgetting.png"))
     print(f"Wrote {path} and forgetting.png")
 
 
-def plot(summary):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot(summary, path):
+    """Test accuracy by quarter holding the facts, a panel per task and length, a line per variant, saved to `path`."""
     panels = sorted({(s["task"], s["length"]) for s in summary})
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), sharey=True, squeeze=False)
-    for ax, (task, length) in zip(axes[0], panels):
-        for s in summary:
-            if (s["task"], s["length"]) == (task, length):
-                ax.errorbar(range(1, 5), s["by_depth_mean"], yerr=s["by_depth_std"], marker="o", capsize=3,
-                            label=s["variant"])
-        ax.set_title(f"bAbI task {task}, {length} sentences")
-        ax.set_xticks(range(1, 5), ["1st", "2nd", "3rd", "4th"])
-        ax.set_xlabel("quarter holding the facts")
-        ax.set_ylim(0, 1)
-    axes[0][0].set_ylabel("test accuracy")
-    axes[0][-1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(RESULTS, "forgetting.png"), dpi=120)
+    with figure(path, ncols=len(panels), size=(4, 3.4), sharey=True) as axes:
+        for ax, (task, length) in zip(axes, panels):
+            for s in summary:
+                if (s["task"], s["length"]) == (task, length):
+                    ax.errorbar(range(1, 5), s["by_depth_mean"], yerr=s["by_depth_std"], marker="o", capsize=3,
+                                label=s["variant"])
+            ax.set_title(f"bAbI task {task}, {length} sentences")
+            quarter_axis(ax, "quarter holding the facts", "test accuracy" if ax is axes[0] else None)
+        axes[-1].legend(fontsize=8)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from absl import app, flags
 
 from benchmarks.common import (
     RESULTS, ROOT, command_line, machine_description, run_example, write_results)
+from examples.plotting import figure
 from pipelines.metrics import format_table
 
 # Models as flags of examples/babi_long.py: the memory, the upper bound, and the memory with one of
@@ -178,34 +179,29 @@ def main(argv):
         "command": command, "machine": machine_description(), "backend": FLAGS.backend,
         "summary": summary, "runs": runs, "table": table,
     })
-    plot(runs)
+    plot(runs, os.path.join(RESULTS, "learning.png"))
     print(f"Wrote {path} and learning.png")
 
 
-def plot(runs):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot(runs, path):
+    """Test accuracy against training stories seen, a panel per setting, a line per model and seed, saved to `path`."""
     settings = list(dict.fromkeys(run["setting"] for run in runs if run["learning_curve"]))
-    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.4), sharey=True, squeeze=False)
     colours = {model: f"C{i}" for i, model in enumerate(MODELS)}
-    for ax, setting in zip(axes[0], settings):
-        for run in runs:
-            if run["setting"] == setting:
-                curve = run["learning_curve"]
-                ax.plot([row["stories"] for row in curve], [row["val_accuracy"] for row in curve], marker=".",
-                        color=colours[run["model"]], label=f"{run['model']} (seed {run['seed']})",
-                        linestyle="-" if run["seed"] == runs[0]["seed"] else "--")
-        task, length, test_length = parse_setting(setting)
-        ax.set_title(f"bAbI task {task}, {length} sentences" + (f", tested at {test_length}" if test_length else ""))
-        ax.set_xlabel("training stories seen")
-        ax.set_ylim(0, 1)
-    axes[0][0].set_ylabel("test accuracy")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(RESULTS, "learning.png"), dpi=120)
+    with figure(path, ncols=len(settings), size=(4.2, 3.4), sharey=True) as axes:
+        for ax, setting in zip(axes, settings):
+            for run in runs:
+                if run["setting"] == setting:
+                    curve = run["learning_curve"]
+                    ax.plot([row["stories"] for row in curve], [row["val_accuracy"] for row in curve], marker=".",
+                            color=colours[run["model"]], label=f"{run['model']} (seed {run['seed']})",
+                            linestyle="-" if run["seed"] == runs[0]["seed"] else "--")
+            task, length, test_length = parse_setting(setting)
+            tested = f", tested at {test_length}" if test_length else ""
+            ax.set_title(f"bAbI task {task}, {length} sentences{tested}")
+            ax.set_xlabel("training stories seen")
+            ax.set_ylim(0, 1)
+        axes[0].set_ylabel("test accuracy")
+        axes[-1].legend(fontsize=7)
 
 
 if __name__ == "__main__":

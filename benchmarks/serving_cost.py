@@ -30,6 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from absl import app, flags, logging
 
 from benchmarks.common import RESULTS, machine_description, write_results
+from examples.plotting import figure
 from pipelines.metrics import format_table
 
 FLAGS = flags.FLAGS
@@ -144,27 +145,20 @@ def table(rows):
 
 
 def plot(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Latency (left) and bytes kept per sequence (right) against the sequence length, saved to `path`."""
     lengths = [r["length"] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    left.plot(lengths, [r["answer_ms"] for r in rows], "o-", label="memory: answer (per query)")
-    left.plot(lengths, [r["write_ms"] for r in rows], "s-", label="memory: write (per segment)")
-    full = [(r["length"], r["full_ms"]) for r in rows if r["full_ms"]]
-    left.plot(*zip(*full), "^-", label="full attention: serve (per query)")
-    left.set(xscale="log", yscale="log", xlabel="sequence length (items)", ylabel="latency (ms, median)")
-    left.legend(fontsize=8)
-    right.plot(lengths, [r["memory_bytes"] for r in rows], "o-", label="memory state")
-    right.plot(lengths, [r["full_bytes"] for r in rows], "^-", label="full attention: raw ids kept")
-    right.set(xscale="log", yscale="log", xlabel="sequence length (items)", ylabel="bytes kept per sequence")
-    right.legend(fontsize=8)
-    fig.suptitle("Serving cost of the exported SavedModels, batch 1 (CPU)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    title = "Serving cost of the exported SavedModels, batch 1 (CPU)"
+    with figure(path, ncols=2, size=(5, 3.8), title=title) as (left, right):
+        left.plot(lengths, [r["answer_ms"] for r in rows], "o-", label="memory: answer (per query)")
+        left.plot(lengths, [r["write_ms"] for r in rows], "s-", label="memory: write (per segment)")
+        full = [(r["length"], r["full_ms"]) for r in rows if r["full_ms"]]
+        left.plot(*zip(*full), "^-", label="full attention: serve (per query)")
+        left.set(xscale="log", yscale="log", xlabel="sequence length (items)", ylabel="latency (ms, median)")
+        left.legend(fontsize=8)
+        right.plot(lengths, [r["memory_bytes"] for r in rows], "o-", label="memory state")
+        right.plot(lengths, [r["full_bytes"] for r in rows], "^-", label="full attention: raw ids kept")
+        right.set(xscale="log", yscale="log", xlabel="sequence length (items)", ylabel="bytes kept per sequence")
+        right.legend(fontsize=8)
 
 
 def main(argv):

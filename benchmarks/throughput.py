@@ -22,6 +22,7 @@ from benchmarks.common import (
     run_worker,
     write_results,
 )
+from examples.plotting import figure
 from pipelines.metrics import format_table
 
 FLAGS = flags.FLAGS
@@ -92,28 +93,23 @@ def main(argv):
         "config": CONFIG, "batch_size": FLAGS.batch_size, "length": FLAGS.length,
         "machine": machine_description(), "results": runs, "table": table,
     })
-    plot(runs)
+    plot(runs, os.path.join(RESULTS, "throughput.png"))
     print(f"Wrote {path} and throughput.png")
 
 
-def plot(runs):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot(runs, path):
+    """Training items per second of the plain memory and of rehearsal, bars per backend, saved to `path`."""
     import numpy as np
 
     backends = list(runs)
     positions = np.arange(len(backends))
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for offset, name in ((-0.2, "plain memory"), (0.2, "rehearsal")):
-        ax.bar(positions + offset, [runs[b][name]["items_per_second"] for b in backends], 0.4, label=name)
-    ax.set_xticks(positions, backends)
-    ax.set_ylabel("training items / second")
-    ax.set_title("RehearsalMemoryModel training throughput (CPU)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(RESULTS, "throughput.png"), dpi=120)
+    with figure(path, size=(6, 3.5)) as (ax,):
+        for offset, name in ((-0.2, "plain memory"), (0.2, "rehearsal")):
+            ax.bar(positions + offset, [runs[b][name]["items_per_second"] for b in backends], 0.4, label=name)
+        ax.set_xticks(positions, backends)
+        ax.set_ylabel("training items / second")
+        ax.set_title("RehearsalMemoryModel training throughput (CPU)")
+        ax.legend()
 
 
 if __name__ == "__main__":

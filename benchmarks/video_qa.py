@@ -43,6 +43,7 @@ from absl import app, flags
 
 from benchmarks.common import (
     RESULTS, ROOT, machine_description, merge_runs, run_example, write_results)
+from examples.plotting import figure, quarter_axis
 from pipelines.metrics import format_table
 
 VARIANTS = {
@@ -169,37 +170,27 @@ def table(runs):
 
 
 def plot(runs, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Accuracy by quarter of the video (left) and training step time (right) of every variant, saved to `path`."""
     import numpy as np
 
     lengths = sorted({r["length"] for r in runs})
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for r in runs:
-        if r.get("accuracy"):
-            axes[0].plot(range(1, 5), [np.nan if v is None else v for v in mean_accuracy(r)[1]], marker="o",
-                         label=f"{r['variant']}, {r['length']} frames")
-    axes[0].set_xticks(range(1, 5), ["1st (earliest)", "2nd", "3rd", "4th"])
-    axes[0].set_ylim(0, 1)
-    axes[0].set_xlabel("quarter of the video holding what the answer needs")
-    axes[0].set_ylabel("test accuracy (mean over seeds)")
-    axes[0].legend(fontsize=7)
-    width = 0.8 / len(lengths)
     variants = [v for v in VARIANTS if any(r["variant"] == v for r in runs)]
-    for i, length in enumerate(lengths):
-        values = [next((r["cost"].get("step_seconds", np.nan) * 1000 for r in runs
-                        if r["variant"] == v and r["length"] == length), np.nan) for v in variants]
-        axes[1].bar(np.arange(len(variants)) + i * width, values, width, label=f"{length} frames")
-    axes[1].set_xticks(np.arange(len(variants)) + width * (len(lengths) - 1) / 2, variants, rotation=15)
-    axes[1].set_yscale("log")
-    axes[1].set_ylabel(f"training step ms (batch {FLAGS.cost_batch})")
-    axes[1].legend(fontsize=8)
-    fig.suptitle("Long video QA on dense frames (built-in videos)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    width = 0.8 / len(lengths)
+    with figure(path, ncols=2, size=(5, 3.6), title="Long video QA on dense frames (built-in videos)") as axes:
+        for r in runs:
+            if r.get("accuracy"):
+                axes[0].plot(range(1, 5), [np.nan if v is None else v for v in mean_accuracy(r)[1]], marker="o",
+                             label=f"{r['variant']}, {r['length']} frames")
+        quarter_axis(axes[0], "quarter of the video holding what the answer needs", "test accuracy (mean over seeds)")
+        axes[0].legend(fontsize=7)
+        for i, length in enumerate(lengths):
+            values = [next((r["cost"].get("step_seconds", np.nan) * 1000 for r in runs
+                            if r["variant"] == v and r["length"] == length), np.nan) for v in variants]
+            axes[1].bar(np.arange(len(variants)) + i * width, values, width, label=f"{length} frames")
+        axes[1].set_xticks(np.arange(len(variants)) + width * (len(lengths) - 1) / 2, variants, rotation=15)
+        axes[1].set_yscale("log")
+        axes[1].set_ylabel(f"training step ms (batch {FLAGS.cost_batch})")
+        axes[1].legend(fontsize=8)
 
 
 def main(argv):

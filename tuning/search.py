@@ -18,6 +18,10 @@ hyperparameters, score and the worker that ran it), `trials.png` (objective
 against each hyperparameter), `best_model.keras`, `vocabulary.json` (bAbI) and the
 best model as a TensorFlow SavedModel in `saved_model/` (`--noexport` skips it;
 `examples/serve_stream.py --model_dir=` that folder serves it).
+
+The data come from `tuning.data`, the hypermodel from `tuning.hypermodel`,
+the tuner and its trial records from `tuning.tuner`; this module runs the
+search and writes its outputs.
 """
 
 import inspect
@@ -26,6 +30,9 @@ import os
 
 from absl import app, flags
 
+from examples.plotting import figure
+from tuning.data import babi_data, ctr_data
+from tuning.tuner import TUNERS, is_worker, make_tuner, summarise, trial_workers
 
 FLAGS = flags.FLAGS
 
@@ -38,7 +45,7 @@ def define_flags():
     flags.DEFINE_integer("train_examples", 2000, "Training stories (ctr: users, two examples each).")
     flags.DEFINE_integer("val_examples", 500, "Validation stories or users (the objective is measured on them).")
     flags.DEFINE_integer("max_words", 8, "Words kept per sentence.")
-    flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "KerasTuner search algorithm.")
+    flags.DEFINE_enum("tuner", "random", list(TUNERS), "KerasTuner search algorithm.")
     flags.DEFINE_string("objective", "val_accuracy", "Metric to maximise (or `val_loss`, minimised).")
     flags.DEFINE_integer("max_trials", 6, "Trials (random, bayesian); hyperband is bounded by --epochs.")
     flags.DEFINE_integer("epochs", 3, "Epochs per trial (hyperband: the most epochs of one model).")
@@ -50,92 +57,6 @@ def define_flags():
     flags.DEFINE_bool("overwrite", False, "Start over instead of resuming an earlier search.")
     flags.DEFINE_bool("export", True, "Also export the best model as a SavedModel (saved_model/).")
     flags.DEFINE_integer("seed", 0, "Seed of the data, the oracle and the models.")
-
-
-TUNERS = ("random", "bayesian", "hyperband")
-
-
-def babi_data(babi_task, length, train_examples, val_examples, max_words, batch_size, seed):
-    """Built-in long bAbI: `(train, validation, vectorizer)`; the datasets yield `(inputs, answer)`."""
-    from pipelines.babi import BabiVectorizer, generate_long_babi
-
-    train = generate_long_babi(babi_task, train_examples, length, seed=seed)
-    validation = generate_long_babi(babi_task, val_examples, length, seed=seed + 10_000)
-    vectorizer = BabiVectorizer(max_words)
-    vectorizer.adapt(train + validation)
-
-    def dataset(examples, shuffle):
-        data = vectorizer.dataset(examples, batch_size, length, shuffle=shuffle, seed=seed)
-        return data.map(lambda x, y, depth: (x, y))  # no cache: it would freeze the first epoch's order
-
-    return dataset(train, True), dataset(validation, False), vectorizer
-
-
-def ctr_data(length, train_users, val_users, batch_size, seed):
-    """Built-in lifelong users: `(train, validation, behaviours)`; the datasets yield `(inputs, click)`."""
-    from pipelines.behaviour import ctr_dataset, generate_lifelong_users, make_examples
-
-    train = generate_lifelong_users(train_users, length, seed=seed)
-    validation = generate_lifelong_users(val_users, length, seed=seed + 10_000)
-    return (ctr_dataset(make_examples(train, length, seed=seed), batch_size, shuffle=True, seed=seed),
-            ctr_dataset(make_examples(validation, length, seed=seed + 1), batch_size), train)
-
-
-def make_tuner(kind, hypermodel, objective, max_trials, epochs, directory, project_name, overwrite, seed):
-    """A KerasTuner tuner of `kind` that also records which worker ran each trial."""
-    import keras_tuner
-
-    if kind not in TUNERS:
-        raise ValueError(f"`tuner` must be one of {list(TUNERS)}. Received: `tuner` = {kind!r}")
-    base = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization,
-            "hyperband": keras_tuner.Hyperband}[kind]
-
-    class Tuner(base):
-        def run_trial(self, trial, *args, **kwargs):
-            record_worker(self.project_dir, self.tuner_id, trial.trial_id)
-            return super().run_trial(trial, *args, **kwargs)
-
-    budget = {"max_epochs": epochs, "hyperband_iterations": 1} if kind == "hyperband" else {"max_trials": max_trials}
-    direction = "min" if objective.endswith("loss") else "max"
-    return Tuner(hypermodel, objective=keras_tuner.Objective(objective, direction), directory=directory,
-                 project_name=project_name, overwrite=overwrite, seed=seed, **budget)
-
-
-def record_worker(project_dir, tuner_id, trial_id):
-    """Appends `trial_id` to this worker's own record (one file per worker: no two writers share one)."""
-    folder = os.path.join(project_dir, "trial_workers")
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, f"{tuner_id}.jsonl"), "a") as f:
-        f.write(json.dumps({"trial_id": trial_id, "tuner_id": tuner_id}) + "\n")
-
-
-def trial_workers(project_dir):
-    """`{trial_id: tuner_id}` from the records every worker wrote."""
-    folder = os.path.join(project_dir, "trial_workers")
-    workers = {}
-    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-        with open(os.path.join(folder, name)) as f:
-            for line in f:
-                record = json.loads(line)
-                workers[record["trial_id"]] = record["tuner_id"]
-    return workers
-
-
-def is_worker():
-    """Whether this process is a worker of a distributed search (KerasTuner's own rule)."""
-    return "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in os.environ.get("KERASTUNER_TUNER_ID", "")
-
-
-def summarise(tuner):
-    """One dict per trial, best first: id, status, score, hyperparameters and the worker that ran it."""
-    workers = trial_workers(tuner.project_dir)
-    best = tuner.oracle.get_best_trials(len(tuner.oracle.trials))
-    unscored = [t for t in tuner.oracle.trials.values() if t not in best]
-    return [
-        {"trial_id": t.trial_id, "status": t.status, "score": t.score, "worker": workers.get(t.trial_id),
-         "hyperparameters": dict(t.hyperparameters.values)}
-        for t in best + unscored
-    ]
 
 
 def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_examples=500, max_words=8,
@@ -194,6 +115,7 @@ def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_ex
 
 
 def format_trials(trials, objective):
+    """The trials as a text table: id, status, score, worker and every hyperparameter."""
     from pipelines.metrics import format_table
 
     names = sorted({name for trial in trials for name in trial["hyperparameters"]})
@@ -206,31 +128,24 @@ def format_trials(trials, objective):
 
 
 def plot(trials, objective, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """The objective against each hyperparameter, a panel each, saved to `path` (nothing if no trial has a score)."""
     scored = [t for t in trials if t["score"] is not None]
     names = sorted({name for t in scored for name in t["hyperparameters"]})
     if not names:
         return
-    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 2.8), sharey=True, squeeze=False)
-    for ax, name in zip(axes[0], names):
-        values = [t["hyperparameters"].get(name) for t in scored]
-        if all(isinstance(v, (int, float)) for v in values):
-            ax.scatter(values, [t["score"] for t in scored])
-            if name in ("learning_rate", "recollection_weight", "familiarity_weight") and min(values) > 0:
-                ax.set_xscale("log")
-        else:
-            labels = sorted(set(map(str, values)))
-            ax.scatter([labels.index(str(v)) for v in values], [t["score"] for t in scored])
-            ax.set_xticks(range(len(labels)), labels)
-        ax.set_xlabel(name)
-    axes[0][0].set_ylabel(objective)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, ncols=len(names), size=(2.6, 2.8), dpi=110, sharey=True) as axes:
+        for ax, name in zip(axes, names):
+            values = [t["hyperparameters"].get(name) for t in scored]
+            if all(isinstance(v, (int, float)) for v in values):
+                ax.scatter(values, [t["score"] for t in scored])
+                if name in ("learning_rate", "recollection_weight", "familiarity_weight") and min(values) > 0:
+                    ax.set_xscale("log")
+            else:
+                labels = sorted(set(map(str, values)))
+                ax.scatter([labels.index(str(v)) for v in values], [t["score"] for t in scored])
+                ax.set_xticks(range(len(labels)), labels)
+            ax.set_xlabel(name)
+        axes[0].set_ylabel(objective)
 
 
 def main(argv):

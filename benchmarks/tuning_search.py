@@ -1,7 +1,7 @@
 """Cost of a KerasTuner search per backend: wall time of 6 trials and memory (RSS) after 1 and after 6.
 
-    python benchmarks/tuning.py --epochs=2 --train_examples=1000 --val_examples=300
-    python benchmarks/tuning.py --epochs=1 --train_examples=200 --val_examples=100 --results_name=tuning_same_model \
+    python benchmarks/tuning_search.py --epochs=2 --train_examples=1000 --val_examples=300
+    python benchmarks/tuning_search.py --epochs=1 --train_examples=200 --val_examples=100 --results_name=tuning_same_model \
         --space='{"num_slots": 8, "slot_dim": 64, "segment_length": 16, "recollection_weight": 1.0,
                   "familiarity_weight": 0.5, "sampler": "uniform"}'   # only the learning rate varies
 
@@ -22,6 +22,7 @@ import time
 from absl import app, flags
 
 from benchmarks.common import BACKENDS, RESULTS, machine_description, run_worker, write_results
+from examples.plotting import figure
 from pipelines.metrics import format_table
 from tuning import search
 
@@ -74,28 +75,22 @@ def main(argv):
     print(f"{FLAGS.tuner} search, bAbI task {FLAGS.babi_task}, {FLAGS.length} sentences, {FLAGS.train_examples} "
           f"training stories, {FLAGS.epochs} epochs per trial ({machine_description()})")
     print(table)
-    command = "python benchmarks/tuning.py " + " ".join(map(shlex.quote, args))
+    command = "python benchmarks/tuning_search.py " + " ".join(map(shlex.quote, args))
     path = write_results(FLAGS.results_name, {"command": command,
                                     "machine": machine_description(), "results": runs, "table": table})
-    plot(runs)
+    plot(runs, os.path.join(RESULTS, f"{FLAGS.results_name}.png"))
     print(f"Wrote {path} and {FLAGS.results_name}.png")
 
 
-def plot(runs):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    for backend, r in runs.items():
-        ax.plot(range(1, len(r["rss_mib"]) + 1), r["rss_mib"], marker="o", label=backend)
-    ax.set_xlabel("trial")
-    ax.set_ylabel("RSS after the trial (MiB)")
-    ax.set_title("Memory across KerasTuner trials")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(RESULTS, f"{FLAGS.results_name}.png"), dpi=120)
+def plot(runs, path):
+    """Memory (RSS) after every trial, a line per backend, saved to `path`."""
+    with figure(path, size=(5.5, 3.4)) as (ax,):
+        for backend, r in runs.items():
+            ax.plot(range(1, len(r["rss_mib"]) + 1), r["rss_mib"], marker="o", label=backend)
+        ax.set_xlabel("trial")
+        ax.set_ylabel("RSS after the trial (MiB)")
+        ax.set_title("Memory across KerasTuner trials")
+        ax.legend()
 
 
 if __name__ == "__main__":
