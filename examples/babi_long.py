@@ -200,7 +200,8 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
     test_data = vectorizer.dataset(test, batch_size, test_length)
     # The learning curve: test accuracy after every epoch (reported, never used to choose anything).
     curve_data = without_depth(test_data) if test_length == length else None
-    history, start = fit_epochs(net, epoch_data, epochs, output_dir, resume, verbose, scope, curve_data)
+    history, start = fit_epochs(net, epoch_data, epochs, output_dir, resume, verbose, scope, curve_data,
+                                shape_changes=[warmup_epochs])
 
     predictions, labels, depths = predict_classes(net, test_data)
     metrics = {

@@ -5,6 +5,8 @@ import json
 import os
 import shutil
 
+from examples.plotting import figure, quarter_axis
+
 
 def backup_dir(output_dir):
     """Where `fit_epochs` keeps its `BackupAndRestore` backup."""
@@ -31,20 +33,28 @@ def flag_values(fn, skip=("verbose",)):
 
 
 def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scope=contextlib.nullcontext,
-               validation_data=None):
-    """Trains `net` for `epochs`, one `fit` per epoch on `epoch_data(epoch)`, going on after a crash.
+               validation_data=None, shape_changes=()):
+    """Trains `net` for `epochs` on fresh data every epoch (`epoch_data(epoch)`), going on after a crash.
 
-    After every epoch the model, optimizer and seed states are backed up to
-    `output_dir/backup` (`keras.callbacks.BackupAndRestore`); the same call
-    after a crash goes on after the last finished epoch. `resume=False`
+    One `fit` runs every epoch (progress reads "Epoch 3/6"): its dataset
+    draws each epoch's batches from `epoch_data(epoch)` only when the epoch
+    begins. After every epoch the model, optimizer and seed states are backed
+    up to `output_dir/backup` (`keras.callbacks.BackupAndRestore`); the same
+    call after a crash goes on after the last finished epoch. `resume=False`
     throws the backup away first. TensorBoard logs go to `output_dir/logs`,
     and every epoch's logs (with `validation_data`, its `val_` metrics too)
     to `output_dir/history.csv` (`keras.callbacks.CSVLogger`; `learning_curve`
     reads it back). The backup is removed by `write_run`, once everything is
     written. An unbuilt `net` is built under `scope()` (a distribution's scope).
 
+    Args:
+        epoch_data: function of the epoch (0-based) returning its `tf.data.Dataset`; every epoch between two
+            `shape_changes` must have the same element spec and number of batches.
+        shape_changes: epochs whose data change shape (e.g. where a length curriculum ends); a new `fit` starts
+            there.
+
     Returns:
-        `(history, start)`: the last epoch's `History` (None if no epoch ran)
+        `(history, start)`: the last `fit`'s `History` (None if no epoch ran)
         and the epochs that were done before this call.
     """
     import keras
@@ -54,20 +64,46 @@ def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scop
     start = completed_epochs(backup_dir(output_dir))
     if start == 0 and os.path.exists(history_path(output_dir)):
         os.remove(history_path(output_dir))
-    if not net.built:  # `BackupAndRestore` restores into a built model
-        with scope():
-            net.build({key: (None, *spec.shape[1:]) for key, spec in epoch_data(0).element_spec[0].items()})
     tensorboard = keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"))
     csv_logger = keras.callbacks.CSVLogger(history_path(output_dir), append=True)
     history = None
-    for epoch in range(start, epochs):
-        # Each `fit` restores the backup of the epochs before (weights, optimizer and seed states) and backs up
-        # this one; the backup outlives `fit` (the loop's next call reads it) and goes when the run is done.
+    bounds = sorted({start, epochs, *(e for e in shape_changes if start < e < epochs)})
+    for first, end in zip(bounds, bounds[1:]):
+        data, steps = chained_epochs(epoch_data, first, end)
+        if not net.built:  # `BackupAndRestore` restores into a built model
+            with scope():
+                net.build({key: (None, *spec.shape[1:]) for key, spec in data.element_spec[0].items()})
+        # The backup outlives `fit` (a later phase's `fit` reads it) and goes when the run is written.
         backup = keras.callbacks.BackupAndRestore(backup_dir(output_dir), delete_checkpoint=False)
-        history = net.fit(epoch_data(epoch), initial_epoch=epoch, epochs=epoch + 1,
+        history = net.fit(data, initial_epoch=first, epochs=end, steps_per_epoch=steps,
                           callbacks=[tensorboard, csv_logger, backup], validation_data=validation_data,
                           shuffle=False, verbose=verbose)
     return history, start
+
+
+def chained_epochs(epoch_data, first, end):
+    """`(dataset, steps_per_epoch)`: one dataset of epochs `first` to `end - 1` of `epoch_data`, each epoch's data
+    made only when the one before is used up (so the stories of one epoch are in memory at a time)."""
+    import tensorflow as tf
+
+    head = epoch_data(first)
+    steps = int(head.cardinality())
+    if steps <= 0:
+        raise ValueError(f"`epoch_data({first})` must have a known, positive number of batches; got {steps}.")
+
+    pending = [head]  # dropped once read, so the first epoch's data do not stay in memory
+
+    def batches():
+        for epoch in range(first, end):
+            data = pending.pop() if pending else epoch_data(epoch)
+            count = 0
+            for count, batch in enumerate(data.as_numpy_iterator(), 1):
+                yield batch
+            if count != steps:
+                raise ValueError(f"`epoch_data({epoch})` has {count} batches; epoch {first} had {steps}.")
+
+    chained = tf.data.Dataset.from_generator(batches, output_signature=head.element_spec)
+    return chained.prefetch(tf.data.AUTOTUNE), steps
 
 
 def history_path(output_dir):
@@ -120,21 +156,11 @@ def depth_table(metrics):
 
 def plot_accuracy_by_depth(metrics, title, path):
     """A bar per quarter of the sequence: the test accuracy of the examples whose answer sits there."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     values = [v if v is not None else 0.0 for v in metrics["accuracy_by_depth"]]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.bar(["1st", "2nd", "3rd", "4th"], values)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("quarter of the sequence holding what the answer needs")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, size=(5, 3.2)) as (ax,):
+        ax.bar(range(1, 5), values)
+        quarter_axis(ax)
+        ax.set_title(title)
 
 
 def predict_classes(net, data):
