@@ -180,6 +180,27 @@ def test_rehearsal_returns_its_terms_and_its_gradients_reach_memory_and_items(sa
     assert layers.Rehearsal.from_config(config).get_config() == config
 
 
+def test_rehearsal_corrupts_half_the_fragments_with_the_next_sequences_items_where_nothing_is_masked():
+    rows, length = 400, 8
+    items = np.arange(2 * 16, dtype="float32").reshape(2, 16, 1) * np.ones((1, 1, D), "float32")  # item = its id
+    view = np.repeat(items[:, :length], rows // 2, axis=0)  # fragments of sequence 0, then of sequence 1
+    masked = np.zeros((rows, length), bool)
+    masked[:, :4] = True
+    visible = ~masked
+    rehearsal = layers.Rehearsal(hidden_dim=D, num_fragments=rows // 2, fragment_length=length, mask_ratio=0.5,
+                                 corruption_ratio=0.5, num_heads=2, seed=3)
+    out, corrupted, weights = (ops.convert_to_numpy(x) for x in rehearsal._corrupt_half(
+        view, visible, items, np.ones((2, 16), bool)))
+    assert 0.4 < corrupted.mean() < 0.6 and np.all(weights == 1)
+    ids, original = out[..., 0], view[..., 0]
+    np.testing.assert_array_equal(ids[~corrupted], original[~corrupted])  # real fragments untouched
+    changed = ids != original
+    assert not changed[:, :4].any(), "masked items (recollection's targets) are never the replaced ones"
+    assert np.all(changed[corrupted].sum(axis=1) == 2)  # round(0.5 * 4 visible items)
+    # A fragment of sequence 0 gets items of sequence 1 (ids 16-31) and the other way round (the batch rolled).
+    assert np.all(ids[:200][changed[:200]] >= 16) and np.all(ids[200:][changed[200:]] < 16)
+
+
 def test_rehearsal_off_builds_nothing_and_checks_its_arguments():
     plain = layers.Rehearsal(hidden_dim=D, recollection_weight=0.0, familiarity_weight=0.0)
     memory, items = np.zeros((B, 3, D), "float32"), np.zeros((B, 16, D), "float32")

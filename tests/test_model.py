@@ -139,11 +139,16 @@ def test_softmax_recollection_for_id_items():
         )
 
 
-def test_familiarity_loss_is_finite_when_confident():
-    logits = np.array([[100.0, -100.0], [-100.0, 100.0]], "float32")
-    loss = ops.convert_to_numpy(FamiliarityLoss()(np.zeros_like(logits), logits))
-    np.testing.assert_allclose(loss, 100.0, rtol=1e-5)  # (0 + 200) / 2
-    confident = ops.convert_to_numpy(FamiliarityLoss()(np.zeros((1, 2)), np.array([[1e4, -1e4]], "float32")))
+def test_familiarity_loss_is_twice_the_binary_cross_entropy_and_finite_when_confident():
+    corrupted = np.array([False, True, False, True])
+    logits = np.array([100.0, -100.0, -100.0, 100.0], "float32")  # right, right, wrong, wrong
+    loss = ops.convert_to_numpy(FamiliarityLoss()(corrupted, logits))
+    np.testing.assert_allclose(loss, 100.0, rtol=1e-5)  # 2 * (0 + 0 + 100 + 100) / 4
+    small = np.array([0.3, -1.2], "float32")
+    expected = 2 * np.mean([np.log1p(np.exp(-0.3)), np.log1p(np.exp(-1.2))])  # -log s(real), -log(1 - s(corrupt))
+    np.testing.assert_allclose(ops.convert_to_numpy(FamiliarityLoss()(np.array([False, True]), small)), expected,
+                               rtol=1e-5)
+    confident = ops.convert_to_numpy(FamiliarityLoss()(np.array([False, True]), np.array([1e4, -1e4], "float32")))
     assert np.isfinite(confident) and confident == 0.0
 
 

@@ -21,8 +21,12 @@ class Rehearsal(keras.layers.Layer):
     - recollect their masked items (`recollection_loss`: InfoNCE against
       `num_negatives` items of the same sequence, or, for id items, a full
       softmax over the item vocabulary), and
-    - tell them from copies corrupted with another sequence's items
-      (`familiarity_loss`).
+    - tell real fragments from fragments corrupted with another sequence's
+      items (`familiarity_loss`).
+
+    Both tasks read one view per fragment (one decoder pass): `mask_ratio` of
+    its items are masked, and half the fragments, drawn at random, have
+    `corruption_ratio` of their other items replaced.
 
     With `sampler="teacher"` a small full-attention teacher answers the task
     from the whole sequence; its attention over the items chooses the
@@ -50,8 +54,8 @@ class Rehearsal(keras.layers.Layer):
         mask_selection: str. `"random"` (the paper) or `"important"` (the
             items the teacher or the given importance ranks highest).
             Defaults to `"random"`.
-        corruption_ratio: float. Share of a fragment's items replaced for
-            familiarity. Defaults to 0.5.
+        corruption_ratio: float. Share of a corrupted fragment's unmasked
+            items replaced for familiarity. Defaults to 0.5.
         num_negatives: int. Negatives of the contrastive recollection. Defaults to 30.
         recollection: str. `"contrastive"` or `"softmax"` (id items only:
             pass `item_ids` and `embeddings` when called). Defaults to `"contrastive"`.
@@ -218,48 +222,63 @@ class Rehearsal(keras.layers.Layer):
         elif self.sampler == "importance" and importance is None:
             raise ValueError('`sampler="importance"` needs `importance` (batch, length) in the inputs.')
         starts = self.fragment_sampler(item_mask, importance)
+        fragment_items = fragments.gather_fragments(items, starts, self.fragment_length)
+        fragment_mask = fragments.gather_fragments(item_mask, starts, self.fragment_length)
 
-        length = self.fragment_length
-        views = {
-            "fragments": fragments.gather_fragments(items, starts, length),
-            "fragment_mask": fragments.gather_fragments(item_mask, starts, length),
-            "memory": ops.repeat(memory, self.num_fragments, axis=0),
-        }
+        # One view per fragment serves both tasks, so the decoder runs once: a share of its items go behind [MASK]
+        # (recollection), and half the fragments, drawn at random, get a share of their visible items replaced
+        # by another sequence's (familiarity).
+        view = fragment_items
+        masked = ops.zeros_like(fragment_mask, dtype="bool")
         if self.recollection_weight > 0:
             scores = None
             if self.mask_selection == "important":
-                scores = fragments.gather_fragments(ops.cast(importance, "float32"), starts, length)
+                scores = fragments.gather_fragments(ops.cast(importance, "float32"), starts, self.fragment_length)
             if self.recollection == "softmax":
                 if item_ids is None or embeddings is None:
                     raise ValueError('`recollection="softmax"` needs `item_ids` and `embeddings`.')
-                item_ids = fragments.gather_fragments(item_ids, starts, length)
+                item_ids = fragments.gather_fragments(item_ids, starts, self.fragment_length)
+            masked, positions, chosen = self._masked_positions(fragment_mask, scores)
+        if self.familiarity_weight > 0:
+            visible = ops.logical_and(ops.cast(fragment_mask, "bool"), ops.logical_not(masked))
+            view, corrupted, familiarity_weights = self._corrupt_half(view, visible, items, item_mask)
+        if self.recollection_weight > 0:
+            view = self.decoder.mask_items(view, masked)
+        outputs = self.decoder(
+            view, fragment_mask, ops.repeat(memory, self.num_fragments, axis=0), training=training
+        )
+        if self.recollection_weight > 0:
             terms["recollection_loss"], terms["recollection_accuracy"] = self._recollection(
-                views, items, item_mask, scores, item_ids, embeddings, training
+                outputs["reconstructions"], fragment_items, positions, chosen, items, item_mask, item_ids, embeddings
             )
             loss = loss + self.recollection_weight * terms["recollection_loss"]
         if self.familiarity_weight > 0:
-            terms["familiarity_loss"], terms["familiarity_accuracy"] = self._familiarity(
-                views, items, item_mask, training
+            logits = outputs["familiarity_logits"]
+            terms["familiarity_loss"] = self.familiarity_loss_fn(corrupted, logits, sample_weight=familiarity_weights)
+            terms["familiarity_accuracy"] = fragments.weighted_mean(
+                ops.equal(logits < 0, corrupted), familiarity_weights
             )
             loss = loss + self.familiarity_weight * terms["familiarity_loss"]
         return {"loss": loss, **terms}
 
-    def _recollection(self, views, items, item_mask, scores, item_ids, embeddings, training):
-        """Reconstruct masked fragment items (random or most important) from the memory alone."""
-        fragment_items, fragment_mask = views["fragments"], views["fragment_mask"]
+    def _masked_positions(self, fragment_mask, scores):
+        """Which items of each fragment go behind [MASK] (random or the most important): `(masked, positions,
+        chosen)`, the mask `(rows, fragment_length)` and `fragments.choose_positions`' two outputs."""
         count = max(1, round(self.mask_ratio * self.fragment_length))
         positions, chosen = fragments.choose_positions(fragment_mask, count, self.seed_generator, scores)
         one_hot = fragments.position_one_hot(positions, chosen, self.fragment_length, "float32")
-        masked = ops.sum(one_hot, axis=1) > 0
-        outputs = self.decoder(
-            self.decoder.mask_items(fragment_items, masked), fragment_mask, views["memory"], training=training
-        )
-        reconstructions = ops.take_along_axis(outputs["reconstructions"], ops.expand_dims(positions, -1), axis=1)
+        return ops.sum(one_hot, axis=1) > 0, positions, chosen
+
+    def _recollection(self, reconstructions, fragment_items, positions, chosen, items, item_mask, item_ids,
+                      embeddings):
+        """Scores the reconstructions of the masked items against the true ones: loss and accuracy."""
+        reconstructions = fragments.take_rows(reconstructions, positions)
+        count = positions.shape[1]
         if self.recollection == "softmax":
-            labels = ops.take_along_axis(item_ids, positions, axis=1)
+            labels = fragments.take_rows(item_ids, positions)
             logits = ops.matmul(reconstructions, ops.transpose(embeddings))
         else:
-            targets = ops.take_along_axis(fragment_items, ops.expand_dims(positions, -1), axis=1)
+            targets = fragments.take_rows(fragment_items, positions)
             negatives = fragments.draw_items(
                 items, item_mask, self.num_fragments * count * self.num_negatives, self.seed_generator
             )
@@ -271,30 +290,30 @@ class Rehearsal(keras.layers.Layer):
         hits = ops.equal(ops.argmax(logits, axis=-1), ops.cast(labels, "int32"))
         return loss, fragments.weighted_mean(hits, weights)
 
-    def _familiarity(self, views, items, item_mask, training):
-        """Tell real fragments from copies corrupted with another sequence's items."""
-        fragment_items, fragment_mask = views["fragments"], views["fragment_mask"]
+    def _corrupt_half(self, view, visible, items, item_mask):
+        """Replaces, in half the fragments (drawn at random), `corruption_ratio` of their `visible` items by items
+        of another sequence (the next row of the batch).
+
+        Returns:
+            `(view, corrupted, weights)`: the fragments, bool `(rows,)` which
+            were corrupted, and the weights of the familiarity task (0 for a
+            fragment without a real item, or a corrupted one without a
+            replaced item).
+        """
         length = self.fragment_length
-        count = max(1, round(self.corruption_ratio * length))
-        positions, chosen = fragments.choose_positions(fragment_mask, count, self.seed_generator)
+        masked_count = max(1, round(self.mask_ratio * length)) if self.recollection_weight > 0 else 0
+        count = max(1, round(self.corruption_ratio * (length - masked_count)))
+        positions, chosen = fragments.choose_positions(visible, count, self.seed_generator)
         donors = ops.roll(items, 1, axis=0)
         donor_mask = ops.roll(item_mask, 1, axis=0)
         replacements = fragments.draw_items(donors, donor_mask, self.num_fragments * count, self.seed_generator)
         replacements = ops.reshape(replacements, (-1, count, self.hidden_dim))
-        one_hot = fragments.position_one_hot(positions, chosen, length, fragment_items.dtype)
+        one_hot = fragments.position_one_hot(positions, chosen, length, view.dtype)
         replaced = ops.sum(one_hot, axis=1)[..., None]
-        corrupted = fragment_items * (1.0 - replaced) + ops.einsum("rcl,rcd->rld", one_hot, replacements)
-        logits = self.decoder(
-            ops.concatenate([fragment_items, corrupted], axis=0),
-            ops.concatenate([fragment_mask, fragment_mask], axis=0),
-            ops.concatenate([views["memory"], views["memory"]], axis=0),
-            training=training,
-        )["familiarity_logits"]
-        pair_logits = ops.transpose(ops.reshape(logits, (2, -1)))  # (pairs, [real, corrupted])
-        weights = ops.cast(ops.any(chosen, axis=1), "float32")
-        loss = self.familiarity_loss_fn(ops.zeros_like(pair_logits), pair_logits, sample_weight=weights)
-        correct = (ops.cast(pair_logits[:, 0] > 0, "float32") + ops.cast(pair_logits[:, 1] < 0, "float32")) / 2
-        return loss, fragments.weighted_mean(correct, weights)
+        corrupted_view = view * (1.0 - replaced) + ops.einsum("rcl,rcd->rld", one_hot, replacements)
+        corrupted = keras.random.uniform((ops.shape(view)[0],), seed=self.seed_generator) < 0.5
+        weights = ops.where(corrupted, ops.any(chosen, axis=1), ops.any(visible, axis=1))
+        return ops.where(corrupted[:, None, None], corrupted_view, view), corrupted, ops.cast(weights, "float32")
 
     def update_metrics(self, terms, batch_size, unscale=lambda value: value):
         """Adds a step's terms (from `call`) to the trackers; `unscale` maps a per-replica loss to the global one."""

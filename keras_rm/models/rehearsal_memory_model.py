@@ -31,7 +31,7 @@ class RehearsalMemoryModel(TaskModel):
     - recollect their masked items (`recollection_loss`, InfoNCE against
       `num_negatives` items of the same sequence, or a full softmax over the
       vocabulary for id items), and
-    - tell them from corrupted copies (`familiarity_loss`).
+    - tell real fragments from corrupted ones (`familiarity_loss`).
 
     The training loss is `task + recollection_weight * recollection +
     familiarity_weight * familiarity (+ teacher_weight * teacher task loss)`,
@@ -82,8 +82,8 @@ class RehearsalMemoryModel(TaskModel):
             `"random"` (the paper) or `"important"` (the ones the teacher or
             the given importance ranks highest; `sampler="teacher"` or
             `"importance"` only). Defaults to `"random"`.
-        corruption_ratio: float. Share of a fragment's items replaced for
-            familiarity. Defaults to 0.5.
+        corruption_ratio: float. Share of a corrupted fragment's unmasked
+            items replaced for familiarity. Defaults to 0.5.
         num_negatives: int. Negatives of the contrastive recollection. Defaults to 30.
         recollection: str. `"contrastive"` or `"softmax"` (id items only).
             Defaults to `"contrastive"`.
