@@ -1,5 +1,6 @@
-"""Text helpers shared by the pipelines: word tokenisation."""
+"""Text helpers shared by the pipelines: word tokenisation and the vocabularies every text data set keeps."""
 
+import json
 import re
 
 
@@ -9,3 +10,52 @@ _WORD = re.compile(r"[a-z0-9]+")
 def tokenize(sentence):
     """Lower-cased words of a sentence, punctuation dropped."""
     return _WORD.findall(sentence.lower())
+
+
+class Vocabularies:
+    """Base of the data sets' vectorisers: word and answer vocabularies, the layer over them, JSON save and load.
+
+    `set_vocabulary` builds `layer`, a `keras_rm.layers.SentenceVectorizer`:
+    the same layer vectorises the `tf.data` pipeline, can travel inside the
+    model (`text_vectorizer=`) and runs in its SavedModel. Word id 0 is
+    padding, 1 out-of-vocabulary. A subclass adds its constructor arguments
+    to `get_config` (what `save` writes and `load` passes back).
+
+    Args:
+        max_words: int. Words kept per sentence (longer sentences are cut).
+    """
+
+    def __init__(self, max_words):
+        self.max_words = max_words
+        self.words, self.answers, self.layer = None, None, None
+
+    def set_vocabulary(self, words, answers):
+        """Sets the word and answer vocabularies (in id order) and builds `layer` over them."""
+        from keras_rm.layers import SentenceVectorizer
+
+        self.words, self.answers = list(words), list(answers)
+        self.layer = SentenceVectorizer(max_words=self.max_words, vocabulary=self.words, answers=self.answers)
+
+    @property
+    def vocabulary_size(self):
+        """Word ids, padding and out-of-vocabulary included."""
+        return len(self.words) + 2
+
+    def get_config(self):
+        """The constructor arguments."""
+        return {"max_words": self.max_words}
+
+    def save(self, path):
+        """Writes the constructor arguments and the vocabularies as JSON."""
+        with open(path, "w") as f:
+            json.dump({**self.get_config(), "words": self.words, "answers": self.answers}, f)
+
+    @classmethod
+    def load(cls, path):
+        """The vectoriser `save` wrote to `path`."""
+        with open(path) as f:
+            saved = json.load(f)
+        words, answers = saved.pop("words"), saved.pop("answers")
+        vectorizer = cls(**saved)
+        vectorizer.set_vocabulary(words, answers)
+        return vectorizer

@@ -1,10 +1,10 @@
 """`BabiVectorizer`: the vocabularies and the sentence- and token-level `tf.data` pipeline of long bAbI."""
 
 from pipelines.data import batches_from_rows
-from pipelines.text import tokenize
+from pipelines.text import Vocabularies, tokenize
 
 
-class BabiVectorizer:
+class BabiVectorizer(Vocabularies):
     """Word and answer vocabularies and the `tf.data` pipeline of long bAbI.
 
     The vectorising is a `keras_rm.layers.SentenceVectorizer` (`layer`): the
@@ -28,8 +28,7 @@ class BabiVectorizer:
     """
 
     def __init__(self, max_words=8):
-        self.max_words = max_words
-        self.words, self.answers = None, None
+        super().__init__(max_words)
 
     def adapt(self, examples):
         """Builds the vocabularies from `examples` (words of stories and questions, answers)."""
@@ -39,34 +38,6 @@ class BabiVectorizer:
                 words.update(tokenize(sentence))
             answers.add(example.answer)
         self.set_vocabulary(sorted(words), sorted(answers))
-
-    def set_vocabulary(self, words, answers):
-        from keras_rm.layers import SentenceVectorizer
-
-        self.words, self.answers = list(words), list(answers)
-        self.layer = SentenceVectorizer(max_words=self.max_words, vocabulary=self.words, answers=self.answers)
-
-    @property
-    def vocabulary_size(self):
-        """Word ids, padding and out-of-vocabulary included."""
-        return len(self.words) + 2
-
-    def save(self, path):
-        """Writes the vocabularies as JSON."""
-        import json
-
-        with open(path, "w") as f:
-            json.dump({"max_words": self.max_words, "words": self.words, "answers": self.answers}, f)
-
-    @classmethod
-    def load(cls, path):
-        import json
-
-        with open(path) as f:
-            saved = json.load(f)
-        vectorizer = cls(saved["max_words"])
-        vectorizer.set_vocabulary(saved["words"], saved["answers"])
-        return vectorizer
 
     def token_story(self, example):
         """The story as one list of words (sentence boundaries dropped) and the depth of its last supporting fact.

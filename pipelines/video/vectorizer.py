@@ -1,19 +1,18 @@
 """`VideoQAVectorizer`: question words, the top-N answer classes and the `tf.data` pipeline of video QA."""
 
 import collections
-import json
 
 import numpy as np
 
 from pipelines.data import batches_from_rows
-from pipelines.text import tokenize
+from pipelines.text import Vocabularies, tokenize
 from pipelines.video.reader import fit_frames, load_frames
 
 
 UNKNOWN_ANSWER = "<unk>"
 
 
-class VideoQAVectorizer:
+class VideoQAVectorizer(Vocabularies):
     """Question words and answer classes (Keras `StringLookup`s) and the `tf.data` pipeline of video QA.
 
     Word id 0 is padding, 1 out-of-vocabulary. Answer class 0 is
@@ -38,8 +37,8 @@ class VideoQAVectorizer:
     """
 
     def __init__(self, max_words=12, num_answers=1000):
-        self.max_words, self.num_answers = max_words, num_answers
-        self.words, self.answers = None, None
+        super().__init__(max_words)
+        self.num_answers = num_answers
 
     def adapt(self, examples):
         """Builds the vocabularies from training `examples`: every question word, the top answers."""
@@ -49,17 +48,11 @@ class VideoQAVectorizer:
         self.set_vocabulary(words, [UNKNOWN_ANSWER] + sorted(answers))
 
     def set_vocabulary(self, words, answers):
-        from keras_rm.layers import SentenceVectorizer
-
-        self.words, self.answers = list(words), list(answers)
-        # The questions' vectoriser (the same layer as bAbI's: it can travel inside the model).
-        self.layer = SentenceVectorizer(max_words=self.max_words, vocabulary=self.words, answers=self.answers)
+        super().set_vocabulary(words, answers)
         self.answer_index = {answer: i for i, answer in enumerate(self.answers)}
 
-    @property
-    def vocabulary_size(self):
-        """Word ids, padding and out-of-vocabulary included."""
-        return len(self.words) + 2
+    def get_config(self):
+        return {**super().get_config(), "num_answers": self.num_answers}
 
     @property
     def num_classes(self):
@@ -75,20 +68,6 @@ class VideoQAVectorizer:
         """Whether each predicted class is right: equal to the label, and the label is a known answer."""
         predictions, labels = np.asarray(predictions), np.asarray(labels)
         return (predictions == labels) & (labels != 0)
-
-    def save(self, path):
-        """Writes the vocabularies as JSON."""
-        with open(path, "w") as f:
-            json.dump({"max_words": self.max_words, "num_answers": self.num_answers, "words": self.words,
-                       "answers": self.answers}, f)
-
-    @classmethod
-    def load(cls, path):
-        with open(path) as f:
-            saved = json.load(f)
-        vectorizer = cls(saved["max_words"], saved["num_answers"])
-        vectorizer.set_vocabulary(saved["words"], saved["answers"])
-        return vectorizer
 
     def dataset(self, examples, batch_size, num_frames, shuffle=False, seed=0):
         """A `tf.data.Dataset` of `({"items", "item_mask", "query"}, answer, depth)` batches with static shapes.
