@@ -42,57 +42,59 @@ import os
 from absl import app, flags, logging
 
 from examples.training import (  # noqa: F401 (completed_epochs: for the tests)
-    accuracy_report, completed_epochs, depth_table, fit_epochs, flag_values, learning_curve, predict_classes,
-    write_run)
+    accuracy_report, completed_epochs, define_flags, depth_table, fit_epochs, flag_values, learning_curve,
+    predict_classes, write_run)
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("task", 1, "bAbI task, 1-20 (built-in generator: 1, 2, 3, 6, 7).")
-flags.DEFINE_integer("length", 100, "Sentences per lengthened story.")
-flags.DEFINE_enum("depth", "uniform", ["uniform", "early", "late"], "Where the story's facts are placed.")
-flags.DEFINE_string("data_dir", None, "Folder with the official qa*_train.txt / qa*_test.txt files.")
-flags.DEFINE_string("distractors", None, "Text file of distractor sentences, one per line (default: built-in).")
-flags.DEFINE_enum("model", "memory", ["memory", "full_attention"], "Memory model or full-attention upper bound.")
-flags.DEFINE_integer("num_slots", 8, "Memory slots.")
-flags.DEFINE_integer("segment_length", 16, "Sentences written per segment.")
-flags.DEFINE_integer("hidden_dim", 64, "Width of sentences and slots.")
-flags.DEFINE_integer("reader_hops", 1, "Attention hops of the memory reader (task 2 and 3 chain facts: try 2).")
-flags.DEFINE_bool("slot_identity", True, "A learned identity per memory slot in its write query "
-                  "(--noslot_identity: the slots collapse into one vector and the memory does not learn).")
-flags.DEFINE_bool("null_item", True, "Slots may attend to a learned null item and write only by the share of "
-                  "attention they gave real sentences (--nonull_item: every segment wears every slot down).")
-flags.DEFINE_float("keep_bias", 1.0, "Initial bias of the slots' GRU update gate (how much a slot keeps per segment).")
-# Rehearsal is off by default: on long bAbI it has not yet beaten the plain memory (see the README).
-flags.DEFINE_float("recollection_weight", 0.0, "Weight of the recollection loss (0 with familiarity 0: no rehearsal; "
-                   "the paper's setting is 1.0).")
-flags.DEFINE_float("familiarity_weight", 0.0, "Weight of the familiarity loss (the paper's setting is 0.5).")
-flags.DEFINE_enum("sampler", "uniform", ["uniform", "teacher"], "History sampler of the rehearsal.")
-flags.DEFINE_enum("mask_selection", "random", ["random", "important"],
-                  "Recollection masks random items of a fragment or the teacher's most important ones.")
-flags.DEFINE_integer("story_length", 10, "Sentences per built-in story before lengthening.")
-flags.DEFINE_integer("train_examples", 8000, "Training examples per epoch (fresh ones every epoch).")
-flags.DEFINE_integer("test_examples", 500, "Test examples.")
-flags.DEFINE_integer("test_length", None, "Sentences per test story (default: --length); e.g. test a model trained "
-                     "on 1,000-sentence stories on 10,000-sentence ones.")
-flags.DEFINE_integer("epochs", 10, "Epochs.")
-flags.DEFINE_integer("warmup_epochs", 2, "First epochs trained on short stories of --warmup_length sentences (a length "
-                     "curriculum: with facts close together the memory finds out sooner what to keep).")
-flags.DEFINE_integer("warmup_length", 32, "Sentences per story in the --warmup_epochs.")
-flags.DEFINE_integer("batch_size", 32, "Batch size.")
-flags.DEFINE_float("learning_rate", 1e-3, "Adam's learning rate (gradients clipped to norm 1).")
-flags.DEFINE_integer("learning_rate_warmup", 500, "Steps over which the learning rate rises linearly from 0 "
-                     "(without it, some seeds sat at chance for epochs).")
-flags.DEFINE_integer("max_words", 8, "Words kept per sentence.")
-flags.DEFINE_integer("seed", 0, "Seed of data, initialisation and rehearsal draws.")
-flags.DEFINE_string("output_dir", "output/babi_long", "Where the model, metrics, logs and plot go.")
-flags.DEFINE_bool("export", True, "Export a SavedModel (serve, and for the memory: initial_memory, write, answer).")
-flags.DEFINE_string("init_from", None,
-                    "Output directory of an earlier run: start from its model.keras and vocabulary.json "
-                    "(e.g. train on short stories, then go on with longer ones); model flags are then ignored.")
-flags.DEFINE_bool("resume", True, "Go on from the backup an interrupted run left in output_dir/backup "
-                  "(--noresume deletes it and starts over).")
-flags.DEFINE_bool("data_parallel", False, "Train on every local device (JAX: keras.distribution.DataParallel, "
-                  "TF: MirroredStrategy; not torch); --batch_size is the global batch and must divide by the "
-                  "device count.")
+
+# One flag per argument of `run`, its default taken from there. Rehearsal is off by default: on long bAbI it has
+# not yet beaten the plain memory (see the README).
+FLAG_HELP = {
+    "task": "bAbI task, 1-20 (built-in generator: 1, 2, 3, 6, 7).",
+    "length": "Sentences per lengthened story.",
+    "depth": (["uniform", "early", "late"], "Where the story's facts are placed."),
+    "data_dir": (str, "Folder with the official qa*_train.txt / qa*_test.txt files."),
+    "distractors": (str, "Text file of distractor sentences, one per line (default: built-in)."),
+    "model": (["memory", "full_attention"], "Memory model or full-attention upper bound."),
+    "num_slots": "Memory slots.",
+    "segment_length": "Sentences written per segment.",
+    "hidden_dim": "Width of sentences and slots.",
+    "reader_hops": "Attention hops of the memory reader (task 2 and 3 chain facts: try 2).",
+    "slot_identity": "A learned identity per memory slot in its write query (--noslot_identity: the slots collapse"
+                     " into one vector and the memory does not learn).",
+    "null_item": "Slots may attend to a learned null item and write only by the share of attention they gave "
+                 "real sentences (--nonull_item: every segment wears every slot down).",
+    "keep_bias": "Initial bias of the slots' GRU update gate (how much a slot keeps per segment).",
+    "recollection_weight": "Weight of the recollection loss (0 with familiarity 0: no rehearsal; the paper's "
+                           "setting is 1.0).",
+    "familiarity_weight": "Weight of the familiarity loss (the paper's setting is 0.5).",
+    "sampler": (["uniform", "teacher"], "History sampler of the rehearsal."),
+    "mask_selection": (["random", "important"], "Recollection masks random items of a fragment or the teacher's "
+                                                "most important ones."),
+    "story_length": "Sentences per built-in story before lengthening.",
+    "train_examples": "Training examples per epoch (fresh ones every epoch).",
+    "test_examples": "Test examples.",
+    "test_length": (int, "Sentences per test story (default: --length); e.g. test a model trained on 1,000-sentence "
+                         "stories on 10,000-sentence ones."),
+    "epochs": "Epochs.",
+    "warmup_epochs": "First epochs trained on short stories of --warmup_length sentences (a length curriculum: "
+                     "with facts close together the memory finds out sooner what to keep).",
+    "warmup_length": "Sentences per story in the --warmup_epochs.",
+    "batch_size": "Batch size.",
+    "learning_rate": "Adam's learning rate (gradients clipped to norm 1).",
+    "learning_rate_warmup": "Steps over which the learning rate rises linearly from 0 (without it, some seeds sat at "
+                            "chance for epochs).",
+    "max_words": "Words kept per sentence.",
+    "seed": "Seed of data, initialisation and rehearsal draws.",
+    "output_dir": "Where the model, metrics, logs and plot go.",
+    "export": "Export a SavedModel (serve, and for the memory: initial_memory, write, answer).",
+    "init_from": (str, "Output directory of an earlier run: start from its model.keras and vocabulary.json (e.g. "
+                       "train on short stories, then go on with longer ones); model flags are then ignored."),
+    "resume": "Go on from the backup an interrupted run left in output_dir/backup (--noresume deletes it "
+              "and starts over).",
+    "data_parallel": "Train on every local device (JAX: keras.distribution.DataParallel, TF: MirroredStrategy; not"
+                     " torch); --batch_size is the global batch and must divide by the device count.",
+}
 
 
 def read_official(task, data_dir, split):
@@ -234,4 +236,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags(run, FLAG_HELP)
     app.run(main)

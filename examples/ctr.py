@@ -27,34 +27,34 @@ import os
 
 from absl import app, flags, logging
 
-from examples.training import fit_epochs, flag_values, write_run
+from examples.training import define_flags, fit_epochs, flag_values, write_run
 
 
 FLAGS = flags.FLAGS
 MODELS = ("memory", "recent", "target_all", "gru", "full_attention")
 
 
-def define_flags():
-    """The command line's flags (defined on demand, so the module imports beside other absl programs)."""
-    flags.DEFINE_string("data_dir", None, "Folder with MovieLens-format ratings and movies files (default: built-in).")
-    flags.DEFINE_integer("history_length", 500, "Behaviours kept per history (the most recent ones).")
-    flags.DEFINE_enum("model", "memory", MODELS, "Which model.")
-    flags.DEFINE_integer("num_slots", 8, "Memory slots.")
-    flags.DEFINE_integer("segment_length", 50, "Behaviours written per segment.")
-    flags.DEFINE_integer("hidden_dim", 32, "Width of items, slots and states.")
-    flags.DEFINE_float("recollection_weight", 0.0, "Weight of the recollection loss (memory).")
-    flags.DEFINE_float("familiarity_weight", 0.0, "Weight of the familiarity loss (memory).")
-    flags.DEFINE_enum("sampler", "uniform", ["uniform", "teacher"], "History sampler of the rehearsal.")
-    flags.DEFINE_integer("recent", 50, "Behaviours the `recent` model reads.")
-    flags.DEFINE_integer("train_users", 2000, "Training users per epoch (built-in data).")
-    flags.DEFINE_integer("test_users", 500, "Test users (built-in data).")
-    flags.DEFINE_integer("epochs", 5, "Epochs.")
-    flags.DEFINE_integer("batch_size", 32, "Batch size.")
-    flags.DEFINE_integer("seed", 0, "Seed of data, initialisation and rehearsal draws.")
-    flags.DEFINE_string("output_dir", "output/ctr", "Where the metrics, model and SavedModel go.")
-    flags.DEFINE_bool("export", True, "Export the memory model as a SavedModel (saved_model/).")
-    flags.DEFINE_bool("resume", True, "Go on from the backup an interrupted run left in output_dir/backup "
-                      "(--noresume starts over).")
+# One flag per argument of `run`, its default taken from there.
+FLAG_HELP = {
+    "data_dir": (str, "Folder with MovieLens-format ratings and movies files (default: built-in)."),
+    "history_length": "Behaviours kept per history (the most recent ones).",
+    "model": (MODELS, "Which model."),
+    "num_slots": "Memory slots.",
+    "segment_length": "Behaviours written per segment.",
+    "hidden_dim": "Width of items, slots and states.",
+    "recollection_weight": "Weight of the recollection loss (memory).",
+    "familiarity_weight": "Weight of the familiarity loss (memory).",
+    "sampler": (["uniform", "teacher"], "History sampler of the rehearsal."),
+    "recent": "Behaviours the `recent` model reads.",
+    "train_users": "Training users per epoch (built-in data).",
+    "test_users": "Test users (built-in data).",
+    "epochs": "Epochs.",
+    "batch_size": "Batch size.",
+    "seed": "Seed of data, initialisation and rehearsal draws.",
+    "output_dir": "Where the metrics, model and SavedModel go.",
+    "export": "Export the memory model as a SavedModel (saved_model/).",
+    "resume": "Go on from the backup an interrupted run left in output_dir/backup (--noresume starts over).",
+}
 
 
 def build_model(model, num_items, num_categories, hidden_dim, num_slots=8, segment_length=50, recollection_weight=0.0,
@@ -154,5 +154,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    define_flags()
+    define_flags(run, FLAG_HELP)
     app.run(main)

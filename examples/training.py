@@ -22,9 +22,39 @@ def completed_epochs(backup):
         return int(json.load(f)["epoch"])
 
 
+def define_flags(fn, table):
+    """Defines an absl flag for each argument of `fn` in `table`, with the argument's default as the flag's.
+
+    The defaults then live in one place, the signature of an example's `run`,
+    for a library call and the command line alike (`flag_values` reads them
+    back).
+
+    Args:
+        fn: function whose arguments the flags are.
+        table: `{argument: help}`, or `{argument: (kind, help)}` where kind is
+            a list or tuple of choices (an enum flag) or, for an argument whose default
+            is None, its type (`int`, `float`, `str`).
+    """
+    import inspect
+
+    from absl import flags
+
+    define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+              str: flags.DEFINE_string, list: flags.DEFINE_list}
+    defaults = {name: parameter.default for name, parameter in inspect.signature(fn).parameters.items()}
+    for name, entry in table.items():
+        kind, help_text = entry if isinstance(entry, tuple) else (type(defaults[name]), entry)
+        if isinstance(kind, (list, tuple)):
+            flags.DEFINE_enum(name, defaults[name], list(kind), help_text)
+        elif kind in define:
+            define[kind](name, defaults[name], help_text)
+        else:
+            raise TypeError(f"Flag `{name}` needs a kind in `table`: its default is {defaults[name]!r}.")
+
+
 def flag_values(fn, skip=("verbose",)):
     """`{argument: flag value}` for the arguments of `fn` (an example defines one absl flag per argument of its
-    `run`), leaving out `skip`."""
+    `run`, `define_flags`), leaving out `skip`."""
     import inspect
 
     from absl import flags

@@ -34,52 +34,51 @@ import os
 from absl import app, flags, logging
 
 from examples.training import (
-    accuracy_report, depth_table, fit_epochs, flag_values, predict_classes, write_run)
+    accuracy_report, define_flags, depth_table, fit_epochs, flag_values, predict_classes, write_run)
 
 FLAGS = flags.FLAGS
 
 
-def define_flags():
-    """The command line's flags (defined on demand, so the module imports beside other absl programs)."""
-    flags.DEFINE_string("data_dir", None, "Folder of frame features, one .npy/.npz per video (default: built-in).")
-    for split in ("train", "test"):
-        flags.DEFINE_string(f"{split}_questions", None, f"ActivityNet-QA {split} questions JSON (with --data_dir).")
-        flags.DEFINE_string(f"{split}_answers", None, f"ActivityNet-QA {split} answers JSON, if apart.")
-    flags.DEFINE_integer("num_frames", 512, "Frames per video (subsampled or padded).")
-    flags.DEFINE_integer("feature_dim", 64, "Features per frame of the built-in videos.")
-    flags.DEFINE_enum("model", "memory", ["memory", "full_attention"], "Memory model or full-attention upper bound.")
-    flags.DEFINE_integer("num_slots", 8, "Memory slots.")
-    flags.DEFINE_integer("segment_length", 32, "Frames written per segment.")
-    flags.DEFINE_integer("hidden_dim", 64, "Width of frames, words and slots.")
-    flags.DEFINE_float("recollection_weight", 1.0, "Weight of the recollection loss (0 with familiarity 0: none).")
-    flags.DEFINE_float("familiarity_weight", 0.5, "Weight of the familiarity loss.")
-    flags.DEFINE_enum("sampler", "uniform", ["uniform", "teacher"], "History sampler of the rehearsal.")
-    flags.DEFINE_integer("num_negatives", 30, "Frames of the same video each recollected frame is contrasted with.")
-    flags.DEFINE_integer("train_videos", 2000, "Training videos per epoch (built-in data).")
-    flags.DEFINE_integer("test_videos", 500, "Test videos (built-in data).")
-    flags.DEFINE_integer("num_answers", 1000, "Answer classes kept (the most frequent training answers).")
-    flags.DEFINE_integer("max_words", 12, "Words kept per question.")
-    flags.DEFINE_integer("epochs", 10, "Epochs.")
-    flags.DEFINE_integer("batch_size", 32, "Batch size.")
-    flags.DEFINE_integer("seed", 0, "Seed of data, initialisation and rehearsal draws.")
-    flags.DEFINE_string("output_dir", "output/video_qa", "Where the model, metrics, logs and plot go.")
-    flags.DEFINE_bool("export", True, "Export a SavedModel (serve, and for the memory: initial_memory, write, answer).")
-    flags.DEFINE_bool("resume", True, "Go on from the backup an interrupted run left in output_dir/backup.")
+# One flag per argument of `run`, its default taken from there.
+FLAG_HELP = {
+    "data_dir": (str, "Folder of frame features, one .npy/.npz per video (default: built-in)."),
+    "train_questions": (str, "ActivityNet-QA train questions JSON (with --data_dir)."),
+    "train_answers": (str, "ActivityNet-QA train answers JSON, if apart."),
+    "test_questions": (str, "ActivityNet-QA test questions JSON (with --data_dir)."),
+    "test_answers": (str, "ActivityNet-QA test answers JSON, if apart."),
+    "num_frames": "Frames per video (subsampled or padded).",
+    "feature_dim": "Features per frame of the built-in videos.",
+    "model": (["memory", "full_attention"], "Memory model or full-attention upper bound."),
+    "num_slots": "Memory slots.",
+    "segment_length": "Frames written per segment.",
+    "hidden_dim": "Width of frames, words and slots.",
+    "recollection_weight": "Weight of the recollection loss (0 with familiarity 0: none).",
+    "familiarity_weight": "Weight of the familiarity loss.",
+    "sampler": (["uniform", "teacher"], "History sampler of the rehearsal."),
+    "num_negatives": "Frames of the same video each recollected frame is contrasted with.",
+    "train_videos": "Training videos per epoch (built-in data).",
+    "test_videos": "Test videos (built-in data).",
+    "num_answers": "Answer classes kept (the most frequent training answers).",
+    "max_words": "Words kept per question.",
+    "epochs": "Epochs.",
+    "batch_size": "Batch size.",
+    "seed": "Seed of data, initialisation and rehearsal draws.",
+    "output_dir": "Where the model, metrics, logs and plot go.",
+    "export": "Export a SavedModel (serve, and for the memory: initial_memory, write, answer).",
+    "resume": "Go on from the backup an interrupted run left in output_dir/backup.",
+}
 
 
-def build_model(model, vectorizer, feature_dim, num_slots, segment_length, hidden_dim, recollection_weight,
-                familiarity_weight, sampler, num_negatives, seed):
+def build_model(model, vectorizer, feature_dim, hidden_dim, **memory_kwargs):
+    """The memory model (`memory_kwargs`: `RehearsalMemoryModel` arguments) or the full-attention baseline."""
     import keras_rm
 
     frames = keras_rm.layers.DenseItemEncoder(hidden_dim, feature_dim, name="frame_encoder")
     words = keras_rm.layers.TokenItemEncoder(vectorizer.vocabulary_size, hidden_dim, name="question_encoder")
     if model == "full_attention":
         return keras_rm.FullAttentionModel(frames, num_classes=vectorizer.num_classes, query_encoder=words)
-    return keras_rm.RehearsalMemoryModel(
-        frames, num_classes=vectorizer.num_classes, query_encoder=words, num_slots=num_slots,
-        segment_length=segment_length, recollection_weight=recollection_weight,
-        familiarity_weight=familiarity_weight, sampler=sampler, num_negatives=num_negatives, seed=seed,
-    )
+    return keras_rm.RehearsalMemoryModel(frames, num_classes=vectorizer.num_classes, query_encoder=words,
+                                         **memory_kwargs)
 
 
 def run(data_dir=None, train_questions=None, train_answers=None, test_questions=None, test_answers=None,
@@ -108,8 +107,9 @@ def run(data_dir=None, train_questions=None, train_answers=None, test_questions=
     vectorizer.adapt(train if data_dir else train + test)  # built-in answers are a closed set: all of it
     vectorizer.save(os.path.join(output_dir, "vocabulary.json"))
     frame_features = load_frames(train[0].frames).shape[1] if data_dir else feature_dim
-    net = build_model(model, vectorizer, frame_features, num_slots, segment_length, hidden_dim, recollection_weight,
-                      familiarity_weight, sampler, num_negatives, seed)
+    net = build_model(model, vectorizer, feature_dim=frame_features, hidden_dim=hidden_dim, num_slots=num_slots,
+                      segment_length=segment_length, recollection_weight=recollection_weight,
+                      familiarity_weight=familiarity_weight, sampler=sampler, num_negatives=num_negatives, seed=seed)
     net.compile()
 
     def epoch_data(epoch):
@@ -156,5 +156,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    define_flags()
+    define_flags(run, FLAG_HELP)
     app.run(main)
