@@ -152,11 +152,13 @@ def test_rehearsal_decoder_builds_only_enabled_read_outs():
         (fragments, mask, memory),
         {"reconstructions": (B, 4, D), "familiarity_logits": (B,)},
     )
-    only_familiarity = layers.RehearsalDecoder(D, 4, num_heads=2, recollection=False)
+    only_familiarity = layers.RehearsalDecoder(D, 4, num_heads=2, reconstructs=False)
     assert set(only_familiarity(fragments, mask, memory)) == {"familiarity_logits"}
     assert not any("mask_embedding" in w.path for w in only_familiarity.weights)
-    with pytest.raises(ValueError, match="needs `recollection` or `familiarity`"):
-        layers.RehearsalDecoder(D, 4, recollection=False, familiarity=False)
+    with pytest.raises(ValueError, match="needs `reconstructs` or `judges_familiarity`"):
+        layers.RehearsalDecoder(D, 4, reconstructs=False, judges_familiarity=False)
+    legacy = layers.RehearsalDecoder.from_config({**only_familiarity.get_config(), "recollection": False})
+    assert not legacy.reconstructs and legacy.judges_familiarity
 
 
 @pytest.mark.parametrize("sampler", ["uniform", "teacher"])

@@ -160,8 +160,8 @@ class Rehearsal(keras.layers.Layer):
             return
         self.decoder = RehearsalDecoder(
             hidden_dim=self.hidden_dim, fragment_length=self.fragment_length, width=decoder_width,
-            num_layers=decoder_layers, num_heads=num_heads, recollection=self.recollection_weight > 0,
-            familiarity=self.familiarity_weight > 0, dropout=dropout, dtype=self.dtype_policy,
+            num_layers=decoder_layers, num_heads=num_heads, reconstructs=self.recollection_weight > 0,
+            judges_familiarity=self.familiarity_weight > 0, dropout=dropout, dtype=self.dtype_policy,
             name="rehearsal_decoder",
         )
         self.fragment_sampler = self._make_sampler()
@@ -248,7 +248,7 @@ class Rehearsal(keras.layers.Layer):
             view, fragment_mask, ops.repeat(memory, self.num_fragments, axis=0), training=training
         )
         if self.recollection_weight > 0:
-            terms["recollection_loss"], terms["recollection_accuracy"] = self._recollection(
+            terms["recollection_loss"], terms["recollection_accuracy"] = self._recollection_terms(
                 outputs["reconstructions"], fragment_items, positions, chosen, items, item_mask, item_ids, embeddings
             )
             loss = loss + self.recollection_weight * terms["recollection_loss"]
@@ -269,7 +269,7 @@ class Rehearsal(keras.layers.Layer):
         one_hot = fragments.position_one_hot(positions, chosen, self.fragment_length, "float32")
         return ops.sum(one_hot, axis=1) > 0, positions, chosen
 
-    def _recollection(self, reconstructions, fragment_items, positions, chosen, items, item_mask, item_ids,
+    def _recollection_terms(self, reconstructions, fragment_items, positions, chosen, items, item_mask, item_ids,
                       embeddings):
         """Scores the reconstructions of the masked items against the true ones: loss and accuracy."""
         reconstructions = fragments.take_rows(reconstructions, positions)

@@ -29,9 +29,9 @@ class RehearsalDecoder(keras.layers.Layer):
         width: int. Width of the decoder's own layers. Defaults to `hidden_dim`.
         num_layers: int. Transformer blocks. Defaults to 2.
         num_heads: int. Attention heads. Defaults to 4.
-        recollection: bool. Build the [MASK] embedding and the reconstruction
+        reconstructs: bool. Build the [MASK] embedding and the reconstruction
             read-out. Defaults to True.
-        familiarity: bool. Build the familiarity read-out. Defaults to True.
+        judges_familiarity: bool. Build the familiarity read-out. Defaults to True.
         dropout: float. Defaults to 0.
 
     Call arguments:
@@ -42,8 +42,8 @@ class RehearsalDecoder(keras.layers.Layer):
 
     Returns:
         A dict with `"reconstructions"` `(batch, fragment_length, hidden_dim)`
-        (when `recollection`) and `"familiarity_logits"` `(batch,)` (when
-        `familiarity`).
+        (when `reconstructs`) and `"familiarity_logits"` `(batch,)` (when
+        `judges_familiarity`).
 
     Example:
 
@@ -60,8 +60,8 @@ class RehearsalDecoder(keras.layers.Layer):
         width=None,
         num_layers=2,
         num_heads=4,
-        recollection=True,
-        familiarity=True,
+        reconstructs=True,
+        judges_familiarity=True,
         dropout=0.0,
         **kwargs,
     ):
@@ -71,10 +71,10 @@ class RehearsalDecoder(keras.layers.Layer):
         self.width = check_positive_int("width", width or hidden_dim)
         self.num_layers = check_positive_int("num_layers", num_layers)
         self.num_heads = check_positive_int("num_heads", num_heads)
-        if not (recollection or familiarity):
-            raise ValueError("A `RehearsalDecoder` needs `recollection` or `familiarity` (or both).")
-        self.recollection = bool(recollection)
-        self.familiarity = bool(familiarity)
+        if not (reconstructs or judges_familiarity):
+            raise ValueError("A `RehearsalDecoder` needs `reconstructs` or `judges_familiarity` (or both).")
+        self.reconstructs = bool(reconstructs)
+        self.judges_familiarity = bool(judges_familiarity)
         self.dropout = float(dropout)
         policy = self.dtype_policy
         self.input_projection = keras.layers.Dense(self.width, dtype=policy, name="input_projection")
@@ -86,9 +86,9 @@ class RehearsalDecoder(keras.layers.Layer):
             for i in range(num_layers)
         ]
         self.norm = keras.layers.LayerNormalization(dtype=policy, name="norm")
-        if self.recollection:
+        if self.reconstructs:
             self.reconstruction = keras.layers.Dense(hidden_dim, dtype=policy, name="reconstruction")
-        if self.familiarity:
+        if self.judges_familiarity:
             self.familiarity_logit = keras.layers.Dense(1, dtype=policy, name="familiarity_logit")
 
     def build(self, fragments_shape, fragment_mask_shape=None, memory_shape=None):
@@ -106,14 +106,14 @@ class RehearsalDecoder(keras.layers.Layer):
         for block in self.blocks:
             block.build(x_shape, memory_shape)
         self.norm.build(x_shape)
-        if self.recollection:
+        if self.reconstructs:
             self.mask_embedding = self.add_weight(
                 shape=(self.hidden_dim,),
                 initializer=keras.initializers.RandomNormal(stddev=0.02),
                 name="mask_embedding",
             )
             self.reconstruction.build(x_shape)
-        if self.familiarity:
+        if self.judges_familiarity:
             self.familiarity_logit.build((None, self.width))
 
     def mask_items(self, fragments, masked):
@@ -135,9 +135,9 @@ class RehearsalDecoder(keras.layers.Layer):
             x = block(x, padding_mask=padding_mask, context=memory, training=training)
         x = self.norm(x)
         outputs = {}
-        if self.recollection:
+        if self.reconstructs:
             outputs["reconstructions"] = self.reconstruction(x[:, 1:])
-        if self.familiarity:
+        if self.judges_familiarity:
             outputs["familiarity_logits"] = self.familiarity_logit(x[:, 0])[:, 0]
         return outputs
 
@@ -150,9 +150,18 @@ class RehearsalDecoder(keras.layers.Layer):
                 "width": self.width,
                 "num_layers": self.num_layers,
                 "num_heads": self.num_heads,
-                "recollection": self.recollection,
-                "familiarity": self.familiarity,
+                "reconstructs": self.reconstructs,
+                "judges_familiarity": self.judges_familiarity,
                 "dropout": self.dropout,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Files written before 0.4 name the two switches after the tasks.
+        config = dict(config)
+        for old, new in (("recollection", "reconstructs"), ("familiarity", "judges_familiarity")):
+            if old in config:
+                config[new] = config.pop(old)
+        return cls(**config)
