@@ -69,7 +69,10 @@ def choose_positions(valid, count, seed, scores=None):
     """
     noise = keras.random.uniform(ops.shape(valid), seed=seed)
     if scores is not None:
-        noise = ops.cast(scores, noise.dtype) + 1e-3 * noise
+        # Ties (and scores within 1e-4 of each other, relatively) are broken at random, whatever the scale of the
+        # scores: attention over 10,000 items is about 1e-4 an item.
+        scores = ops.cast(scores, noise.dtype)
+        noise = scores * (1.0 + 1e-4 * noise) + 1e-30 * noise
     keys = ops.where(valid, noise, ops.min(noise) - 2.0)
     _, positions = ops.top_k(keys, count)
     return positions, ops.take_along_axis(valid, positions, axis=1)

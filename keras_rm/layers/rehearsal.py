@@ -62,6 +62,10 @@ class Rehearsal(keras.layers.Layer):
         temperature: float. InfoNCE temperature. Defaults to 0.1.
         sampler_temperature: float. Temperature of importance/teacher
             sampling. Defaults to 1.0.
+        teacher_hops: int. Attention rounds of the teacher (`sampler="teacher"`).
+            Defaults to 2.
+        teacher_positions: bool. The teacher's keys carry the items'
+            relative positions. Defaults to True.
         uniform_mix: float. Share of uniform exploration in importance/teacher
             sampling. Defaults to 0.1.
         decoder_layers: int. Blocks of the rehearsal decoder. Defaults to 2.
@@ -115,6 +119,8 @@ class Rehearsal(keras.layers.Layer):
         recollection="contrastive",
         temperature=0.1,
         sampler_temperature=1.0,
+        teacher_hops=2,
+        teacher_positions=True,
         uniform_mix=0.1,
         decoder_layers=2,
         decoder_width=None,
@@ -147,6 +153,8 @@ class Rehearsal(keras.layers.Layer):
             raise ValueError(f"`temperature` must be > 0. Received: `temperature` = {temperature!r}")
         self.temperature = float(temperature)
         self.sampler_temperature = float(sampler_temperature)
+        self.teacher_hops = check_positive_int("teacher_hops", teacher_hops)
+        self.teacher_positions = bool(teacher_positions)
         self.uniform_mix = float(uniform_mix)
         self.decoder_layers = check_positive_int("decoder_layers", decoder_layers)
         self.decoder_width = decoder_width
@@ -191,7 +199,7 @@ class Rehearsal(keras.layers.Layer):
         if self.sampler == "importance":
             return ImportanceSampler(**common, **mixing)
         return TeacherSampler(**common, **mixing, hidden_dim=self.hidden_dim, task=self.task,
-                              num_classes=self.num_classes)
+                              num_classes=self.num_classes, hops=self.teacher_hops, positions=self.teacher_positions)
 
     def check_length(self, length):
         """Raises a clear error when the fragments cannot fit in sequences of `length` items."""
@@ -333,5 +341,5 @@ class Rehearsal(keras.layers.Layer):
 REHEARSAL_ARGUMENTS = (
     "recollection_weight", "familiarity_weight", "teacher_weight", "sampler", "num_fragments", "fragment_length",
     "mask_ratio", "mask_selection", "corruption_ratio", "num_negatives", "recollection", "temperature",
-    "sampler_temperature", "uniform_mix", "decoder_layers", "decoder_width",
+    "sampler_temperature", "teacher_hops", "teacher_positions", "uniform_mix", "decoder_layers", "decoder_width",
 )

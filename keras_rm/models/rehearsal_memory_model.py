@@ -8,8 +8,10 @@ from keras_rm.layers.rehearsal import REHEARSAL_ARGUMENTS, Rehearsal
 from keras_rm.models import train_steps
 from keras_rm.models.task_model import TaskModel
 from keras_rm.validation import check_positive_int
-# Models of `.keras` files written before version 0.2 also had an update gate whose bias started at 0.
-BEFORE_0_2 = {**memory_update.BEFORE_0_2, "keep_bias": 0.0}
+# What models of older `.keras` files had, for the arguments their files do not name: before version 0.4 a
+# one-round teacher that knew no positions; before 0.2 also an update gate whose bias started at 0.
+BEFORE_0_4 = {"teacher_hops": 1, "teacher_positions": False}
+BEFORE_0_2 = {**memory_update.BEFORE_0_2, **BEFORE_0_4, "keep_bias": 0.0}
 
 
 @keras.saving.register_keras_serializable(package="keras_rm")
@@ -90,6 +92,10 @@ class RehearsalMemoryModel(TaskModel):
         temperature: float. InfoNCE temperature. Defaults to 0.1.
         sampler_temperature: float. Temperature of importance/teacher
             sampling. Defaults to 1.0.
+        teacher_hops: int. Attention rounds of the teacher
+            (`sampler="teacher"`). Defaults to 2.
+        teacher_positions: bool. The teacher's keys carry the items'
+            relative positions. Defaults to True.
         uniform_mix: float. Share of uniform exploration in
             importance/teacher sampling. Defaults to 0.1.
         decoder_layers: int. Blocks of the rehearsal decoder. Defaults to 2.
@@ -144,6 +150,8 @@ class RehearsalMemoryModel(TaskModel):
         recollection="contrastive",
         temperature=0.1,
         sampler_temperature=1.0,
+        teacher_hops=2,
+        teacher_positions=True,
         uniform_mix=0.1,
         decoder_layers=2,
         decoder_width=None,
@@ -196,7 +204,7 @@ class RehearsalMemoryModel(TaskModel):
             fragment_length=fragment_length or segment_length, mask_ratio=mask_ratio,
             mask_selection=mask_selection, corruption_ratio=corruption_ratio, num_negatives=num_negatives,
             recollection=recollection, temperature=temperature, sampler_temperature=sampler_temperature,
-            uniform_mix=uniform_mix, decoder_layers=decoder_layers, decoder_width=decoder_width,
+            teacher_hops=teacher_hops, teacher_positions=teacher_positions, uniform_mix=uniform_mix, decoder_layers=decoder_layers, decoder_width=decoder_width,
             num_heads=num_heads, dropout=dropout, seed=seed, name="rehearsal",
         )
         if rehearsal.active:
@@ -326,4 +334,4 @@ class RehearsalMemoryModel(TaskModel):
 
     @classmethod
     def from_config(cls, config):
-        return super().from_config({**BEFORE_0_2, **config})
+        return super().from_config({**BEFORE_0_2, **config})  # a key missing from a file: the older default

@@ -1,4 +1,5 @@
 import keras
+import numpy as np
 from keras import ops
 
 from keras_rm.fragments import NEG_INF
@@ -79,11 +80,16 @@ class FragmentSampler(keras.layers.Layer):
         return config
 
 
-def window_sums(values, window):
-    """Sums `values` `(batch, length)` over consecutive non-overlapping windows -> `(batch, length // window)`."""
-    count = values.shape[1] // window
-    values = values[:, : count * window]
-    return ops.sum(ops.reshape(values, (-1, count, window)), axis=-1)
+def window_sums(values, starts, window):
+    """Sums `values` `(batch, length)` over the windows of `window` items at `starts` (static, may overlap).
+
+    Returns:
+        `(batch, len(starts))`, from one cumulative sum: every window costs two lookups.
+    """
+    values = ops.cast(values, "float32")
+    totals = ops.concatenate([ops.zeros_like(values[:, :1]), ops.cumsum(values, axis=1)], axis=1)
+    starts = np.asarray(starts, "int32")
+    return ops.take(totals, starts + window, axis=1) - ops.take(totals, starts, axis=1)
 
 
 def valid_fraction(valid):

@@ -11,8 +11,9 @@ from keras_rm.validation import check_fraction
 class ImportanceSampler(FragmentSampler):
     """Draws fragments in proportion to an importance score per item.
 
-    Candidates are the consecutive windows of `fragment_length` items. A
-    window's importance is the sum of its items' importance; the drawing
+    Candidates are windows of `fragment_length` items every
+    `fragment_length // 2` items (overlapping by half), and the last whole
+    window of the sequence. A window's importance is the sum of its items' importance; the drawing
     distribution is
 
         p = (1 - uniform_mix) * softmax(log(importance) / temperature)
@@ -26,7 +27,7 @@ class ImportanceSampler(FragmentSampler):
 
     Args:
         num_fragments: int. Fragments drawn per sequence.
-        fragment_length: int. Items per fragment (and window stride).
+        fragment_length: int. Items per fragment (twice the window stride).
         temperature: float. Defaults to 1.0.
         uniform_mix: float in [0, 1]. Share of uniform exploration. Defaults to 0.1.
         seed: int. Defaults to None.
@@ -36,7 +37,8 @@ class ImportanceSampler(FragmentSampler):
         importance: non-negative float `(batch, length)`.
 
     Returns:
-        int32 fragment starts `(batch, num_fragments)`, multiples of `fragment_length`.
+        int32 fragment starts `(batch, num_fragments)`: multiples of half of
+        `fragment_length`, or the last whole window.
 
     Example:
 
@@ -55,7 +57,11 @@ class ImportanceSampler(FragmentSampler):
         self.uniform_mix = check_fraction("uniform_mix", uniform_mix, allow_zero=True)
 
     def candidate_starts(self, length):
-        return np.arange(length // self.fragment_length) * self.fragment_length
+        # Windows overlapping by half, and the last whole window, so an item near a window's border or past the
+        # last multiple of `fragment_length` can be rehearsed with its neighbours.
+        last = length - self.fragment_length
+        starts = np.arange(0, last + 1, max(1, self.fragment_length // 2))
+        return starts if starts[-1] == last else np.append(starts, last)
 
     def distribution(self, item_mask, importance=None):
         if importance is None:
@@ -64,8 +70,9 @@ class ImportanceSampler(FragmentSampler):
                 "`importance` of shape (batch, length)."
             )
         mask = ops.cast(item_mask, "float32")
-        valid = window_sums(mask, self.fragment_length) > 0
-        scores = window_sums(ops.cast(importance, "float32") * mask, self.fragment_length)
+        starts = self.candidate_starts(item_mask.shape[1])
+        valid = window_sums(mask, starts, self.fragment_length) > 0
+        scores = window_sums(ops.cast(importance, "float32") * mask, starts, self.fragment_length)
         logits = ops.log(scores + 1e-9) / self.temperature
         logits = ops.where(valid, logits, NEG_INF)
         scored = ops.softmax(logits, axis=-1) * ops.cast(valid, "float32")
