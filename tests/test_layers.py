@@ -211,7 +211,7 @@ def test_rehearsal_off_builds_nothing_and_checks_its_arguments():
     with pytest.raises(ValueError, match="`sampler` must be one of"):
         layers.Rehearsal(hidden_dim=D, sampler="random")
     with pytest.raises(ValueError, match="must not exceed the sequence length"):
-        layers.Rehearsal(hidden_dim=D, num_fragments=4, fragment_length=8).check_length(16)
+        layers.Rehearsal(hidden_dim=D, num_fragments=1, fragment_length=32).check_length(16)
     with pytest.raises(ValueError, match="needs `importance`"):
         layers.Rehearsal(hidden_dim=D, sampler="importance", num_fragments=2, fragment_length=4)(
             memory, items, np.ones((B, 16), bool), np.zeros((B, D), "float32"))

@@ -61,8 +61,16 @@ def test_importance_sampler_needs_importance():
 
 
 def test_sampler_rejects_fragments_longer_than_the_sequence():
-    with pytest.raises(ValueError, match="`num_fragments \\* fragment_length` must not exceed"):
-        samplers.UniformSampler(num_fragments=7, fragment_length=4)(MASK)
+    with pytest.raises(ValueError, match="`fragment_length` must not exceed the sequence length"):
+        samplers.UniformSampler(num_fragments=1, fragment_length=N + 1)(MASK)
+
+
+@pytest.mark.parametrize("sampler", [samplers.UniformSampler, samplers.ImportanceSampler])
+def test_samplers_draw_more_fragments_than_a_short_sequence_has_windows(sampler):
+    # 4 fragments of 8 items from 12 (a short story of a length curriculum): 2 importance windows, 5 uniform starts.
+    draw_from = sampler(num_fragments=4, fragment_length=8, seed=0)
+    starts = ops.convert_to_numpy(draw_from(np.ones((B, 12), bool), np.ones((B, 12), "float32")))
+    assert starts.shape == (B, 4) and np.isin(starts, draw_from.candidate_starts(12)).all()
 
 
 def test_teacher_sampler_attention_is_a_distribution_over_real_items():

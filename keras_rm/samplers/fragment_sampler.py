@@ -24,7 +24,8 @@ class FragmentSampler(keras.layers.Layer):
 
     A subclass defines the candidate fragment starts (`candidate_starts`) and
     a distribution over them (`distribution`); this class draws
-    `num_fragments` distinct candidates per sequence from it with the Gumbel
+    `num_fragments` distinct candidates per sequence from it (in a sequence
+    with fewer candidates, each may be drawn more than once) with the Gumbel
     top-k trick, using its own `SeedGenerator` (so draws are part of the
     traced training step and of checkpoints).
 
@@ -42,13 +43,11 @@ class FragmentSampler(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def check_length(self, length):
-        """Raises when `num_fragments` fragments cannot fit in `length` items."""
-        needed = self.num_fragments * self.fragment_length
-        if length is None or needed > length:
+        """Raises when a fragment cannot fit in `length` items."""
+        if length is None or self.fragment_length > length:
             raise ValueError(
-                "`num_fragments * fragment_length` must not exceed the sequence length. Received: "
-                f"`num_fragments` = {self.num_fragments}, `fragment_length` = {self.fragment_length} "
-                f"({needed} items) for sequences of {length} items"
+                "`fragment_length` must not exceed the sequence length. Received: "
+                f"`fragment_length` = {self.fragment_length} for sequences of {length} items"
             )
 
     def candidate_starts(self, length):
@@ -63,10 +62,13 @@ class FragmentSampler(keras.layers.Layer):
         length = item_mask.shape[1]
         self.check_length(length)
         probs = self.distribution(item_mask, importance)
+        starts = self.candidate_starts(length).astype("int32")
+        copies = -(-self.num_fragments // len(starts))
+        if copies > 1:  # fewer candidates than fragments (a short sequence): a candidate may be drawn twice
+            probs, starts = ops.concatenate([probs] * copies, axis=1), np.tile(starts, copies)
         log_probs = ops.where(probs > 0, ops.log(ops.maximum(probs, 1e-30)), NEG_INF)
         chosen = gumbel_top_k(log_probs, self.num_fragments, self.seed_generator)
-        starts = ops.convert_to_tensor(self.candidate_starts(length).astype("int32"))
-        return ops.take(starts, chosen)
+        return ops.take(ops.convert_to_tensor(starts), chosen)
 
     def get_config(self):
         config = super().get_config()
