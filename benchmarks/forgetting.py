@@ -58,6 +58,8 @@ flags.DEFINE_integer("test_examples", 500, "Test stories.")
 flags.DEFINE_float("recollection_weight", 1.0, "Recollection weight of the rehearsal variants.")
 flags.DEFINE_float("familiarity_weight", 0.5, "Familiarity weight of the rehearsal variants.")
 flags.DEFINE_integer("segment_length", 16, "Sentences per segment of the memory models.")
+flags.DEFINE_integer("num_slots", 8, "Memory slots (fewer slots than people: the memory must choose what to keep).")
+flags.DEFINE_integer("story_length", 10, "Sentences per built-in story before lengthening (its facts).")
 flags.DEFINE_string("backend", "torch", "KERAS_BACKEND of the runs.")
 flags.DEFINE_string("runs_dir", "output/forgetting", "Where each run's output directory goes.")
 
@@ -72,7 +74,8 @@ def run_one(task, length, variant, seed, init_from):
     settings = {
         "task": task, "length": length, "seed": seed, "epochs": FLAGS.epochs[index],
         "train_examples": FLAGS.train_examples[index], "test_examples": FLAGS.test_examples,
-        "segment_length": FLAGS.segment_length, "recollection_weight": FLAGS.recollection_weight,
+        "segment_length": FLAGS.segment_length, "num_slots": FLAGS.num_slots, "story_length": FLAGS.story_length,
+        "recollection_weight": FLAGS.recollection_weight,
         "familiarity_weight": FLAGS.familiarity_weight, **VARIANTS[variant],
     }
     if init_from:
@@ -149,7 +152,8 @@ def main(argv):
     )
     command = command_line("forgetting.py", (
         "tasks", "lengths", "variants", "seeds", "epochs", "train_examples", "test_examples",
-        "recollection_weight", "familiarity_weight", "segment_length", "warm_start", "backend"))
+        "recollection_weight", "familiarity_weight", "segment_length", "num_slots", "story_length", "warm_start",
+        "backend"))
     print(f"\nTest accuracy by quarter of the sequence holding the supporting facts "
           f"({len(FLAGS.seeds)} seeds, {FLAGS.backend}, {machine_description()})")
     print(table)
