@@ -44,6 +44,11 @@ def run_worker(case):
 @pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution.DataParallel is the JAX route")
 def test_jax_data_parallel_step_equals_the_single_device_step():
     result = run_worker("jax")
+    # The parallel model trained under a `DataParallel` over the 4 devices: batches split along their first axis,
+    # every variable replicated on all 4 (the single-device model's on one).
+    assert (result["distribution"], result["mesh_devices"]) == ("DataParallel", DEVICES), result
+    assert result["batch_layout"] == ["batch", None], result
+    assert result["parallel_variable_devices"] == [DEVICES] and result["single_variable_devices"] == [1], result
     assert result["max_weight_diff"] < 1e-5, result
     assert result["changed"] > 1e-3, "the step must move the weights"
     for name, single in result["single_logs"].items():
@@ -129,8 +134,14 @@ def _jax_worker(x, y):
     _, devices = keras_rm.distribute.data_parallel(BATCH)
     parallel = _make(sampler="teacher")
     parallel_logs = _fit(parallel, x, y)
+    distribution = keras.distribution.distribution()
     return {
         "devices": devices,
+        "distribution": type(distribution).__name__,
+        "mesh_devices": int(np.prod(distribution.device_mesh.shape)) if distribution else None,
+        "batch_layout": list(distribution.get_data_layout((BATCH, 16)).axes) if distribution else None,
+        "single_variable_devices": sorted({len(v.value.sharding.device_set) for v in single.variables}),
+        "parallel_variable_devices": sorted({len(v.value.sharding.device_set) for v in parallel.variables}),
         "max_weight_diff": _max_diff(_weights(single), _weights(parallel)),
         "changed": _max_diff(before, _weights(single)),
         "single_logs": single_logs,

@@ -2,15 +2,28 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 
 from examples import babi_long, ctr, serve_stream, video_qa
-from tests.testing import only_torch_unless_slow
+from tests.testing import ROOT, only_torch_unless_slow, share_jax_compile_cache, subprocess_env
 
 TINY = dict(task=1, train_examples=16, test_examples=16, batch_size=8, verbose=0)
+
+
+def babi_accuracy_of_saved_model(output_dir, length=32):
+    """The test accuracy of a run's `model.keras`, recomputed on its test stories (drawn with seed 0 + 10_000)."""
+    from pipelines.babi import BabiVectorizer, generate_long_babi
+
+    test = generate_long_babi(TINY["task"], TINY["test_examples"], length, seed=10_000)
+    data = BabiVectorizer.load(str(output_dir / "vocabulary.json")).dataset(test, TINY["batch_size"], length)
+    model = keras.saving.load_model(str(output_dir / "model.keras"))
+    predictions = np.asarray(model.predict(data.map(lambda x, y, depth: x), verbose=0)).argmax(-1)
+    return float(np.mean(predictions == np.concatenate([np.asarray(y) for _, y, _ in data])))
 
 
 def test_babi_long_writes_everything_and_serve_stream_answers_as_the_keras_model(tmp_path):
@@ -23,7 +36,8 @@ def test_babi_long_writes_everything_and_serve_stream_answers_as_the_keras_model
     assert {"model.keras", "saved_model", "metrics.json", "vocabulary.json", "accuracy_by_depth.png", "logs"} <= files
     with open(tmp_path / "metrics.json") as f:
         saved = json.load(f)
-    assert saved == metrics and 0 <= saved["accuracy"] <= 1 and len(saved["accuracy_by_depth"]) == 4
+    assert saved == metrics and len(saved["accuracy_by_depth"]) == 4
+    assert saved["accuracy"] == pytest.approx(babi_accuracy_of_saved_model(tmp_path))
     model = keras.saving.load_model(str(tmp_path / "model.keras"))
     assert model.num_slots == 2
 
@@ -68,12 +82,25 @@ CTR_TINY = dict(history_length=32, train_users=16, test_users=8, epochs=1, batch
                 segment_length=8, recent=5, verbose=0)
 
 
+def ctr_aucs_of_saved_model(output_dir):
+    """`(auc, gauc)` of a run's `model.keras`, recomputed on its test users (seeds 0 + 10_000 and 0 + 20_000)."""
+    from pipelines.behaviour import generate_lifelong_users, make_examples
+    from pipelines.metrics import auc, gauc
+
+    length = CTR_TINY["history_length"]
+    test = make_examples(generate_lifelong_users(CTR_TINY["test_users"], length, seed=10_000), length, seed=20_000)
+    model = keras.saving.load_model(str(output_dir / "model.keras"))
+    scores = np.asarray(model.predict({"items": test["items"], "query": test["query"]}, verbose=0)).reshape(-1)
+    return auc(test["label"], scores), gauc(test["label"], scores, test["user"])
+
+
 def test_ctr_trains_the_memory_with_rehearsal_and_writes_auc_gauc_and_saved_model(tmp_path):
     metrics = ctr.run(model="memory", recollection_weight=1.0, familiarity_weight=0.5, output_dir=str(tmp_path),
                       **CTR_TINY)
     with open(tmp_path / "metrics.json") as f:
         assert json.load(f) == metrics
-    assert 0 <= metrics["auc"] <= 1 and 0 <= metrics["gauc"] <= 1 and metrics["test_examples"] == 16
+    assert (metrics["auc"], metrics["gauc"]) == pytest.approx(ctr_aucs_of_saved_model(tmp_path))
+    assert metrics["test_examples"] == 16
     assert "recollection_loss" in metrics["train_logs"] and metrics["state_bytes_per_user"] == 2 * 8 * 4
     written = set(os.listdir(tmp_path))
     assert {"model.keras", "saved_model", "history.csv", "logs"} <= written and "backup" not in written
@@ -83,7 +110,8 @@ def test_ctr_trains_the_memory_with_rehearsal_and_writes_auc_gauc_and_saved_mode
                                    pytest.param("full_attention", marks=pytest.mark.slow)])
 def test_ctr_baselines_run(model, tmp_path):
     metrics = ctr.run(model=model, output_dir=str(tmp_path), export=False, **CTR_TINY)
-    assert 0 <= metrics["auc"] <= 1 and metrics["config"]["model"] == model
+    assert metrics["config"]["model"] == model
+    assert metrics["auc"] == pytest.approx(ctr_aucs_of_saved_model(tmp_path)[0])
     assert keras.saving.load_model(str(tmp_path / "model.keras")).task == "click"
 
 
@@ -140,27 +168,74 @@ def test_babi_long_resumes_after_a_crash_and_ends_as_an_uninterrupted_run_or_sta
                                    atol=1e-6, err_msg=a.path)
 
 
+DEVICES = 2
+
+
 def test_babi_long_data_parallel_trains_on_every_local_device_or_refuses_under_torch(tmp_path):
     config = dict(RESUMABLE, epochs=1, output_dir=str(tmp_path), data_parallel=True)
     if keras.config.backend() == "torch":
         with pytest.raises(RuntimeError, match="not supported on the torch backend"):
             babi_long.run(**config)
         return
-    try:
-        metrics = babi_long.run(**config)
-    finally:
-        keras.distribution.set_distribution(None)
-    assert metrics["config"]["data_parallel"] and 0 <= metrics["accuracy"] <= 1
+    # A process's device count is fixed when its backend starts: the run goes to a fresh process with 2 CPU devices
+    # (JAX: XLA_FLAGS; TF: two logical CPUs), as in tests/test_data_parallel.py.
+    env = subprocess_env(
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={DEVICES} --xla_backend_optimization_level=0"
+    )
+    done = subprocess.run([sys.executable, __file__, json.dumps(config)], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["devices_per_variable"] == [DEVICES], "every trained variable lies on both devices"
+    assert result["metrics"]["config"]["data_parallel"]
+    assert result["metrics"]["accuracy"] == pytest.approx(babi_accuracy_of_saved_model(tmp_path))
+
+
+def data_parallel_worker(config):
+    """Runs `babi_long.run(**config)` on 2 CPU devices; returns its metrics and on how many devices the trained
+    variables lie."""
+    backend = keras.config.backend()
+    share_jax_compile_cache()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * DEVICES)
+    held = set()
+    write_run = babi_long.write_run
+
+    def watched_write_run(net, *args, **kwargs):  # sees the trained model
+        for variable in net.trainable_variables:
+            value = variable.value
+            # JAX: the devices of the array's sharding; TF: the replicas of a MirroredVariable (else one).
+            held.add(len(value.sharding.device_set) if backend == "jax" else len(getattr(value, "values", [value])))
+        return write_run(net, *args, **kwargs)
+
+    babi_long.write_run = watched_write_run
+    return {"metrics": babi_long.run(**config), "devices_per_variable": sorted(held)}
 
 
 VIDEO_TINY = dict(num_frames=192, feature_dim=6, hidden_dim=8, num_slots=2, segment_length=32, num_negatives=4,
                   train_videos=16, test_videos=16, epochs=1, batch_size=8, verbose=0)
 
 
+def video_accuracy_of_saved_model(output_dir):
+    """The test accuracy of a run's `model.keras`, recomputed on its built-in test videos (seed 0 + 10_000)."""
+    from pipelines.video import VideoQAVectorizer, generate_videos
+
+    frames = VIDEO_TINY["num_frames"]
+    test = generate_videos(VIDEO_TINY["test_videos"], frames, VIDEO_TINY["feature_dim"], seed=10_000)
+    vectorizer = VideoQAVectorizer.load(output_dir / "vocabulary.json")
+    data = vectorizer.dataset(test, VIDEO_TINY["batch_size"], frames)
+    model = keras.saving.load_model(str(output_dir / "model.keras"))
+    predictions = np.asarray(model.predict(data.map(lambda x, y, depth: x), verbose=0)).argmax(-1)
+    return float(vectorizer.correct(predictions, np.concatenate([np.asarray(y) for _, y, _ in data])).mean())
+
+
 def test_video_qa_trains_with_contrastive_recollection_and_writes_metrics(tmp_path):
     metrics = video_qa.run(output_dir=str(tmp_path), **VIDEO_TINY)
     written = json.loads((tmp_path / "metrics.json").read_text())
-    assert written["accuracy"] == metrics["accuracy"] and 0 <= metrics["accuracy"] <= 1
+    assert written["accuracy"] == metrics["accuracy"] == pytest.approx(video_accuracy_of_saved_model(tmp_path))
     assert len(metrics["accuracy_by_depth"]) == 4 and sum(metrics["test_examples_by_depth"]) == 16
     assert set(metrics["accuracy_by_kind"]) <= {"first", "before", "count"}
     assert metrics["train_logs"]["recollection_loss"] > 0, "rehearsal trained"
@@ -187,3 +262,7 @@ def test_video_qa_reads_activitynet_format_and_counts_unknown_answers_wrong(tmp_
     assert metrics["answer_classes"] == 3  # <unk>, cooking, dancing
     assert metrics["accuracy"] <= 0.5, "the four test answers never seen in training count as wrong"
     assert metrics["accuracy_by_depth"] == [None] * 4 and metrics["test_examples"] == 8
+
+
+if __name__ == "__main__":
+    print(json.dumps(data_parallel_worker(json.loads(sys.argv[1]))))

@@ -42,8 +42,12 @@ def test_fit_reports_every_term_and_evaluate_only_inference(trained):
     logs = model.evaluate(X, Y, batch_size=BATCH, verbose=0, return_dict=True)
     assert set(logs) == {"loss", "accuracy"}
     loss, accuracy = model.evaluate(X, Y, batch_size=BATCH, verbose=0)
-    assert 0 <= accuracy <= 1
-    assert model.predict(X, batch_size=BATCH, verbose=0).shape == (64, TINY["num_classes"])
+    logits = model.predict(X, batch_size=BATCH, verbose=0)
+    assert logits.shape == (64, TINY["num_classes"])
+    # Inference only: the task loss and accuracy of the predictions, no rehearsal term.
+    task_loss = keras.losses.sparse_categorical_crossentropy(Y, logits, from_logits=True)
+    np.testing.assert_allclose(loss, np.mean(ops.convert_to_numpy(task_loss)), rtol=1e-5)
+    assert accuracy == pytest.approx(np.mean(logits.argmax(-1) == Y))
 
 
 def test_rehearsal_losses_fall_during_fit(trained):
@@ -74,6 +78,20 @@ def test_rehearsal_gradients_reach_memory_machine_and_item_encoder(trained):
             assert total > 0, f"{term} gives no gradient to the {name}"
 
 
+def test_teachers_loss_sends_no_gradient_into_the_item_encoder():
+    model = tiny_model(sampler="teacher")
+    model.compile()
+    x, y = {k: v[:BATCH] for k, v in X.items()}, Y[:BATCH]
+    model(x)
+    encoder = model.item_encoder.trainable_variables  # (also the query encoder: shared)
+    teacher = model.rehearsal.fragment_sampler.trainable_variables
+    grads = gradients(lambda: model.compute_joint_loss(x, y)[2]["teacher_loss"], encoder + teacher)
+    assert not any(np.abs(g).any() for g in grads[: len(encoder)]), "the teacher sees items and query stop-gradient"
+    by_variable = dict(zip((v.path for v in teacher), grads[len(encoder) :]))
+    kernels = [path for path in by_variable if path.endswith("kernel")]
+    assert len(kernels) >= 4 and all(np.abs(by_variable[path]).any() for path in kernels), "the teacher learns"
+
+
 def test_same_seed_gives_the_same_losses():
     histories = []
     for _ in range(2):
@@ -81,6 +99,25 @@ def test_same_seed_gives_the_same_losses():
         histories.append(fit(tiny_model(), epochs=1))
     for key in histories[0]:
         np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-6, err_msg=key)
+
+
+def test_dropout_is_random_in_training_only_and_trains():
+    keras.utils.set_random_seed(4)
+    model = tiny_model(dropout=0.1)
+    x, y = {k: v[:BATCH] for k, v in X.items()}, Y[:BATCH]
+    # Two segments: under JAX, training with dropout takes the unrolled segment loop (a scan cannot draw).
+    assert x["items"].shape[1] == 2 * TINY["segment_length"]
+    items, mask = model.item_encoder(x["items"])
+    for call in (lambda training: model(x, training=training),
+                 lambda training: model.memory_machine(items, mask, training=training)):
+        a, b = (ops.convert_to_numpy(call(True)) for _ in range(2))
+        assert not np.allclose(a, b, atol=1e-4), "training draws new dropout masks every call"
+        np.testing.assert_array_equal(ops.convert_to_numpy(call(False)), ops.convert_to_numpy(call(False)))
+    before = weights_of(model)
+    history = fit(model, x=x, y=y)
+    assert all(np.isfinite(v).all() for v in history.values())
+    after = weights_of(model)
+    assert all(np.isfinite(w).all() for w in after) and any(not np.allclose(a, b) for a, b in zip(after, before))
 
 
 class StockStepModel(keras_rm.RehearsalMemoryModel):
@@ -98,9 +135,12 @@ def test_plain_memory_step_equals_keras_stock_step():
         model.build({"items": X["items"].shape, "query": X["query"].shape})
     stock.set_weights(ours.get_weights())
     x, y = {k: v[:BATCH] for k, v in X.items()}, Y[:BATCH]
-    logs = [fit(model, x=x, y=y, optimizer=keras.optimizers.Adam(0.01)) for model in (ours, stock)]
-    for a, b in zip(weights_of(ours), weights_of(stock)):
-        np.testing.assert_allclose(a, b, atol=1e-5)
+    before = weights_of(ours)
+    # Plain SGD: the step is the gradient itself (Adam's first step, about `lr * sign(g)`, would hide its scale).
+    logs = [fit(model, x=x, y=y, optimizer=keras.optimizers.SGD(0.1)) for model in (ours, stock)]
+    assert max(np.abs(a - w).max() for a, w in zip(weights_of(ours), before)) > 1e-3, "the step moves the weights"
+    for a, b, w in zip(weights_of(ours), weights_of(stock), before):
+        np.testing.assert_allclose(a - w, b - w, atol=1e-6)
     np.testing.assert_allclose(logs[0]["loss"], logs[1]["loss"], rtol=1e-5)
     assert not hasattr(ours, "decoder") and not hasattr(ours, "sampler")
     assert set(logs[0]) == {"loss", "task_loss", "accuracy"}

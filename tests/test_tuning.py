@@ -13,6 +13,7 @@ import pytest
 
 import keras_rm
 from tests.testing import only_torch_unless_slow
+from tuning.data import ctr_data
 from tuning.hypermodel import DEFAULT_SPACE, RehearsalHyperModel, check_space
 from tuning.search import run_search
 
@@ -159,5 +160,9 @@ def test_ctr_search_tunes_a_click_model_on_lifelong_users(tmp_path):
     tuner, trials = run_search(task="ctr", length=32, train_examples=16, val_examples=8, batch_size=8, epochs=1,
                                max_trials=1, objective="val_auc", space=TINY_SPACE, directory=str(tmp_path),
                                export=False, verbose=0)
-    assert len(trials) == 1 and 0 <= trials[0]["score"] <= 1
-    assert keras.saving.load_model(os.path.join(tuner.project_dir, "best_model.keras")).task == "click"
+    assert len(trials) == 1
+    best = keras.saving.load_model(os.path.join(tuner.project_dir, "best_model.keras"))
+    assert best.task == "click"
+    # The score is the best model's AUC on the validation users (one epoch: the final weights).
+    _, validation, _ = ctr_data(32, 16, 8, 8, seed=0)
+    assert trials[0]["score"] == pytest.approx(best.evaluate(validation, verbose=0, return_dict=True)["auc"])

@@ -136,7 +136,12 @@ def test_generator_answers_are_right_by_construction():
 def test_generator_frames_are_noisy_prototypes_and_bad_arguments_are_named():
     (example,) = generate_videos(1, 512, feature_dim=8, noise=0.5, seed=0)
     assert example.frames.shape == (512, 8) and example.frames.dtype == np.float32
-    assert 0.3 < np.std(example.frames - event_prototypes(8)[0] * 0) < 3
+    prototypes = event_prototypes(8)
+    nearest = np.argmin(((example.frames[:, None] - prototypes[None]) ** 2).sum(-1), axis=1)
+    residual = example.frames - prototypes[nearest]
+    assert 0.45 < residual.std() < 0.55 and abs(residual.mean()) < 0.05, "the noise: std 0.5 around a prototype"
+    assert example.frames.std() > 2 * residual.std(), "the prototypes, not the noise, make most of the spread"
+    assert len(set(nearest.tolist())) > 3, "several events"
     with pytest.raises(ValueError, match="`num_frames` must be at least 8 x the longest event"):
         generate_videos(1, 100)
     with pytest.raises(ValueError, match="`kinds`"):
