@@ -22,7 +22,8 @@ is out of a CPU's reach), so `--epochs` and `--train_examples` are given per
 length. Runs already finished with the same settings are read back, not
 repeated, so an interrupted benchmark goes on where it stopped. Writes
 benchmarks/results/forgetting.json (every run, and mean and spread over
-seeds), forgetting.png (accuracy by fact depth) and prints the table.
+seeds; `--results_name`), forgetting.png (accuracy by fact depth) and prints
+the table.
 """
 
 import concurrent.futures
@@ -62,6 +63,7 @@ flags.DEFINE_integer("num_slots", 8, "Memory slots (fewer slots than people: the
 flags.DEFINE_integer("story_length", 10, "Sentences per built-in story before lengthening (its facts).")
 flags.DEFINE_string("backend", "torch", "KERAS_BACKEND of the runs.")
 flags.DEFINE_string("runs_dir", "output/forgetting", "Where each run's output directory goes.")
+flags.DEFINE_string("results_name", "forgetting", "Name of the results: benchmarks/results/<name>.json and .png.")
 
 
 def run_dir(task, length, variant, seed):
@@ -157,12 +159,12 @@ def main(argv):
     print(f"\nTest accuracy by quarter of the sequence holding the supporting facts "
           f"({len(FLAGS.seeds)} seeds, {FLAGS.backend}, {machine_description()})")
     print(table)
-    path = write_results("forgetting", {
+    path = write_results(FLAGS.results_name, {
         "command": command, "machine": machine_description(), "backend": FLAGS.backend,
         "summary": summary, "runs": runs, "table": table,
     })
-    plot(summary, os.path.join(RESULTS, "forgetting.png"))
-    print(f"Wrote {path} and forgetting.png")
+    plot(summary, os.path.join(RESULTS, f"{FLAGS.results_name}.png"))
+    print(f"Wrote {path} and {FLAGS.results_name}.png")
 
 
 def plot(summary, path):
