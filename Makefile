@@ -24,11 +24,16 @@ demo: install
 		--length=100 --epochs=6 --output_dir=output/demo --noresume
 	TF_CPP_MIN_LOG_LEVEL=3 $(PYTHON) examples/serve_stream.py --model_dir=output/demo --length=100 --questions=4
 
-# The suite runs once per backend (KERAS_BACKEND is fixed per process).
+# The suite runs once per backend (KERAS_BACKEND is fixed per process), the three at once: much of a test's time
+# is single-threaded tracing and compiling, so they share the cores well. Each backend's log is printed as it ends.
 test: install
-	@failed=""; for backend in $(BACKENDS); do \
-		echo "=== KERAS_BACKEND=$$backend"; \
-		KERAS_BACKEND=$$backend $(PYTHON) -m pytest -q tests $(PYTEST_ARGS) || failed="$$failed $$backend"; \
+	@mkdir -p .cache; pids=""; for backend in $(BACKENDS); do \
+		KERAS_BACKEND=$$backend $(PYTHON) -m pytest -q --durations=8 tests $(PYTEST_ARGS) > .cache/test-$$backend.log 2>&1 & \
+		pids="$$pids $$!"; \
+	done; \
+	failed=""; set -- $$pids; for backend in $(BACKENDS); do \
+		wait $$1 || failed="$$failed $$backend"; shift; \
+		echo "=== KERAS_BACKEND=$$backend"; cat .cache/test-$$backend.log; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED on:$$failed"; exit 1; fi
 

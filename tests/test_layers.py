@@ -192,7 +192,8 @@ def test_rehearsal_corrupts_half_the_fragments_with_the_next_sequences_items_whe
     rehearsal = layers.Rehearsal(hidden_dim=D, num_fragments=rows // 2, fragment_length=length, mask_ratio=0.5,
                                  corruption_ratio=0.5, num_heads=2, seed=3)
     out, corrupted, weights = (ops.convert_to_numpy(x) for x in rehearsal._corrupt_half(
-        view, visible, items, np.ones((2, 16), bool)))
+        ops.convert_to_tensor(view), ops.convert_to_tensor(visible), ops.convert_to_tensor(items),
+        ops.convert_to_tensor(np.ones((2, 16), bool))))
     assert 0.4 < corrupted.mean() < 0.6 and np.all(weights == 1)
     ids, original = out[..., 0], view[..., 0]
     np.testing.assert_array_equal(ids[~corrupted], original[~corrupted])  # real fragments untouched
