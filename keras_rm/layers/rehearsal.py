@@ -269,11 +269,14 @@ class Rehearsal(keras.layers.Layer):
             loss = loss + self.familiarity_weight * terms["familiarity_loss"]
         return {"loss": loss, **terms}
 
+    def _masked_count(self):
+        """Items of a fragment behind [MASK] (0 without recollection)."""
+        return max(1, round(self.mask_ratio * self.fragment_length)) if self.recollection_weight > 0 else 0
+
     def _masked_positions(self, fragment_mask, scores):
         """Which items of each fragment go behind [MASK] (random or the most important): `(masked, positions,
         chosen)`, the mask `(rows, fragment_length)` and `fragments.choose_positions`' two outputs."""
-        count = max(1, round(self.mask_ratio * self.fragment_length))
-        positions, chosen = fragments.choose_positions(fragment_mask, count, self.seed_generator, scores)
+        positions, chosen = fragments.choose_positions(fragment_mask, self._masked_count(), self.seed_generator, scores)
         one_hot = fragments.position_one_hot(positions, chosen, self.fragment_length, "float32")
         return ops.sum(one_hot, axis=1) > 0, positions, chosen
 
@@ -309,8 +312,7 @@ class Rehearsal(keras.layers.Layer):
             replaced item).
         """
         length = self.fragment_length
-        masked_count = max(1, round(self.mask_ratio * length)) if self.recollection_weight > 0 else 0
-        count = max(1, round(self.corruption_ratio * (length - masked_count)))
+        count = max(1, round(self.corruption_ratio * (length - self._masked_count())))
         positions, chosen = fragments.choose_positions(visible, count, self.seed_generator)
         donors = ops.roll(items, 1, axis=0)
         donor_mask = ops.roll(item_mask, 1, axis=0)
