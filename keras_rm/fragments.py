@@ -24,9 +24,9 @@ NEG_INF = -1e9
 def take_rows(values, positions):
     """`values[b, positions[b, k]]` for every row `b`: `(batch, k, ...)` from `values` `(batch, length, ...)`.
 
-    One gather from the flattened `values` (what `take_along_axis` with
-    broadcast indices does, without an index per feature: several times
-    faster under TensorFlow, and its gradient is a cheap scatter of rows).
+    One gather of rows from the flattened `values`: the result of
+    `take_along_axis` with indices broadcast over the features, without an
+    index per feature (and a gradient that scatters whole rows).
     """
     length = values.shape[1]
     offsets = ops.arange(ops.shape(values)[0], dtype=positions.dtype)[:, None] * length
