@@ -1,7 +1,8 @@
 """Cost of a KerasTuner search per backend: wall time of 6 trials and memory (RSS) after 1 and after 6.
 
     python benchmarks/tuning_search.py --epochs=2 --train_examples=1000 --val_examples=300
-    python benchmarks/tuning_search.py --epochs=1 --train_examples=200 --val_examples=100 --results_name=tuning_same_model \
+    python benchmarks/tuning_search.py --epochs=1 --train_examples=200 --val_examples=100 \
+        --results_name=tuning_same_model \
         --space='{"num_slots": 8, "slot_dim": 64, "segment_length": 16, "recollection_weight": 1.0,
                   "familiarity_weight": 0.5, "sampler": "uniform"}'   # only the learning rate varies
 

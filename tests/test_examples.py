@@ -71,7 +71,8 @@ def test_babi_long_goes_on_from_an_earlier_run_at_another_length(tmp_path):
     assert metrics["learning_curve"] and all("val_accuracy" not in row for row in metrics["learning_curve"])
     before = keras.saving.load_model(str(short / "model.keras"))
     after = keras.saving.load_model(str(long / "model.keras"))
-    assert after.num_slots == 2 and after.rehearsal.mask_selection == "important", "the earlier run's model, not the flags'"
+    assert after.num_slots == 2 and after.rehearsal.mask_selection == "important", \
+        "the earlier run's model, not the flags'"
     assert (long / "vocabulary.json").read_text() == (short / "vocabulary.json").read_text()
     assert any(
         not np.allclose(a, b) for a, b in zip(before.get_weights(), after.get_weights())

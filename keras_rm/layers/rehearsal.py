@@ -281,7 +281,7 @@ class Rehearsal(keras.layers.Layer):
         return ops.sum(one_hot, axis=1) > 0, positions, chosen
 
     def _recollection_terms(self, reconstructions, fragment_items, positions, chosen, items, item_mask, item_ids,
-                      embeddings):
+                            embeddings):
         """Scores the reconstructions of the masked items against the true ones: loss and accuracy."""
         reconstructions = fragments.take_rows(reconstructions, positions)
         count = positions.shape[1]

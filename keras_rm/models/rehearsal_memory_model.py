@@ -204,7 +204,8 @@ class RehearsalMemoryModel(TaskModel):
             fragment_length=fragment_length or segment_length, mask_ratio=mask_ratio,
             mask_selection=mask_selection, corruption_ratio=corruption_ratio, num_negatives=num_negatives,
             recollection=recollection, temperature=temperature, sampler_temperature=sampler_temperature,
-            teacher_hops=teacher_hops, teacher_positions=teacher_positions, uniform_mix=uniform_mix, decoder_layers=decoder_layers, decoder_width=decoder_width,
+            teacher_hops=teacher_hops, teacher_positions=teacher_positions, uniform_mix=uniform_mix,
+            decoder_layers=decoder_layers, decoder_width=decoder_width,
             num_heads=num_heads, dropout=dropout, seed=seed, name="rehearsal",
         )
         if rehearsal.active:
