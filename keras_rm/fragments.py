@@ -6,8 +6,8 @@ The tasks themselves live in `keras_rm.layers.Rehearsal`; these are its pieces
 - `recollection`: mask a share of a fragment's items with the decoder's
   learned [MASK], reconstruct each from the memory, and score the
   reconstruction against the true item and `num_negatives` items drawn from
-  the same sequence (InfoNCE over cosine similarities), or, for id items,
-  against the whole vocabulary (full softmax);
+  the same sequence, one draw shared by its masked items (InfoNCE over cosine
+  similarities), or, for id items, against the whole vocabulary (full softmax);
 - `familiarity`: tell real fragments from fragments whose items were partly
   replaced by items of another sequence of the batch.
 
@@ -106,7 +106,15 @@ def l2_normalize(x):
 
 
 def contrastive_logits(reconstructions, targets, negatives, temperature):
-    """InfoNCE logits `(..., 1 + num_negatives)`: column 0 is the true item.
+    """InfoNCE logits `(batch, count, 1 + num_negatives)`: column 0 is the true item.
+
+    Args:
+        reconstructions: `(batch, count, dim)`, the decoder's guesses of the
+            masked items of a sequence's fragments.
+        targets: `(batch, count, dim)`, the true items.
+        negatives: `(batch, num_negatives, dim)`, items of the same sequence,
+            shared by all its masked items (one draw per sequence, not per item).
+        temperature: float.
 
     Cosine similarities divided by `temperature`. A negative identical to the
     true item (the same sentence or frame repeated) is not a negative: it is
@@ -114,8 +122,8 @@ def contrastive_logits(reconstructions, targets, negatives, temperature):
     """
     reconstructions = l2_normalize(reconstructions)
     positive = ops.sum(reconstructions * l2_normalize(targets), axis=-1, keepdims=True)
-    negative = ops.einsum("...d,...kd->...k", reconstructions, l2_normalize(negatives))
-    same = ops.all(ops.equal(negatives, ops.expand_dims(targets, -2)), axis=-1)
+    negative = ops.einsum("bcd,bkd->bck", reconstructions, l2_normalize(negatives))
+    same = ops.all(ops.equal(ops.expand_dims(negatives, 1), ops.expand_dims(targets, 2)), axis=-1)
     logits = ops.concatenate([positive, negative], axis=-1) / temperature
     not_negative = ops.concatenate([ops.zeros_like(same[..., :1]), same], axis=-1)
     return ops.where(not_negative, NEG_INF, ops.cast(logits, "float32"))

@@ -169,18 +169,18 @@ def test_choose_positions_by_score_keeps_the_order_of_tiny_scores_and_breaks_tie
 
 def test_contrastive_logits_mask_a_negative_identical_to_the_target():
     reconstructions, targets = rng.normal(size=(2, 2, 3, 8)).astype("float32")
-    negatives = rng.normal(size=(2, 3, 4, 8)).astype("float32")
-    negatives[0, 1, 2] = targets[0, 1]  # the true item again (a repeated sentence or frame)
-    negatives[1, 0, 0] = 2 * targets[1, 0]  # the same direction, but another item
+    negatives = rng.normal(size=(2, 4, 8)).astype("float32")  # shared by the 3 masked items of a sequence
+    negatives[0, 2] = targets[0, 1]  # the true item of item 1 again (a repeated sentence or frame)
+    negatives[1, 0] = 2 * targets[1, 0]  # the same direction, but another item
     logits = ops.convert_to_numpy(fragments.contrastive_logits(reconstructions, targets, negatives, 0.1))
 
     def cosine(a, b):
         return (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
 
     expected = np.concatenate([cosine(reconstructions, targets)[..., None],
-                               cosine(reconstructions[:, :, None], negatives)], axis=-1) / 0.1
+                               cosine(reconstructions[:, :, None], negatives[:, None])], axis=-1) / 0.1
     masked = np.zeros(logits.shape, bool)
-    masked[0, 1, 3] = True  # column 0 is the target, so negative 2 is column 3
+    masked[0, 1, 3] = True  # column 0 is the target, so negative 2 is column 3; only for item 1
     assert logits[0, 1, 3] == fragments.NEG_INF
     np.testing.assert_allclose(logits[~masked], expected[~masked], rtol=1e-5, atol=1e-5)
 
@@ -188,5 +188,6 @@ def test_contrastive_logits_mask_a_negative_identical_to_the_target():
         return ops.convert_to_numpy(keras.losses.sparse_categorical_crossentropy(
             np.zeros(logits.shape[:-1], "int32"), logits, from_logits=True))
 
-    without = fragments.contrastive_logits(reconstructions[0, 1], targets[0, 1], np.delete(negatives[0, 1], 2, 0), 0.1)
-    np.testing.assert_allclose(loss(logits)[0, 1], loss(ops.convert_to_numpy(without)[None])[0], rtol=1e-5)
+    without = fragments.contrastive_logits(
+        reconstructions[:1, 1:2], targets[:1, 1:2], np.delete(negatives[:1], 2, 1), 0.1)
+    np.testing.assert_allclose(loss(logits)[0, 1], loss(ops.convert_to_numpy(without))[0, 0], rtol=1e-5)

@@ -19,8 +19,9 @@ class Rehearsal(keras.layers.Layer):
     final memory must
 
     - recollect their masked items (`recollection_loss`: InfoNCE against
-      `num_negatives` items of the same sequence, or, for id items, a full
-      softmax over the item vocabulary), and
+      `num_negatives` items of the same sequence, one draw shared by its
+      masked items, or, for id items, a full softmax over the item
+      vocabulary), and
     - tell real fragments from fragments corrupted with another sequence's
       items (`familiarity_loss`).
 
@@ -289,12 +290,14 @@ class Rehearsal(keras.layers.Layer):
             labels = fragments.take_rows(item_ids, positions)
             logits = ops.matmul(reconstructions, ops.transpose(embeddings))
         else:
-            targets = fragments.take_rows(fragment_items, positions)
-            negatives = fragments.draw_items(
-                items, item_mask, self.num_fragments * count * self.num_negatives, self.seed_generator
-            )
-            negatives = ops.reshape(negatives, (-1, count, self.num_negatives, self.hidden_dim))
+            # The masked items of a sequence's fragments share one draw of negatives from that sequence: a gather
+            # (and a gradient scatter) of `num_negatives` items per sequence instead of per masked item.
+            per_sequence = (-1, self.num_fragments * count, self.hidden_dim)
+            reconstructions = ops.reshape(reconstructions, per_sequence)
+            targets = ops.reshape(fragments.take_rows(fragment_items, positions), per_sequence)
+            negatives = fragments.draw_items(items, item_mask, self.num_negatives, self.seed_generator)
             logits = fragments.contrastive_logits(reconstructions, targets, negatives, self.temperature)
+            logits = ops.reshape(logits, (-1, count, 1 + self.num_negatives))
             labels = ops.zeros(ops.shape(positions), dtype="int32")
         weights = ops.cast(chosen, "float32")
         loss = self.recollection_loss_fn(labels, logits, sample_weight=weights)
