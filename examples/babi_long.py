@@ -21,6 +21,9 @@ to train on short stories first and then on long ones:
     python examples/babi_long.py --length=100 --epochs=10 --output_dir=/tmp/short
     python examples/babi_long.py --length=1000 --epochs=1 --init_from=/tmp/short --output_dir=/tmp/long
 
+A run that goes on from another has no `--warmup_epochs`: every epoch is at
+`--length`.
+
 Crash recovery: after every epoch the model, optimizer and rehearsal random
 state are backed up to `--output_dir/backup` (`keras.callbacks.BackupAndRestore`).
 Run the same command again after a crash and training goes on after the last
@@ -78,7 +81,7 @@ FLAG_HELP = {
                          "stories on 10,000-sentence ones."),
     "epochs": "Epochs.",
     "warmup_epochs": "First epochs trained on short stories of --warmup_length sentences (a length curriculum: "
-                     "with facts close together the memory finds out sooner what to keep).",
+                     "with facts close together the memory finds out sooner what to keep). None with --init_from.",
     "warmup_length": "Sentences per story in the --warmup_epochs.",
     "batch_size": "Batch size.",
     "learning_rate": "Adam's learning rate (gradients clipped to norm 1).",
@@ -139,6 +142,8 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
 
     os.makedirs(output_dir, exist_ok=True)
     keras.utils.set_random_seed(seed)
+    if init_from:
+        warmup_epochs = 0  # the warm-up on short stories is for a model trained from scratch
     lines = None
     if distractors:
         with open(distractors) as f:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from examples import babi_long, ctr, serve_stream, video_qa
+from pipelines import babi
 from tests.testing import ROOT, only_torch_unless_slow, share_jax_compile_cache, subprocess_env
 
 TINY = dict(task=1, train_examples=16, test_examples=16, batch_size=8, verbose=0)
@@ -58,14 +59,19 @@ def test_babi_long_writes_everything_and_serve_stream_answers_as_the_keras_model
 
 
 @only_torch_unless_slow
-def test_babi_long_goes_on_from_an_earlier_run_at_another_length(tmp_path):
+def test_babi_long_goes_on_from_an_earlier_run_at_another_length(tmp_path, monkeypatch):
     short, long = tmp_path / "short", tmp_path / "long"
     babi_long.run(length=32, num_slots=2, segment_length=8, hidden_dim=8, sampler="teacher", recollection_weight=1.0,
                   familiarity_weight=0.5, mask_selection="important", epochs=1, output_dir=str(short), export=False,
                   **TINY)
-    metrics = babi_long.run(length=64, test_length=96, epochs=1, init_from=str(short), output_dir=str(long),
-                            export=False, **TINY)
+    lengths = []  # of the stories generated: test, then each training epoch's
+    generate = babi.generate_long_babi
+    monkeypatch.setattr(babi, "generate_long_babi", lambda *args, **kwargs: lengths.append(args[2]) or generate(
+        *args, **kwargs))
+    metrics = babi_long.run(length=64, test_length=96, epochs=2, warmup_epochs=1, warmup_length=16,
+                            init_from=str(short), output_dir=str(long), export=False, **TINY)
     assert metrics["config"]["init_from"] == str(short) and metrics["config"]["length"] == 64
+    assert lengths == [96, 64, 64], "no warm-up on short stories when going on from a trained model"
     # Tested on longer stories than it was trained on; no learning curve then (it is measured at the trained length).
     assert metrics["config"]["test_length"] == 96 and metrics["test_examples"] == 16
     assert metrics["learning_curve"] and all("val_accuracy" not in row for row in metrics["learning_curve"])
