@@ -27,14 +27,15 @@ demo: install
 # The suite runs once per backend (KERAS_BACKEND is fixed per process), all at once: much of a test's time is
 # single-threaded tracing and compiling, so the processes share the cores well. TensorFlow, the slowest, runs as
 # two halves of the files (test_a* to test_e*, test_f* to test_z*). Each job's log, with its slowest tests, is
-# printed in turn.
+# printed in turn. One OpenMP thread a job: with four jobs on the cores, PyTorch's spinning thread pool made its
+# small ops 10-50x slower (the learning test took 366 s instead of 67 s).
 TEST_JOBS := jax torch tensorflow:a-e tensorflow:f-z
 
 test: install
 	@mkdir -p .cache; pids=""; for job in $(TEST_JOBS); do \
 		backend=$${job%%:*}; files=tests; \
 		if [ "$$job" != "$$backend" ]; then files=$$(ls tests/test_[$${job#*:}]*.py); fi; \
-		KERAS_BACKEND=$$backend $(PYTHON) -m pytest -q --durations=8 $$files $(PYTEST_ARGS) \
+		OMP_NUM_THREADS=1 KERAS_BACKEND=$$backend $(PYTHON) -m pytest -q --durations=8 $$files $(PYTEST_ARGS) \
 			> .cache/test-$${job/:/-}.log 2>&1 & pids="$$pids $$!"; \
 	done; \
 	failed=""; set -- $$pids; for job in $(TEST_JOBS); do \
