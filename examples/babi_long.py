@@ -46,7 +46,7 @@ from absl import app, flags, logging
 
 from examples.training import (  # noqa: F401 (completed_epochs: for the tests)
     accuracy_report, completed_epochs, define_flags, depth_table, fit_epochs, flag_values, learning_curve,
-    predict_classes, write_run)
+    learning_rate_schedule, predict_classes, write_run)
 
 FLAGS = flags.FLAGS
 
@@ -180,11 +180,7 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
                 recollection_weight=recollection_weight, familiarity_weight=familiarity_weight, sampler=sampler,
                 mask_selection=mask_selection, seed=seed,
             )
-            schedule = learning_rate
-            if learning_rate_warmup:  # linear warm-up, then constant (alpha=1: no cosine decay)
-                schedule = keras.optimizers.schedules.CosineDecay(
-                    0.0, decay_steps=1, alpha=1.0, warmup_target=learning_rate, warmup_steps=learning_rate_warmup
-                )
+            schedule = learning_rate_schedule(learning_rate, learning_rate_warmup)
             net.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
             # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
             net.build({"items": (None, length, max_words), "query": (None, max_words)})

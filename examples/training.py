@@ -62,6 +62,20 @@ def flag_values(fn, skip=("verbose",)):
     return {name: flags.FLAGS[name].value for name in inspect.signature(fn).parameters if name not in skip}
 
 
+def learning_rate_schedule(learning_rate, warmup_steps):
+    """`learning_rate`, reached linearly from 0 over `warmup_steps` optimizer steps, then constant (0 steps: constant).
+
+    Without a warm-up some seeds of the memory sat at chance for epochs (docs/learning.md).
+    """
+    import keras
+
+    if not warmup_steps:
+        return learning_rate
+    return keras.optimizers.schedules.CosineDecay(  # alpha=1: no cosine decay after the warm-up
+        0.0, decay_steps=1, alpha=1.0, warmup_target=learning_rate, warmup_steps=warmup_steps
+    )
+
+
 def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scope=contextlib.nullcontext,
                validation_data=None, shape_changes=()):
     """Trains `net` for `epochs` on fresh data every epoch (`epoch_data(epoch)`), going on after a crash.

@@ -116,6 +116,33 @@ def test_hypermodel_serves_the_click_task_with_a_real_build():
     assert np.isfinite(history.history["loss"]).all()
 
 
+class CountEpochs(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        EPOCHS_SEEN.append(epoch)
+
+
+EPOCHS_SEEN = []  # module level, as STARTED_TRIALS
+
+
+def test_a_trial_begins_with_its_curriculum_and_a_learning_rate_warmup(tmp_path):
+    EPOCHS_SEEN.clear()
+    tuner, trials = run_search(max_trials=1, space=TINY_SPACE, directory=str(tmp_path), export=False,
+                               warmup_epochs=2, warmup_length=16, learning_rate_warmup=1000,
+                               callbacks=[CountEpochs()], **TINY_SEARCH)
+    best = tuner.get_best_models(1)[0]
+    steps = 2 * 3 + 3  # 48 stories in batches of 16: 2 epochs of short ones, then the scored one
+    assert int(best.optimizer.iterations) == steps, "the short stories were trained on first"
+    assert EPOCHS_SEEN == [0], "the tuner's callbacks see only the scored epochs"
+    rate = best.optimizer.learning_rate  # read at the current step
+    assert float(rate) == pytest.approx(trials[0]["hyperparameters"]["learning_rate"] * steps / 1000, rel=1e-4)
+
+
+def test_a_curriculum_is_refused_for_click_prediction(tmp_path):
+    with pytest.raises(ValueError, match="`warmup_epochs` is for bAbI"):
+        run_search(task="ctr", length=32, train_examples=16, val_examples=8, epochs=1, warmup_epochs=1,
+                   directory=str(tmp_path), verbose=0)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

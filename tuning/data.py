@@ -9,12 +9,21 @@ def babi_data(babi_task, length, train_examples, val_examples, max_words, batch_
     validation = generate_long_babi(babi_task, val_examples, length, seed=seed + 10_000)
     vectorizer = BabiVectorizer(max_words)
     vectorizer.adapt(train + validation)
+    return (_dataset(vectorizer, train, length, batch_size, True, seed),
+            _dataset(vectorizer, validation, length, batch_size, False, seed), vectorizer)
 
-    def dataset(examples, shuffle):
-        data = vectorizer.dataset(examples, batch_size, length, shuffle=shuffle, seed=seed)
-        return data.map(lambda x, y, depth: (x, y))  # no cache: it would freeze the first epoch's order
 
-    return dataset(train, True), dataset(validation, False), vectorizer
+def babi_stories(vectorizer, babi_task, length, num_examples, batch_size, seed):
+    """More built-in stories of `length` sentences for `vectorizer` (e.g. the short ones of a curriculum), shuffled."""
+    from pipelines.babi import generate_long_babi
+
+    examples = generate_long_babi(babi_task, num_examples, length, seed=seed)
+    return _dataset(vectorizer, examples, length, batch_size, True, seed)
+
+
+def _dataset(vectorizer, examples, length, batch_size, shuffle, seed):
+    data = vectorizer.dataset(examples, batch_size, length, shuffle=shuffle, seed=seed)
+    return data.map(lambda x, y, depth: (x, y))  # no cache: it would freeze the first epoch's order
 
 
 def ctr_data(length, train_users, val_users, batch_size, seed):

@@ -4,7 +4,9 @@ import keras
 import keras_tuner
 
 import keras_rm
+from examples.training import learning_rate_schedule
 from keras_rm.layers.rehearsal import SAMPLERS
+from keras_rm.validation import check_positive_int
 
 # Each entry: a list (a choice), a `(min, max)` tuple or `{"min", "max"}` dict
 # (a range), or a single value (fixed). The rehearsal weights are log-spaced
@@ -91,6 +93,11 @@ class RehearsalHyperModel(keras_tuner.HyperModel):
     The number of rehearsed fragments is `min(num_fragments, length //
     segment_length)` so every segment length of the space fits the sequence.
 
+    A trial can begin with a curriculum: `tuner.search(..., warmup_data=short,
+    warmup_epochs=2)` first trains each trial's model for `warmup_epochs` on
+    `warmup_data` (e.g. shorter stories), then as the search asks; only the
+    second part reports to the tuner.
+
     Args:
         make_item_encoder: callable `hidden_dim -> ItemEncoder`, called once
             per trial (e.g. `lambda d: SentenceItemEncoder(vocab_size, d, 8)`).
@@ -103,6 +110,8 @@ class RehearsalHyperModel(keras_tuner.HyperModel):
             `(min, max)` tuple or `{"min", "max"}` dict a range, anything else
             a fixed value. Defaults to `DEFAULT_SPACE`.
         num_fragments: int. Upper bound of rehearsed fragments. Defaults to 4.
+        learning_rate_warmup: int. Optimizer steps over which the learning
+            rate rises linearly from 0 to the trial's. Defaults to 0.
         model_kwargs: dict. Further fixed `RehearsalMemoryModel` arguments.
         seed: int. Seed of the model's random draws. Defaults to None.
 
@@ -118,7 +127,7 @@ class RehearsalHyperModel(keras_tuner.HyperModel):
     """
 
     def __init__(self, make_item_encoder, input_shape, task="classification", num_classes=None, space=None,
-                 num_fragments=4, model_kwargs=None, seed=None, name=None, tunable=True):
+                 num_fragments=4, learning_rate_warmup=0, model_kwargs=None, seed=None, name=None, tunable=True):
         super().__init__(name=name, tunable=tunable)
         if not callable(make_item_encoder):
             raise TypeError(f"`make_item_encoder` must be callable (hidden_dim -> ItemEncoder). "
@@ -132,6 +141,8 @@ class RehearsalHyperModel(keras_tuner.HyperModel):
         self.num_classes = num_classes
         self.space = check_space(space)
         self.num_fragments = num_fragments
+        self.learning_rate_warmup = (
+            check_positive_int("learning_rate_warmup", learning_rate_warmup) if learning_rate_warmup else 0)
         self.model_kwargs = dict(model_kwargs or {})
         self.seed = seed
 
@@ -167,6 +178,16 @@ class RehearsalHyperModel(keras_tuner.HyperModel):
             **self.model_kwargs,
         )
         model.build({key: (None, *shape) for key, shape in self.input_shape.items()})
-        model.compile(optimizer=keras.optimizers.Adam(values["learning_rate"], clipnorm=1.0))
+        schedule = learning_rate_schedule(values["learning_rate"], self.learning_rate_warmup)
+        model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
         model.optimizer.build(model.trainable_variables)  # so a trial's checkpoint restores the optimizer too
         return model
+
+    def fit(self, hp, model, *args, warmup_data=None, warmup_epochs=0, **kwargs):
+        """Trains a trial's model: `warmup_epochs` on `warmup_data` first (without the tuner's callbacks, so they
+        see only the search's own epochs), then `model.fit(*args, **kwargs)`, whose history the tuner scores."""
+        if warmup_epochs:
+            if warmup_data is None:
+                raise ValueError(f"`warmup_epochs` = {warmup_epochs} needs `warmup_data`.")
+            model.fit(warmup_data, epochs=warmup_epochs, shuffle=False, verbose=kwargs.get("verbose", "auto"))
+        return model.fit(*args, **kwargs)

@@ -31,7 +31,7 @@ import os
 from absl import app, flags
 
 from examples.plotting import figure
-from tuning.data import babi_data, ctr_data
+from tuning.data import babi_data, babi_stories, ctr_data
 from tuning.tuner import TUNERS, is_worker, make_tuner, summarise, trial_workers
 
 FLAGS = flags.FLAGS
@@ -49,6 +49,10 @@ def define_flags():
     flags.DEFINE_string("objective", "val_accuracy", "Metric to maximise (or `val_loss`, minimised).")
     flags.DEFINE_integer("max_trials", 6, "Trials (random, bayesian); hyperband is bounded by --epochs.")
     flags.DEFINE_integer("epochs", 3, "Epochs per trial (hyperband: the most epochs of one model).")
+    flags.DEFINE_integer("warmup_epochs", 0, "bAbI: epochs on --warmup_length-sentence stories that begin each "
+                         "trial (a length curriculum), before the --epochs the tuner scores.")
+    flags.DEFINE_integer("warmup_length", 32, "Sentences per story of the --warmup_epochs.")
+    flags.DEFINE_integer("learning_rate_warmup", 0, "Steps over which each trial's learning rate rises from 0.")
     flags.DEFINE_integer("batch_size", 32, "Batch size.")
     flags.DEFINE_string("space", None,
                         'JSON overrides of the search space: list = choice, {"min", "max"} = range, value = fixed.')
@@ -60,9 +64,9 @@ def define_flags():
 
 
 def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_examples=500, max_words=8,
-               tuner="random", objective="val_accuracy", max_trials=6, epochs=3, batch_size=32, space=None,
-               directory="output/tuning", project_name=None, overwrite=False, export=True, seed=0, callbacks=None,
-               verbose=1):
+               tuner="random", objective="val_accuracy", max_trials=6, epochs=3, warmup_epochs=0, warmup_length=32,
+               learning_rate_warmup=0, batch_size=32, space=None, directory="output/tuning", project_name=None,
+               overwrite=False, export=True, seed=0, callbacks=None, verbose=1):
     """Runs (or resumes) a search; returns `(tuner, trials)` with `trials` as `summarise` gives them.
 
     `callbacks` (Keras callbacks) are passed to every trial's `fit`.
@@ -76,12 +80,17 @@ def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_ex
     from tuning.hypermodel import RehearsalHyperModel
 
     keras.utils.set_random_seed(seed)
+    curriculum = {}
     if task == "ctr":
+        if warmup_epochs:
+            raise ValueError(f"`warmup_epochs` is for bAbI stories. Received: `warmup_epochs` = {warmup_epochs} "
+                             f"with `task` = 'ctr'")
         train, validation, behaviours = ctr_data(length, train_examples, val_examples, batch_size, seed)
         hypermodel = RehearsalHyperModel(
             lambda hidden_dim: keras_rm.layers.CategoricalItemEncoder(
                 behaviours.num_items, hidden_dim, side_vocabulary_sizes=[behaviours.num_categories]),
-            {"items": (length, 2), "query": (2,)}, task="click", space=space, seed=seed,
+            {"items": (length, 2), "query": (2,)}, task="click", space=space,
+            learning_rate_warmup=learning_rate_warmup, seed=seed,
         )
         vectorizer = None
     else:
@@ -91,13 +100,16 @@ def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_ex
         hypermodel = RehearsalHyperModel(
             lambda hidden_dim: keras_rm.layers.SentenceItemEncoder(vectorizer.vocabulary_size, hidden_dim, max_words),
             {"items": (length, max_words), "query": (max_words,)},
-            num_classes=len(vectorizer.answers), space=space, seed=seed,
+            num_classes=len(vectorizer.answers), space=space, learning_rate_warmup=learning_rate_warmup, seed=seed,
         )
+        if warmup_epochs:
+            curriculum = {"warmup_epochs": warmup_epochs, "warmup_data": babi_stories(
+                vectorizer, babi_task, min(warmup_length, length), train_examples, batch_size, seed + 1)}
     # Only the chief may clear a shared directory: a worker doing so would delete its peers' trials.
     search = make_tuner(tuner, hypermodel, objective, max_trials, epochs, directory, project_name or task,
                         overwrite and not is_worker(), seed)
     search.search(train, validation_data=validation, epochs=epochs, shuffle=False, callbacks=callbacks or [],
-                  verbose=verbose)
+                  verbose=verbose, **curriculum)
     if is_worker():
         return search, None
 
