@@ -11,6 +11,8 @@ seeds:
 - `plain`: the memory without rehearsal (both rehearsal weights 0);
 - `uniform`: rehearsal with fragments drawn uniformly (the paper);
 - `teacher`: rehearsal with fragments drawn by the query-aware teacher (the paper);
+- `uniform_warmup`: as `uniform`, its weights rising from 0 over the first
+  1,000 steps (`rehearsal_warmup`: the task is learned first; ours);
 - `teacher_important`: as `teacher`, but recollection masks the items of a
   fragment the teacher ranks highest instead of random ones (ours);
 - `full_attention`: attention over the whole story, the upper bound.
@@ -40,6 +42,7 @@ VARIANTS = {
     "plain": {"recollection_weight": 0.0, "familiarity_weight": 0.0},
     "uniform": {"sampler": "uniform"},
     "teacher": {"sampler": "teacher"},
+    "uniform_warmup": {"sampler": "uniform", "rehearsal_warmup": 1000},
     "teacher_important": {"sampler": "teacher", "mask_selection": "important"},
     "full_attention": {"model": "full_attention"},
 }

@@ -71,6 +71,7 @@ FLAG_HELP = {
     "recollection_weight": "Weight of the recollection loss (0 with familiarity 0: no rehearsal; the paper's "
                            "setting is 1.0).",
     "familiarity_weight": "Weight of the familiarity loss (the paper's setting is 0.5).",
+    "rehearsal_warmup": "Training steps over which the rehearsal weights rise from 0 (the task is learned first).",
     "sampler": (["uniform", "teacher"], "History sampler of the rehearsal."),
     "mask_selection": (["random", "important"], "Recollection masks random items of a fragment or the teacher's "
                                                 "most important ones."),
@@ -126,7 +127,8 @@ def build_model(model, vectorizer, hidden_dim, **memory_kwargs):
 
 def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, model="memory", num_slots=8,
         segment_length=16, hidden_dim=64, reader_hops=1, slot_identity=True, null_item=True, keep_bias=1.0,
-        recollection_weight=0.0, familiarity_weight=0.0, sampler="uniform", mask_selection="random", story_length=10,
+        recollection_weight=0.0, familiarity_weight=0.0, rehearsal_warmup=0, sampler="uniform", mask_selection="random",
+        story_length=10,
         train_examples=8000, test_examples=500, test_length=None, epochs=10, warmup_epochs=2, warmup_length=32,
         batch_size=32, learning_rate=1e-3, learning_rate_warmup=500, max_words=8, seed=0,
         output_dir="output/babi_long", export=True, init_from=None, resume=True, data_parallel=False, verbose=1):
@@ -177,8 +179,8 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
             net = build_model(
                 model, vectorizer, hidden_dim, num_slots=num_slots, segment_length=segment_length,
                 reader_hops=reader_hops, slot_identity=slot_identity, null_item=null_item, keep_bias=keep_bias,
-                recollection_weight=recollection_weight, familiarity_weight=familiarity_weight, sampler=sampler,
-                mask_selection=mask_selection, seed=seed,
+                recollection_weight=recollection_weight, familiarity_weight=familiarity_weight,
+                rehearsal_warmup=rehearsal_warmup, sampler=sampler, mask_selection=mask_selection, seed=seed,
             )
             schedule = learning_rate_schedule(learning_rate, learning_rate_warmup)
             net.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
@@ -217,7 +219,8 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
                    "slot_identity": slot_identity, "null_item": null_item, "keep_bias": keep_bias,
                    "learning_rate": learning_rate, "learning_rate_warmup": learning_rate_warmup,
                    "train_examples": train_examples, "recollection_weight": recollection_weight,
-                   "familiarity_weight": familiarity_weight, "sampler": sampler, "mask_selection": mask_selection,
+                   "familiarity_weight": familiarity_weight, "rehearsal_warmup": rehearsal_warmup,
+                   "sampler": sampler, "mask_selection": mask_selection,
                    "epochs": epochs, "warmup_epochs": warmup_epochs, "warmup_length": warmup_length, "seed": seed,
                    "init_from": init_from, "data_parallel": data_parallel},
         "resumed_after_epochs": start,

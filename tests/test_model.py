@@ -66,6 +66,23 @@ def test_total_loss_is_the_weighted_sum(trained):
     np.testing.assert_allclose(history["loss"], expected, rtol=1e-4)
 
 
+def test_rehearsal_warmup_ramps_the_weights_from_the_optimizer_step():
+    keras.utils.set_random_seed(0)
+    model = tiny_model(rehearsal_warmup=1_000_000)  # every backend's step passes the optimizer's step
+    history = fit(model, epochs=1)
+    assert history["recollection_loss"][0] > 0.5, "the terms are still computed and reported"
+    np.testing.assert_allclose(history["loss"], history["task_loss"], rtol=1e-4)
+
+    rehearsal = model.rehearsal
+    forward = model._forward(model.check_inputs({key: value[:BATCH] for key, value in X.items()}), training=True)
+    inputs = [forward[name] for name in ("memory", "items", "item_mask", "query")]
+    for step, ramp in ((None, 1.0), (0, 0.0), (250_000, 0.25), (2_000_000, 1.0)):
+        terms = rehearsal(*inputs, step=step)
+        expected = ramp * (rehearsal.recollection_weight * terms["recollection_loss"]
+                           + rehearsal.familiarity_weight * terms["familiarity_loss"])
+        np.testing.assert_allclose(ops.convert_to_numpy(terms["loss"]), ops.convert_to_numpy(expected), rtol=1e-5)
+
+
 def test_rehearsal_gradients_reach_memory_machine_and_item_encoder(trained):
     model, _ = trained
     parts = {"memory_machine": model.memory_machine, "item_encoder": model.item_encoder}

@@ -46,6 +46,10 @@ class Rehearsal(keras.layers.Layer):
         familiarity_weight: float. Defaults to 0.5.
         teacher_weight: float. Weight of the teacher's task loss
             (`sampler="teacher"`). Defaults to 1.0.
+        rehearsal_warmup: int. Optimizer steps over which the recollection
+            and familiarity weights rise linearly from 0 to their values, so
+            the task is learned first (pass `step` when called). 0: full
+            weights from the first step (the paper). Defaults to 0.
         sampler: str. `"uniform"` (the paper), `"teacher"` or `"importance"`
             (scores given with the inputs). Defaults to `"uniform"`.
         num_fragments: int. Fragments rehearsed per sequence. Defaults to 4.
@@ -85,6 +89,8 @@ class Rehearsal(keras.layers.Layer):
         importance: non-negative `(batch, length)`, required by `sampler="importance"`.
         item_ids: int `(batch, length)` ids of the items (`recollection="softmax"`).
         embeddings: `(vocabulary_size, hidden_dim)` id table (`recollection="softmax"`).
+        step: the optimizer's step (`rehearsal_warmup`). Optional: without
+            it the weights are full.
 
     Returns:
         A dict: `"loss"` (the weighted sum of the terms) and every enabled
@@ -110,6 +116,7 @@ class Rehearsal(keras.layers.Layer):
         recollection_weight=1.0,
         familiarity_weight=0.5,
         teacher_weight=1.0,
+        rehearsal_warmup=0,
         sampler="uniform",
         num_fragments=4,
         fragment_length=16,
@@ -137,6 +144,7 @@ class Rehearsal(keras.layers.Layer):
         self.recollection_weight = check_non_negative("recollection_weight", recollection_weight)
         self.familiarity_weight = check_non_negative("familiarity_weight", familiarity_weight)
         self.teacher_weight = check_non_negative("teacher_weight", teacher_weight)
+        self.rehearsal_warmup = check_positive_int("rehearsal_warmup", rehearsal_warmup) if rehearsal_warmup else 0
         self.sampler = check_choice("sampler", sampler, SAMPLERS)
         self.num_fragments = check_positive_int("num_fragments", num_fragments)
         self.fragment_length = check_positive_int("fragment_length", fragment_length)
@@ -216,11 +224,15 @@ class Rehearsal(keras.layers.Layer):
         self.fragment_sampler.build((None, None if items_shape is None else items_shape[1]))
 
     def call(self, memory, items, item_mask, query, labels=None, sample_weight=None, importance=None,
-             item_ids=None, embeddings=None, training=True):
+             item_ids=None, embeddings=None, step=None, training=True):
         terms = {}
         loss = ops.zeros((), "float32")
         if not self.active:
             return {"loss": loss}
+        recollection_weight, familiarity_weight = self.recollection_weight, self.familiarity_weight
+        if self.rehearsal_warmup and step is not None:
+            ramp = ops.minimum(ops.cast(step, "float32") / self.rehearsal_warmup, 1.0)
+            recollection_weight, familiarity_weight = recollection_weight * ramp, familiarity_weight * ramp
         if self.sampler == "teacher":
             if labels is None:
                 raise ValueError('`sampler="teacher"` needs the task `labels` (its teacher learns the task).')
@@ -260,14 +272,14 @@ class Rehearsal(keras.layers.Layer):
             terms["recollection_loss"], terms["recollection_accuracy"] = self._recollection_terms(
                 outputs["reconstructions"], fragment_items, positions, chosen, items, item_mask, item_ids, embeddings
             )
-            loss = loss + self.recollection_weight * terms["recollection_loss"]
+            loss = loss + recollection_weight * terms["recollection_loss"]
         if self.familiarity_weight > 0:
             logits = outputs["familiarity_logits"]
             terms["familiarity_loss"] = self.familiarity_loss_fn(corrupted, logits, sample_weight=familiarity_weights)
             terms["familiarity_accuracy"] = fragments.weighted_mean(
                 ops.equal(logits < 0, corrupted), familiarity_weights
             )
-            loss = loss + self.familiarity_weight * terms["familiarity_loss"]
+            loss = loss + familiarity_weight * terms["familiarity_loss"]
         return {"loss": loss, **terms}
 
     def _masked_count(self):
@@ -344,7 +356,8 @@ class Rehearsal(keras.layers.Layer):
 
 # The rehearsal's own arguments, as a model that composes the layer takes them (the names of its config).
 REHEARSAL_ARGUMENTS = (
-    "recollection_weight", "familiarity_weight", "teacher_weight", "sampler", "num_fragments", "fragment_length",
+    "recollection_weight", "familiarity_weight", "teacher_weight", "rehearsal_warmup", "sampler", "num_fragments",
+    "fragment_length",
     "mask_ratio", "mask_selection", "corruption_ratio", "num_negatives", "recollection", "temperature",
     "sampler_temperature", "teacher_hops", "teacher_positions", "uniform_mix", "decoder_layers", "decoder_width",
 )

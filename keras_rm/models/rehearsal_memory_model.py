@@ -75,6 +75,10 @@ class RehearsalMemoryModel(TaskModel):
         familiarity_weight: float. Defaults to 0.5.
         teacher_weight: float. Weight of the teacher's task loss
             (`sampler="teacher"`). Defaults to 1.0.
+        rehearsal_warmup: int. Optimizer steps over which the recollection
+            and familiarity weights rise linearly from 0 (the task is learned
+            first). 0: full weights from the first step (the paper).
+            Defaults to 0.
         sampler: str. `"uniform"`, `"teacher"` or `"importance"`. Defaults to `"uniform"`.
         num_fragments: int. Fragments rehearsed per sequence. Defaults to 4.
         fragment_length: int. Items per fragment. Defaults to `segment_length`.
@@ -140,6 +144,7 @@ class RehearsalMemoryModel(TaskModel):
         recollection_weight=1.0,
         familiarity_weight=0.5,
         teacher_weight=1.0,
+        rehearsal_warmup=0,
         sampler="uniform",
         num_fragments=4,
         fragment_length=None,
@@ -200,7 +205,7 @@ class RehearsalMemoryModel(TaskModel):
         rehearsal = Rehearsal(
             hidden_dim=self.hidden_dim, task=self.task, num_classes=self.num_classes,
             recollection_weight=recollection_weight, familiarity_weight=familiarity_weight,
-            teacher_weight=teacher_weight, sampler=sampler, num_fragments=num_fragments,
+            teacher_weight=teacher_weight, rehearsal_warmup=rehearsal_warmup, sampler=sampler, num_fragments=num_fragments,
             fragment_length=fragment_length or segment_length, mask_ratio=mask_ratio,
             mask_selection=mask_selection, corruption_ratio=corruption_ratio, num_negatives=num_negatives,
             recollection=recollection, temperature=temperature, sampler_temperature=sampler_temperature,
@@ -271,11 +276,12 @@ class RehearsalMemoryModel(TaskModel):
     def train_step(self, *args):
         return train_steps.TRAIN_STEPS[keras.config.backend()](self, *args)
 
-    def compute_joint_loss(self, x, y=None, sample_weight=None):
+    def compute_joint_loss(self, x, y=None, sample_weight=None, step=None):
         """One training forward pass and every loss term; backend-agnostic.
 
         The per-backend training steps differ only in how they take gradients
-        of the returned loss.
+        of the returned loss; they pass the optimizer's `step` (the
+        rehearsal's warm-up).
 
         Returns:
             `(loss, y_pred, terms)`: the weighted total loss, the task logits
@@ -295,7 +301,7 @@ class RehearsalMemoryModel(TaskModel):
             forward["memory"], forward["items"], forward["item_mask"], forward["query"], labels=y,
             sample_weight=sample_weight, importance=inputs.get("importance"),
             item_ids=self.item_encoder.item_ids(inputs["items"]) if softmax else None,
-            embeddings=self.item_encoder.embeddings if softmax else None, training=True,
+            embeddings=self.item_encoder.embeddings if softmax else None, step=step, training=True,
         )
         return loss + rehearsal.pop("loss"), y_pred, {**terms, **rehearsal}
 

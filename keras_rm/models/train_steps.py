@@ -37,7 +37,7 @@ def tensorflow_train_step(model, data):
 
     x, y, sample_weight = unpack_x_y_sample_weight(data)
     with tf.GradientTape() as tape:
-        loss, y_pred, terms = model.compute_joint_loss(x, y, sample_weight)
+        loss, y_pred, terms = model.compute_joint_loss(x, y, sample_weight, step=model.optimizer.iterations)
         scaled_loss = model.optimizer.scale_loss(loss)
     weights = model.trainable_weights
     model.optimizer.apply_gradients(zip(tape.gradient(scaled_loss, weights), weights))
@@ -50,7 +50,7 @@ def torch_train_step(model, data):
     distribute.check_torch_single_process()
     x, y, sample_weight = unpack_x_y_sample_weight(data)
     model.zero_grad()
-    loss, y_pred, terms = model.compute_joint_loss(x, y, sample_weight)
+    loss, y_pred, terms = model.compute_joint_loss(x, y, sample_weight, step=model.optimizer.iterations)
     model.optimizer.scale_loss(loss).backward()
     weights = model.trainable_weights[:]
     with torch.no_grad():
@@ -63,6 +63,8 @@ def jax_train_step(model, state, data):
 
     trainable, non_trainable, optimizer_variables, metrics_variables = state
     x, y, sample_weight = unpack_x_y_sample_weight(data)
+    step = next(value for variable, value in zip(model.optimizer.variables, optimizer_variables)
+                if variable is model.optimizer.iterations)
 
     def loss_fn(trainable, non_trainable, metrics_variables):
         mapping = list(zip(model.trainable_variables, trainable))
@@ -72,7 +74,7 @@ def jax_train_step(model, state, data):
         # collected in it (and seen by `compute_loss`), seed-generator and
         # other non-trainable updates are read back out of it.
         with keras.StatelessScope(state_mapping=mapping, collect_losses=True) as scope:
-            loss, y_pred, terms = model.compute_joint_loss(x, y, sample_weight)
+            loss, y_pred, terms = model.compute_joint_loss(x, y, sample_weight, step=step)
         new_non_trainable = [scope.get_current_value(v) for v in model.non_trainable_variables]
         new_metrics = [scope.get_current_value(v) for v in model.metrics_variables]
         optimizer_mapping = zip(model.optimizer.variables, optimizer_variables)
