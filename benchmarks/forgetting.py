@@ -62,7 +62,7 @@ flags.DEFINE_integer("test_examples", 2000, "Test stories (2,000: 150 or more in
 flags.DEFINE_float("recollection_weight", 1.0, "Recollection weight of the rehearsal variants.")
 flags.DEFINE_float("familiarity_weight", 0.5, "Familiarity weight of the rehearsal variants.")
 flags.DEFINE_integer("segment_length", 16, "Sentences per segment of the memory models.")
-flags.DEFINE_integer("num_slots", 4, "Memory slots (the built-in stories have 4 people; fewer: the memory must choose).")
+flags.DEFINE_integer("num_slots", 4, "Memory slots (the built-in stories have 4 people).")
 flags.DEFINE_integer("story_length", 10, "Sentences per built-in story before lengthening (its facts).")
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the runs.")
 flags.DEFINE_string("runs_dir", "output/forgetting", "Where each run's output directory goes.")

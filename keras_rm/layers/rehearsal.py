@@ -357,7 +357,7 @@ class Rehearsal(keras.layers.Layer):
 # The rehearsal's own arguments, as a model that composes the layer takes them (the names of its config).
 REHEARSAL_ARGUMENTS = (
     "recollection_weight", "familiarity_weight", "teacher_weight", "rehearsal_warmup", "sampler", "num_fragments",
-    "fragment_length",
-    "mask_ratio", "mask_selection", "corruption_ratio", "num_negatives", "recollection", "temperature",
-    "sampler_temperature", "teacher_hops", "teacher_positions", "uniform_mix", "decoder_layers", "decoder_width",
+    "fragment_length", "mask_ratio", "mask_selection", "corruption_ratio", "num_negatives", "recollection",
+    "temperature", "sampler_temperature", "teacher_hops", "teacher_positions", "uniform_mix", "decoder_layers",
+    "decoder_width",
 )

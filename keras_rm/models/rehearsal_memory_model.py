@@ -205,7 +205,8 @@ class RehearsalMemoryModel(TaskModel):
         rehearsal = Rehearsal(
             hidden_dim=self.hidden_dim, task=self.task, num_classes=self.num_classes,
             recollection_weight=recollection_weight, familiarity_weight=familiarity_weight,
-            teacher_weight=teacher_weight, rehearsal_warmup=rehearsal_warmup, sampler=sampler, num_fragments=num_fragments,
+            teacher_weight=teacher_weight, rehearsal_warmup=rehearsal_warmup, sampler=sampler,
+            num_fragments=num_fragments,
             fragment_length=fragment_length or segment_length, mask_ratio=mask_ratio,
             mask_selection=mask_selection, corruption_ratio=corruption_ratio, num_negatives=num_negatives,
             recollection=recollection, temperature=temperature, sampler_temperature=sampler_temperature,
