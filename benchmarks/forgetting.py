@@ -12,7 +12,8 @@ seeds:
 - `uniform`: rehearsal with fragments drawn uniformly (the paper);
 - `teacher`: rehearsal with fragments drawn by the query-aware teacher (the paper);
 - `uniform_warmup`: as `uniform`, its weights rising from 0 over the first
-  1,000 steps (`rehearsal_warmup`: the task is learned first; ours);
+  1,000 steps (`rehearsal_warmup`, so the task is learned first; ours, and
+  `examples/babi_long.py`'s default);
 - `teacher_important`: as `teacher`, but recollection masks the items of a
   fragment the teacher ranks highest instead of random ones (ours);
 - `full_attention`: attention over the whole story, the upper bound.
@@ -52,7 +53,8 @@ TRAIN_TERMS = ("accuracy", "recollection_accuracy", "familiarity_accuracy", "tea
 FLAGS = flags.FLAGS
 flags.DEFINE_list("tasks", ["1"], "bAbI tasks (built-in generator: 1, 2, 3, 6, 7).")
 flags.DEFINE_list("lengths", ["200"], "Sentences per lengthened story.")
-flags.DEFINE_list("variants", ["plain", "uniform", "teacher", "full_attention"], "Models compared.")
+flags.DEFINE_list("variants", ["plain", "uniform", "uniform_warmup", "teacher", "full_attention"],
+                  "Models compared.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (data, initialisation, rehearsal draws).")
 flags.DEFINE_list("epochs", ["6"], "Epochs at each length, the same for every variant.")
 flags.DEFINE_list("train_examples", ["8000"], "Fresh training stories per epoch at each length.")
@@ -61,6 +63,7 @@ flags.DEFINE_integer("jobs", 2, "Runs at a time (each gets cpu_count / jobs thre
 flags.DEFINE_integer("test_examples", 2000, "Test stories (2,000: 150 or more in the earliest quarter).")
 flags.DEFINE_float("recollection_weight", 1.0, "Recollection weight of the rehearsal variants.")
 flags.DEFINE_float("familiarity_weight", 0.5, "Familiarity weight of the rehearsal variants.")
+flags.DEFINE_integer("rehearsal_warmup", 0, "Steps over which the rehearsal weights rise from 0 (0: the paper).")
 flags.DEFINE_integer("segment_length", 16, "Sentences per segment of the memory models.")
 flags.DEFINE_integer("num_slots", 4, "Memory slots (the built-in stories have 4 people).")
 flags.DEFINE_integer("story_length", 10, "Sentences per built-in story before lengthening (its facts).")
@@ -81,7 +84,8 @@ def run_one(task, length, variant, seed, init_from):
         "train_examples": FLAGS.train_examples[index], "test_examples": FLAGS.test_examples,
         "segment_length": FLAGS.segment_length, "num_slots": FLAGS.num_slots, "story_length": FLAGS.story_length,
         "recollection_weight": FLAGS.recollection_weight,
-        "familiarity_weight": FLAGS.familiarity_weight, **VARIANTS[variant],
+        "familiarity_weight": FLAGS.familiarity_weight, "rehearsal_warmup": FLAGS.rehearsal_warmup,
+        **VARIANTS[variant],
     }
     if init_from:
         settings["init_from"] = init_from
@@ -156,8 +160,8 @@ def main(argv):
         for (task, length, seed), n in sorted(counts.items())
     )
     command = command_line("forgetting.py", (
-        "tasks", "lengths", "variants", "seeds", "epochs", "train_examples", "test_examples",
-        "recollection_weight", "familiarity_weight", "segment_length", "num_slots", "story_length", "warm_start",
+        "tasks", "lengths", "variants", "seeds", "epochs", "train_examples", "test_examples", "recollection_weight",
+        "familiarity_weight", "rehearsal_warmup", "segment_length", "num_slots", "story_length", "warm_start",
         "backend"))
     print(f"\nTest accuracy by quarter of the sequence holding the supporting facts "
           f"({len(FLAGS.seeds)} seeds, {FLAGS.backend}, {machine_description()})")

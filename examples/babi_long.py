@@ -71,7 +71,8 @@ FLAG_HELP = {
     "recollection_weight": "Weight of the recollection loss (0 with familiarity 0: no rehearsal; the paper's "
                            "setting is 1.0).",
     "familiarity_weight": "Weight of the familiarity loss (the paper's setting is 0.5).",
-    "rehearsal_warmup": "Training steps over which the rehearsal weights rise from 0 (the task is learned first).",
+    "rehearsal_warmup": "Training steps over which the rehearsal weights rise from 0, so the task is learned first "
+                        "(0: the paper; with 0 rehearsal cost 2 points on task 1 at 200 sentences, with 1000 0.4).",
     "sampler": (["uniform", "teacher"], "History sampler of the rehearsal."),
     "mask_selection": (["random", "important"], "Recollection masks random items of a fragment or the teacher's "
                                                 "most important ones."),
@@ -127,7 +128,7 @@ def build_model(model, vectorizer, hidden_dim, **memory_kwargs):
 
 def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, model="memory", num_slots=8,
         segment_length=16, hidden_dim=64, reader_hops=1, slot_identity=True, null_item=True, keep_bias=1.0,
-        recollection_weight=0.0, familiarity_weight=0.0, rehearsal_warmup=0, sampler="uniform", mask_selection="random",
+        recollection_weight=0.0, familiarity_weight=0.0, rehearsal_warmup=1000, sampler="uniform", mask_selection="random",
         story_length=10,
         train_examples=8000, test_examples=500, test_length=None, epochs=10, warmup_epochs=2, warmup_length=32,
         batch_size=32, learning_rate=1e-3, learning_rate_warmup=500, max_words=8, seed=0,
