@@ -16,6 +16,7 @@ from tests.testing import only_torch_unless_slow
 from tuning.data import ctr_data
 from tuning.hypermodel import DEFAULT_SPACE, RehearsalHyperModel, check_space
 from tuning.search import run_search
+from tuning.tuner import make_tuner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SEARCH = dict(length=32, train_examples=48, val_examples=32, max_words=6, epochs=1, batch_size=16, verbose=0)
@@ -135,6 +136,16 @@ def test_a_trial_begins_with_its_curriculum_and_a_learning_rate_warmup(tmp_path)
     assert EPOCHS_SEEN == [0], "the tuner's callbacks see only the scored epochs"
     rate = best.optimizer.learning_rate  # read at the current step
     assert float(rate) == pytest.approx(trials[0]["hyperparameters"]["learning_rate"] * steps / 1000, rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["random", "bayesian", "hyperband"])
+def test_every_tuner_of_the_command_line_can_be_made(kind, tmp_path):
+    hypermodel = RehearsalHyperModel(lambda d: keras_rm.layers.TokenItemEncoder(20, d), {"items": (16,), "query": (2,)},
+                                     num_classes=4, space=TINY_SPACE)
+    tuner = make_tuner(kind, hypermodel, "val_accuracy", 2, 1, str(tmp_path), "p", False, 0)
+    assert isinstance(tuner.oracle, {"random": keras_tuner.oracles.RandomSearchOracle,
+                                     "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
+                                     "hyperband": keras_tuner.oracles.HyperbandOracle}[kind])
 
 
 def test_a_curriculum_is_refused_for_click_prediction(tmp_path):
