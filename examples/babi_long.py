@@ -128,11 +128,11 @@ def build_model(model, vectorizer, hidden_dim, **memory_kwargs):
 
 def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, model="memory", num_slots=8,
         segment_length=16, hidden_dim=64, reader_hops=1, slot_identity=True, null_item=True, keep_bias=1.0,
-        recollection_weight=0.0, familiarity_weight=0.0, rehearsal_warmup=1000, sampler="uniform", mask_selection="random",
-        story_length=10,
-        train_examples=8000, test_examples=500, test_length=None, epochs=10, warmup_epochs=2, warmup_length=32,
-        batch_size=32, learning_rate=1e-3, learning_rate_warmup=500, max_words=8, seed=0,
-        output_dir="output/babi_long", export=True, init_from=None, resume=True, data_parallel=False, verbose=1):
+        recollection_weight=0.0, familiarity_weight=0.0, rehearsal_warmup=1000, sampler="uniform",
+        mask_selection="random", story_length=10, train_examples=8000, test_examples=500, test_length=None, epochs=10,
+        warmup_epochs=2, warmup_length=32, batch_size=32, learning_rate=1e-3, learning_rate_warmup=500, max_words=8,
+        seed=0, output_dir="output/babi_long", export=True, init_from=None, resume=True, data_parallel=False,
+        verbose=1):
     """Trains, evaluates and writes everything; returns the metrics dict.
 
     With `data_parallel` under JAX the process keeps the `keras.distribution` it sets.

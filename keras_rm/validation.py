@@ -17,6 +17,14 @@ def check_positive_int(name, value):
     return int(value)
 
 
+def check_non_negative_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be a non-negative integer. Received: `{name}` = {value!r}")
+    if value < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer. Received: `{name}` = {value}")
+    return int(value)
+
+
 def check_non_negative(name, value):
     if value is None or value < 0:
         raise ValueError(f"`{name}` must be >= 0. Received: `{name}` = {value!r}")

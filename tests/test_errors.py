@@ -17,6 +17,7 @@ X, Y, _ = recall_data(4)
         (dict(mask_ratio=0.0), "`mask_ratio` must be in"),
         (dict(corruption_ratio=1.5), "`corruption_ratio` must be in"),
         (dict(recollection_weight=-1.0), "`recollection_weight` must be >= 0"),
+        (dict(rehearsal_warmup=-1), "`rehearsal_warmup` must be a non-negative integer"),
         (dict(sampler="random"), "`sampler` must be one of"),
         (dict(slot_dim=16), "`slot_dim` must equal"),
         (dict(temperature=0.0), "`temperature` must be > 0"),

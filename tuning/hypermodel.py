@@ -6,7 +6,7 @@ import keras_tuner
 import keras_rm
 from examples.training import learning_rate_schedule
 from keras_rm.layers.rehearsal import SAMPLERS
-from keras_rm.validation import check_positive_int
+from keras_rm.validation import check_non_negative_int
 
 # Each entry: a list (a choice), a `(min, max)` tuple or `{"min", "max"}` dict
 # (a range), or a single value (fixed). The rehearsal weights are log-spaced
@@ -141,8 +141,7 @@ class RehearsalHyperModel(keras_tuner.HyperModel):
         self.num_classes = num_classes
         self.space = check_space(space)
         self.num_fragments = num_fragments
-        self.learning_rate_warmup = (
-            check_positive_int("learning_rate_warmup", learning_rate_warmup) if learning_rate_warmup else 0)
+        self.learning_rate_warmup = check_non_negative_int("learning_rate_warmup", learning_rate_warmup)
         self.model_kwargs = dict(model_kwargs or {})
         self.seed = seed
 

@@ -5,7 +5,8 @@ from keras_rm import fragments
 from keras_rm.layers.rehearsal_decoder import RehearsalDecoder
 from keras_rm.layers.task_head import task_accuracy, task_loss
 from keras_rm.samplers import ImportanceSampler, TeacherSampler, UniformSampler
-from keras_rm.validation import check_choice, check_fraction, check_non_negative, check_positive_int
+from keras_rm.validation import (
+    check_choice, check_fraction, check_non_negative, check_non_negative_int, check_positive_int)
 
 SAMPLERS = ("uniform", "teacher", "importance")
 
@@ -144,7 +145,7 @@ class Rehearsal(keras.layers.Layer):
         self.recollection_weight = check_non_negative("recollection_weight", recollection_weight)
         self.familiarity_weight = check_non_negative("familiarity_weight", familiarity_weight)
         self.teacher_weight = check_non_negative("teacher_weight", teacher_weight)
-        self.rehearsal_warmup = check_positive_int("rehearsal_warmup", rehearsal_warmup) if rehearsal_warmup else 0
+        self.rehearsal_warmup = check_non_negative_int("rehearsal_warmup", rehearsal_warmup)
         self.sampler = check_choice("sampler", sampler, SAMPLERS)
         self.num_fragments = check_positive_int("num_fragments", num_fragments)
         self.fragment_length = check_positive_int("fragment_length", fragment_length)
