@@ -4,9 +4,13 @@
     python benchmarks/ctr.py --lengths=500 --epochs=2 --train_users=500 --variants=recent,memory
     python benchmarks/ctr.py --data_dir=~/data/ml-1m --lengths=200
 
-For every history length x variant, runs `examples/ctr.py` in its own
-process (`--backend`, `--jobs` at a time) on the same data, epochs and seed,
-and reads its `metrics.json`:
+For every history length x variant x seed, runs `examples/ctr.py` in its own
+process (`--backend`, `--jobs` at a time) on the same data, epochs and seeds,
+and reads its `metrics.json`. Every run from scratch first trains
+`--warmup_epochs` on histories of `--warmup_length` behaviours; with
+`--warm_start` a longer length's run goes on from the previous length's run
+of the same variant and seed (training from scratch on 5,000 behaviours
+costs ten times as much for the same number of steps). The variants:
 
 - `recent`: target attention over the last 50 behaviours (DIN-style, what
   most production systems do);
@@ -21,12 +25,10 @@ and reads its `metrics.json`:
 - `memory_teacher`: the same with the teacher sampler.
 
 Finished runs with the same settings are read back, not repeated. Writes
-benchmarks/results/ctr.json, ctr.png (AUC per variant and length) and prints
-the table with the state each model keeps per user. Runs of other lengths
-already in ctr.json are kept (each run records its own settings), so lengths
-can be run in separate invocations with different budgets:
-
-    python benchmarks/ctr.py --lengths=5000 --epochs=5 --train_users=1000
+benchmarks/results/ctr.json (every run, and the mean over seeds of every
+length x variant), ctr.png (mean AUC per variant and length) and prints both
+tables with the state each model keeps per user. Runs of other lengths or
+variants already in ctr.json are kept (each run records its own settings).
 """
 
 import concurrent.futures
@@ -53,44 +55,72 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("lengths", ["500", "5000"], "Behaviours per history.")
 flags.DEFINE_list("variants", [v for v in VARIANTS if v != "memory_teacher"], "Models compared.")
 flags.DEFINE_string("data_dir", None, "MovieLens-format folder (default: built-in lifelong users).")
-flags.DEFINE_integer("epochs", 10, "Epochs of every variant.")
-flags.DEFINE_integer("train_users", 2000, "Fresh training users per epoch (built-in data).")
+flags.DEFINE_list("epochs", ["12", "2"], "Epochs of every variant at each length (warm-up epochs included).")
+flags.DEFINE_list("train_users", ["2000", "1000"], "Fresh training users per epoch at each length (built-in data).")
+flags.DEFINE_integer("warmup_epochs", 2, "First epochs of a run from scratch on short histories.")
+flags.DEFINE_integer("warmup_length", 50, "Behaviours per history in the warm-up epochs.")
+flags.DEFINE_bool("warm_start", True, "Start each longer length from the previous length's run.")
 flags.DEFINE_integer("test_users", 500, "Test users (built-in data).")
 flags.DEFINE_integer("full_attention_max_length", 1000, "Longest history full attention is run on.")
 flags.DEFINE_enum("sampler", "uniform", ["uniform", "teacher"], "Sampler of `memory_rehearsal`.")
 flags.DEFINE_float("recollection_weight", 1.0, "Recollection weight of `memory_rehearsal`.")
 flags.DEFINE_float("familiarity_weight", 0.5, "Familiarity weight of `memory_rehearsal`.")
-flags.DEFINE_integer("seed", 0, "Seed of data and models.")
+flags.DEFINE_list("seeds", ["0", "1"], "Seeds of data and models.")
 flags.DEFINE_integer("jobs", 1, "Runs at a time (each gets cpu_count / jobs threads).")
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the runs.")
 flags.DEFINE_string("runs_dir", "output/ctr_benchmark", "Where each run's output directory goes.")
 
 
-def run_one(length, variant):
+def run_dir(length, variant, seed):
+    source = "movielens" if FLAGS.data_dir else "builtin"
+    return os.path.join(ROOT, FLAGS.runs_dir, f"{source}_len{length}_{variant}_seed{seed}")
+
+
+def run_one(length, variant, seed, init_from):
+    index = FLAGS.lengths.index(str(length))
     settings = {
-        "history_length": length, "epochs": FLAGS.epochs, "train_users": FLAGS.train_users,
-        "test_users": FLAGS.test_users, "seed": FLAGS.seed, "sampler": FLAGS.sampler,
+        "history_length": length, "epochs": int(FLAGS.epochs[index]), "train_users": int(FLAGS.train_users[index]),
+        "test_users": FLAGS.test_users, "seed": seed, "sampler": FLAGS.sampler,
         "recollection_weight": FLAGS.recollection_weight, "familiarity_weight": FLAGS.familiarity_weight,
+        "warmup_epochs": FLAGS.warmup_epochs, "warmup_length": FLAGS.warmup_length,
         **VARIANTS[variant],
     }
     if FLAGS.data_dir:
         settings["data_dir"] = FLAGS.data_dir
-    source = "movielens" if FLAGS.data_dir else "builtin"
-    output_dir = os.path.join(ROOT, FLAGS.runs_dir, f"{source}_len{length}_{variant}_seed{FLAGS.seed}")
-    metrics = run_example("ctr.py", settings, output_dir, FLAGS.backend, max(1, os.cpu_count() // FLAGS.jobs))
-    return dict(metrics, length=length, variant=variant, settings=settings)
+    if init_from:
+        settings["init_from"] = init_from
+    metrics = run_example("ctr.py", settings, run_dir(length, variant, seed), FLAGS.backend,
+                          max(1, os.cpu_count() // FLAGS.jobs))
+    return dict(metrics, length=length, variant=variant, seed=seed, settings=settings)
+
+
+def summarise(length, variant, by_seed):
+    """One row of ctr.json: the mean over seeds of AUC, GAUC and time, with every seed's metrics under `by_seed`."""
+    import numpy as np
+
+    first = next(iter(by_seed.values()))
+    return {
+        "length": length, "variant": variant, "config": first["config"],
+        **{key: float(np.mean([m[key] for m in by_seed.values()])) for key in ("auc", "gauc", "seconds")},
+        "test_examples": first["test_examples"], "state_bytes_per_user": first["state_bytes_per_user"],
+        "by_seed": by_seed,
+    }
 
 
 def table(runs):
-    return format_table(
-        ["behaviours", "model", "epochs x users", "AUC", "GAUC", "state bytes/user", "train s"],
-        [[r["length"], r["variant"], f"{r['config']['epochs']} x {r['config']['train_users']:,}", f"{r['auc']:.4f}",
-          f"{r['gauc']:.4f}", f"{r['state_bytes_per_user']:,}", f"{r['seconds']:.0f}"] for r in runs],
-    )
+    rows = []
+    for r in runs:
+        c = r["config"]
+        schedule = f"{c['epochs']} x {c['train_users']:,}" + (" (from the shorter run)" if c.get("init_from") else "")
+        aucs = " / ".join(f"{m['auc']:.4f}" for m in r["by_seed"].values())
+        rows.append([r["length"], r["variant"], schedule, len(r["by_seed"]), f"{r['auc']:.4f}", aucs,
+                     f"{r['gauc']:.4f}", r["test_examples"], f"{r['state_bytes_per_user']:,}", f"{r['seconds']:.0f}"])
+    return format_table(["behaviours", "model", "epochs x users", "seeds", "AUC (mean)", "AUC per seed", "GAUC",
+                         "test examples", "state bytes/user", "train s"], rows)
 
 
 def plot(runs, path):
-    """Test AUC of every variant, a bar per history length, saved to `path`."""
+    """Mean test AUC of every variant, a bar per history length, saved to `path`."""
     import numpy as np
 
     lengths = sorted({r["length"] for r in runs})
@@ -103,16 +133,32 @@ def plot(runs, path):
             ax.bar(np.arange(len(variants)) + i * width, values, width, label=f"{length} behaviours")
         ax.set_xticks(np.arange(len(variants)) + width * (len(lengths) - 1) / 2, variants, rotation=15)
         ax.set_ylim(0.5, 1.0)
-        ax.set_ylabel("test AUC")
+        ax.set_ylabel("test AUC (mean over seeds)")
         ax.legend(fontsize=8)
         ax.set_title("Click prediction from lifelong histories (built-in users)" if not FLAGS.data_dir else "MovieLens")
 
 
 def main(argv):
-    jobs = [(int(length), variant) for length in FLAGS.lengths for variant in FLAGS.variants
-            if variant != "full_attention" or int(length) <= FLAGS.full_attention_max_length]
+    if not len(FLAGS.lengths) == len(FLAGS.epochs) == len(FLAGS.train_users):
+        raise ValueError(
+            "`--epochs` and `--train_users` need one value per length. Received: "
+            f"--lengths={FLAGS.lengths}, --epochs={FLAGS.epochs}, --train_users={FLAGS.train_users}"
+        )
+    lengths = sorted(map(int, FLAGS.lengths))
+    runs = []
     with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
-        runs = list(pool.map(lambda job: run_one(*job), jobs))
+        for previous, length in zip([None] + lengths, lengths):
+            variants = [v for v in FLAGS.variants if v != "full_attention" or length <= FLAGS.full_attention_max_length]
+            jobs = {}
+            for variant in variants:
+                for seed in map(int, FLAGS.seeds):
+                    trained = any(r["variant"] == variant and r["length"] == previous for r in runs)
+                    init_from = run_dir(previous, variant, seed) if FLAGS.warm_start and trained else None
+                    jobs[variant, seed] = pool.submit(run_one, length, variant, seed, init_from)
+            for variant in variants:
+                by_seed = {str(seed): jobs[variant, seed].result() for seed in map(int, FLAGS.seeds)}
+                runs.append(summarise(length, variant, by_seed))
+                print(f"{length:>5} {variant:<17} AUC {runs[-1]['auc']:.4f}", flush=True)
     name = "ctr" if not FLAGS.data_dir else "ctr_movielens"
     runs = merge_runs(name, runs, VARIANTS)
     print(table(runs))

@@ -49,6 +49,11 @@ FLAG_HELP = {
     "train_users": "Training users per epoch (built-in data).",
     "test_users": "Test users (built-in data).",
     "epochs": "Epochs.",
+    "warmup_epochs": "First epochs on histories of `--warmup_length` behaviours (built-in data; as many behaviours "
+                     "an epoch as a full one).",
+    "warmup_length": "Behaviours per history in the warm-up epochs.",
+    "init_from": (str, "Output directory of an earlier run whose model.keras this run goes on training (e.g. on "
+                       "longer histories); no warm-up epochs then."),
     "batch_size": "Batch size.",
     "seed": "Seed of data, initialisation and rehearsal draws.",
     "output_dir": "Where the metrics, model and SavedModel go.",
@@ -86,9 +91,15 @@ def state_bytes(model, history_length, hidden_dim, num_slots, recent):
 
 def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_length=50, hidden_dim=32,
         recollection_weight=0.0, familiarity_weight=0.0, sampler="uniform", recent=50, train_users=2000,
-        test_users=500, epochs=5, batch_size=32, seed=0, output_dir="output/ctr", export=True, resume=True, verbose=1):
+        test_users=500, epochs=5, warmup_epochs=2, warmup_length=50, init_from=None, batch_size=32, seed=0,
+        output_dir="output/ctr", export=True, resume=True, verbose=1):
     """Trains (going on after a crash, as `examples.training.fit_epochs`), evaluates and writes everything; returns
-    the metrics dict."""
+    the metrics dict.
+
+    On built-in data the first `warmup_epochs` train on histories of `warmup_length` behaviours (more users, as
+    many behaviours an epoch): the memory learns to match a candidate against what it wrote from one segment in
+    a few hundred steps, and from ten segments only after thousands.
+    """
     import time
 
     import keras
@@ -104,23 +115,36 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
     else:
         test_behaviours = generate_lifelong_users(test_users, history_length, seed=seed + 10_000)
 
+    if data_dir or init_from:
+        warmup_epochs = 0  # real histories are not shortened; a model that goes on has learned from short ones
+
     def train_examples(epoch):
         if data_dir:
             return make_examples(train_behaviours, history_length, seed=seed + epoch)
-        return make_examples(generate_lifelong_users(train_users, history_length, seed=seed + epoch),
-                             history_length, seed=seed + epoch)
+        length, users = history_length, train_users
+        if epoch < warmup_epochs:
+            length = min(warmup_length, history_length)
+            users = train_users * history_length // length
+        return make_examples(generate_lifelong_users(users, length, seed=seed + epoch), length, seed=seed + epoch)
 
     catalogue = test_behaviours
-    net = build_model(
-        model, catalogue.num_items, catalogue.num_categories, hidden_dim, num_slots=num_slots,
-        segment_length=segment_length, recollection_weight=recollection_weight,
-        familiarity_weight=familiarity_weight, sampler=sampler, recent=recent, seed=seed,
-    )
-    net.compile()
+    if init_from:
+        import keras_rm  # noqa: F401 (registers the model classes `load_model` needs)
+
+        net = keras.saving.load_model(os.path.join(init_from, "model.keras"))
+    else:
+        net = build_model(
+            model, catalogue.num_items, catalogue.num_categories, hidden_dim, num_slots=num_slots,
+            segment_length=segment_length, recollection_weight=recollection_weight,
+            familiarity_weight=familiarity_weight, sampler=sampler, recent=recent, seed=seed,
+        )
+        net.compile()
+        # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
+        net.build({"items": (None, history_length, 2), "query": (None, 2)})
     started = time.perf_counter()
     history, _ = fit_epochs(
         net, lambda epoch: ctr_dataset(train_examples(epoch), batch_size, shuffle=True, seed=seed + epoch),
-        epochs, output_dir, resume, verbose,
+        epochs, output_dir, resume, verbose, shape_changes=[warmup_epochs],
     )
     train_seconds = time.perf_counter() - started
 
@@ -138,7 +162,9 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
         "config": {"data_dir": data_dir, "history_length": history_length, "model": model, "num_slots": num_slots,
                    "segment_length": segment_length, "hidden_dim": hidden_dim,
                    "recollection_weight": recollection_weight, "familiarity_weight": familiarity_weight,
-                   "sampler": sampler, "recent": recent, "train_users": train_users, "epochs": epochs, "seed": seed},
+                   "sampler": sampler, "recent": recent, "train_users": train_users, "epochs": epochs,
+                   "warmup_epochs": warmup_epochs, "warmup_length": warmup_length, "init_from": init_from,
+                   "seed": seed},
     }
     write_run(net, metrics, output_dir, export and model == "memory")
     return metrics

@@ -122,6 +122,29 @@ def test_ctr_baselines_run(model, tmp_path):
     assert keras.saving.load_model(str(tmp_path / "model.keras")).task == "click"
 
 
+def test_ctr_warms_up_on_short_histories_and_goes_on_from_an_earlier_run_without_warm_up(tmp_path, monkeypatch):
+    import pipelines.behaviour
+
+    drawn = []  # (users, length) of every generation
+    generate = pipelines.behaviour.generate_lifelong_users
+    monkeypatch.setattr(pipelines.behaviour, "generate_lifelong_users",
+                        lambda users, length, **kwargs: drawn.append((users, length)) or generate(users, length,
+                                                                                                  **kwargs))
+    short, long = tmp_path / "short", tmp_path / "long"
+    tiny = dict(CTR_TINY, epochs=2, warmup_epochs=1, warmup_length=8, export=False)
+    ctr.run(model="memory", output_dir=str(short), **tiny)
+    # (Keras may draw an epoch twice: once for a first batch to build the optimizer on.)
+    assert drawn[0] == (8, 32) and drawn[-1] == (16, 32), "test users, then the last epoch's"
+    assert set(drawn[1:-1]) == {(64, 8)}, "the warm-up epoch: 4x the users, a quarter of the length"
+    drawn.clear()
+    metrics = ctr.run(model="memory", output_dir=str(long), init_from=str(short), **dict(tiny, history_length=48))
+    assert set(drawn) == {(8, 48), (16, 48)}, "no warm-up when going on from a trained model"
+    assert metrics["config"]["init_from"] == str(short) and metrics["test_examples"] == 16
+    before = keras.saving.load_model(str(short / "model.keras"))
+    after = keras.saving.load_model(str(long / "model.keras"))
+    assert any(not np.allclose(a, b) for a, b in zip(before.get_weights(), after.get_weights())), "training went on"
+
+
 RESUMABLE = dict(length=32, num_slots=2, segment_length=8, hidden_dim=8, epochs=2, max_words=6, export=False, **TINY)
 
 
