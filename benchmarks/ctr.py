@@ -53,9 +53,9 @@ VARIANTS = {
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("lengths", ["500", "5000"], "Behaviours per history.")
-flags.DEFINE_list("variants", [v for v in VARIANTS if v != "memory_teacher"], "Models compared.")
+flags.DEFINE_list("variants", ["recent", "gru", "target_all", "memory", "memory_rehearsal"], "Models compared.")
 flags.DEFINE_string("data_dir", None, "MovieLens-format folder (default: built-in lifelong users).")
-flags.DEFINE_list("epochs", ["12", "2"], "Epochs of every variant at each length (warm-up epochs included).")
+flags.DEFINE_list("epochs", ["14", "2"], "Epochs of every variant at each length (warm-up epochs included).")
 flags.DEFINE_list("train_users", ["2000", "1000"], "Fresh training users per epoch at each length (built-in data).")
 flags.DEFINE_integer("warmup_epochs", 2, "First epochs of a run from scratch on short histories.")
 flags.DEFINE_integer("warmup_length", 50, "Behaviours per history in the warm-up epochs.")
@@ -66,7 +66,7 @@ flags.DEFINE_enum("sampler", "uniform", ["uniform", "teacher"], "Sampler of `mem
 flags.DEFINE_float("recollection_weight", 1.0, "Recollection weight of `memory_rehearsal`.")
 flags.DEFINE_float("familiarity_weight", 0.5, "Familiarity weight of `memory_rehearsal`.")
 flags.DEFINE_list("seeds", ["0", "1"], "Seeds of data and models.")
-flags.DEFINE_integer("jobs", 1, "Runs at a time (each gets cpu_count / jobs threads).")
+flags.DEFINE_integer("jobs", 2, "Runs at a time (each gets cpu_count / jobs threads).")
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the runs.")
 flags.DEFINE_string("runs_dir", "output/ctr_benchmark", "Where each run's output directory goes.")
 

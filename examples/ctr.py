@@ -27,7 +27,7 @@ import os
 
 from absl import app, flags, logging
 
-from examples.training import define_flags, fit_epochs, flag_values, write_run
+from examples.training import define_flags, epoch_size, fit_epochs, flag_values, write_run
 
 
 FLAGS = flags.FLAGS
@@ -97,8 +97,7 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
     the metrics dict.
 
     On built-in data the first `warmup_epochs` train on histories of `warmup_length` behaviours (more users, as
-    many behaviours an epoch): the memory learns to match a candidate against what it wrote from one segment in
-    a few hundred steps, and from ten segments only after thousands.
+    many behaviours an epoch; `examples.training.epoch_size`).
     """
     import time
 
@@ -121,10 +120,7 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
     def train_examples(epoch):
         if data_dir:
             return make_examples(train_behaviours, history_length, seed=seed + epoch)
-        length, users = history_length, train_users
-        if epoch < warmup_epochs:
-            length = min(warmup_length, history_length)
-            users = train_users * history_length // length
+        length, users = epoch_size(epoch, history_length, train_users, warmup_epochs, warmup_length)
         return make_examples(generate_lifelong_users(users, length, seed=seed + epoch), length, seed=seed + epoch)
 
     catalogue = test_behaviours

@@ -76,6 +76,20 @@ def learning_rate_schedule(learning_rate, warmup_steps):
     )
 
 
+def epoch_size(epoch, length, count, warmup_epochs, warmup_length):
+    """`(length, count)` of an epoch's training sequences under a warm-up on short ones.
+
+    The first `warmup_epochs` hold sequences of `warmup_length` items (at most
+    `length`), more of them: as many items an epoch as a full one. A memory
+    learns to write and read one segment in a few hundred steps, and through
+    ten segments only after thousands (docs/benchmarks.md, click prediction).
+    """
+    if epoch >= warmup_epochs:
+        return length, count
+    short = min(warmup_length, length)
+    return short, count * length // short
+
+
 def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scope=contextlib.nullcontext,
                validation_data=None, shape_changes=()):
     """Trains `net` for `epochs` on fresh data every epoch (`epoch_data(epoch)`), going on after a crash.

@@ -34,7 +34,7 @@ import os
 from absl import app, flags, logging
 
 from examples.training import (
-    accuracy_report, define_flags, depth_table, fit_epochs, flag_values, predict_classes, write_run)
+    accuracy_report, define_flags, depth_table, epoch_size, fit_epochs, flag_values, predict_classes, write_run)
 
 FLAGS = flags.FLAGS
 
@@ -61,6 +61,9 @@ FLAG_HELP = {
     "num_answers": "Answer classes kept (the most frequent training answers).",
     "max_words": "Words kept per question.",
     "epochs": "Epochs.",
+    "warmup_epochs": "First epochs on videos of `--warmup_length` frames (built-in data; as many frames an epoch "
+                     "as a full one).",
+    "warmup_length": "Frames per video in the warm-up epochs (the built-in generator needs 192 or more).",
     "batch_size": "Batch size.",
     "seed": "Seed of data, initialisation and rehearsal draws.",
     "output_dir": "Where the model, metrics, logs and plot go.",
@@ -84,8 +87,8 @@ def build_model(model, vectorizer, feature_dim, hidden_dim, **memory_kwargs):
 def run(data_dir=None, train_questions=None, train_answers=None, test_questions=None, test_answers=None,
         num_frames=512, feature_dim=64, model="memory", num_slots=8, segment_length=32, hidden_dim=64,
         recollection_weight=1.0, familiarity_weight=0.5, sampler="uniform", num_negatives=30, train_videos=2000,
-        test_videos=500, num_answers=1000, max_words=12, epochs=10, batch_size=32, seed=0,
-        output_dir="output/video_qa", export=True, resume=True, verbose=1):
+        test_videos=500, num_answers=1000, max_words=12, epochs=10, warmup_epochs=0, warmup_length=192, batch_size=32,
+        seed=0, output_dir="output/video_qa", export=True, resume=True, verbose=1):
     """Trains, evaluates and writes everything; returns the metrics dict."""
     import keras
     import numpy as np
@@ -111,18 +114,27 @@ def run(data_dir=None, train_questions=None, train_answers=None, test_questions=
                       segment_length=segment_length, recollection_weight=recollection_weight,
                       familiarity_weight=familiarity_weight, sampler=sampler, num_negatives=num_negatives, seed=seed)
     net.compile()
+    if data_dir:
+        warmup_epochs = 0  # real videos are not shortened
+    # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
+    net.build({"items": (None, num_frames, frame_features), "item_mask": (None, num_frames),
+               "query": (None, max_words)})
 
     def epoch_data(epoch):
         # Built-in: fresh videos every epoch. Real data: the training questions whose answer is a class, in an
         # order that depends on the epoch alone (so a resumed run sees what an uninterrupted one does).
-        examples = train if data_dir or epoch == 0 else generate_videos(train_videos, num_frames, feature_dim,
-                                                                         seed=seed + epoch)
+        length, count = epoch_size(epoch, num_frames, train_videos, warmup_epochs, warmup_length)
+        if data_dir or (epoch == 0 and length == num_frames):
+            examples = train
+        else:
+            examples = generate_videos(count, length, feature_dim, seed=seed + epoch)
         examples = [e for e in examples if vectorizer.answer_id(e.answer)]
         order = np.random.default_rng(seed + epoch).permutation(len(examples))
-        data = vectorizer.dataset([examples[i] for i in order], batch_size, num_frames)
+        data = vectorizer.dataset([examples[i] for i in order], batch_size, length)
         return data.map(lambda x, y, d: (x, y))
 
-    history, start = fit_epochs(net, epoch_data, epochs, output_dir, resume, verbose)
+    history, start = fit_epochs(net, epoch_data, epochs, output_dir, resume, verbose,
+                                shape_changes=[warmup_epochs])
 
     predictions, labels, depths = predict_classes(net, vectorizer.dataset(test, batch_size, num_frames))
     correct = vectorizer.correct(predictions, labels)
@@ -137,7 +149,7 @@ def run(data_dir=None, train_questions=None, train_answers=None, test_questions=
                    "segment_length": segment_length, "hidden_dim": hidden_dim,
                    "recollection_weight": recollection_weight, "familiarity_weight": familiarity_weight,
                    "sampler": sampler, "num_negatives": num_negatives, "train_videos": train_videos,
-                   "epochs": epochs, "seed": seed},
+                   "epochs": epochs, "warmup_epochs": warmup_epochs, "warmup_length": warmup_length, "seed": seed},
         "resumed_after_epochs": start,
     }
     write_run(net, metrics, output_dir, export, f"Video QA, {num_frames} frames, {model}")
