@@ -249,11 +249,10 @@ VIDEO_TINY = dict(num_frames=192, feature_dim=6, hidden_dim=8, num_slots=2, segm
                   train_videos=16, test_videos=16, epochs=1, batch_size=8, verbose=0)
 
 
-def video_accuracy_of_saved_model(output_dir):
+def video_accuracy_of_saved_model(output_dir, frames):
     """The test accuracy of a run's `model.keras`, recomputed on its built-in test videos (seed 0 + 10_000)."""
     from pipelines.video import VideoQAVectorizer, generate_videos
 
-    frames = VIDEO_TINY["num_frames"]
     test = generate_videos(VIDEO_TINY["test_videos"], frames, VIDEO_TINY["feature_dim"], seed=10_000)
     vectorizer = VideoQAVectorizer.load(output_dir / "vocabulary.json")
     data = vectorizer.dataset(test, VIDEO_TINY["batch_size"], frames)
@@ -262,10 +261,20 @@ def video_accuracy_of_saved_model(output_dir):
     return float(vectorizer.correct(predictions, np.concatenate([np.asarray(y) for _, y, _ in data])).mean())
 
 
-def test_video_qa_trains_with_contrastive_recollection_and_writes_metrics(tmp_path):
-    metrics = video_qa.run(output_dir=str(tmp_path), **VIDEO_TINY)
+def test_video_qa_trains_with_contrastive_recollection_and_writes_metrics(tmp_path, monkeypatch):
+    import pipelines.video
+
+    drawn = []  # (videos, frames) of every generation
+    generate = pipelines.video.generate_videos
+    monkeypatch.setattr(pipelines.video, "generate_videos",
+                        lambda videos, frames, *args, **kwargs: drawn.append((videos, frames)) or generate(
+                            videos, frames, *args, **kwargs))
+    metrics = video_qa.run(output_dir=str(tmp_path), **dict(VIDEO_TINY, num_frames=256, epochs=2, warmup_epochs=1,
+                                                            warmup_length=192))
+    assert drawn[:2] == [(16, 256), (16, 256)] and drawn[-1] == (16, 256), "train and test videos; the last epoch's"
+    assert set(drawn[2:-1]) == {(21, 192)}, "the warm-up epoch: as many frames in shorter videos"
     written = json.loads((tmp_path / "metrics.json").read_text())
-    assert written["accuracy"] == metrics["accuracy"] == pytest.approx(video_accuracy_of_saved_model(tmp_path))
+    assert written["accuracy"] == metrics["accuracy"] == pytest.approx(video_accuracy_of_saved_model(tmp_path, 256))
     assert len(metrics["accuracy_by_depth"]) == 4 and sum(metrics["test_examples_by_depth"]) == 16
     assert set(metrics["accuracy_by_kind"]) <= {"first", "before", "count"}
     assert metrics["train_logs"]["recollection_loss"] > 0, "rehearsal trained"
