@@ -5,7 +5,8 @@
     python benchmarks/video_qa.py --noaccuracy     # the step cost only
 
 Variants, each at every `--lengths` (frames per video), on the same built-in
-videos, epochs and seed:
+videos, epochs and seed, every run's first `--warmup_epochs` on videos of
+`--warmup_length` frames (as many frames an epoch):
 
 - `plain`: the memory without rehearsal;
 - `uniform`, `teacher`: the memory with rehearsal (contrastive recollection
@@ -63,6 +64,8 @@ flags.DEFINE_bool("accuracy", True, "Train and evaluate every variant (else the 
 flags.DEFINE_integer("full_attention_max_length", 1024, "Longest videos full attention is trained on.")
 flags.DEFINE_integer("epochs", 10, "Epochs of every accuracy run.")
 flags.DEFINE_integer("train_videos", 2000, "Fresh training videos per epoch.")
+flags.DEFINE_integer("warmup_epochs", 3, "First epochs of every accuracy run on shorter videos (as many frames).")
+flags.DEFINE_integer("warmup_length", 192, "Frames per video in the warm-up epochs.")
 flags.DEFINE_integer("test_videos", 500, "Test videos.")
 flags.DEFINE_integer("num_negatives", 30, "Frames each recollected frame is contrasted with.")
 flags.DEFINE_integer("segment_length", 32, "Frames written per segment.")
@@ -79,6 +82,7 @@ flags.DEFINE_integer("num_frames", 512, "Internal: the video length the worker m
 
 def settings(variant, length, seed):
     return {"num_frames": length, "epochs": FLAGS.epochs, "train_videos": FLAGS.train_videos,
+            "warmup_epochs": FLAGS.warmup_epochs, "warmup_length": FLAGS.warmup_length,
             "test_videos": FLAGS.test_videos, "num_negatives": FLAGS.num_negatives,
             "segment_length": FLAGS.segment_length, "seed": seed, **VARIANTS[variant]}
 
