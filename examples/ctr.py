@@ -3,6 +3,7 @@
     python examples/ctr.py --history_length=500 --model=memory --output_dir=/tmp/ctr
     python examples/ctr.py --model=recent --recent=50          # DIN-style target attention, last 50 behaviours
     python examples/ctr.py --data_dir=~/data/ml-1m --history_length=200
+    python examples/ctr.py --history_length=5000 --epochs=2 --train_users=1000 --init_from=/tmp/ctr
 
 Users come from the built-in lifelong generator (long-term interests seen
 early and rarely after, short-term drift; fresh users every epoch) or, with
@@ -14,7 +15,12 @@ negative, both with the history strictly before that time. Models:
 `recent` (target attention over the last `--recent` behaviours),
 `target_all` (target attention over the whole history), `gru` (a GRU over
 the whole history) and `full_attention` (a Transformer over the whole
-history and the candidate). Writes to `--output_dir`: `metrics.json`
+history and the candidate). Every model first trains `--warmup_epochs` on
+histories of `--warmup_length` behaviours (built-in data; more users, as many
+behaviours an epoch): the memory learns to write and read one segment in a
+few hundred steps, through ten only after thousands. `--init_from` goes on
+training an earlier run's model (e.g. on longer histories; no warm-up then).
+Writes to `--output_dir`: `metrics.json`
 (`auc`, `gauc`, the state each model keeps per user), `model.keras`, and for
 the memory a SavedModel under `saved_model/` (`--export`): its `write`
 updates one user's memory as behaviours arrive and `answer` scores a

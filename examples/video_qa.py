@@ -16,6 +16,10 @@ file or in `--*_answers`; the `--num_answers` most frequent training answers
 are classes, any other answer counts as wrong). Every video is subsampled or
 padded to `--num_frames` frames.
 
+Training begins with `--warmup_epochs` on videos of `--warmup_length` frames
+(built-in data; more videos, as many frames an epoch), which the memory learns
+much faster (docs/learning.md).
+
 The memory model writes the frames (a `DenseItemEncoder`) segment by
 segment; the question (words, a `TokenItemEncoder`) reads the memory.
 Rehearsal recollects masked frames contrastively against `--num_negatives`
@@ -87,7 +91,7 @@ def build_model(model, vectorizer, feature_dim, hidden_dim, **memory_kwargs):
 def run(data_dir=None, train_questions=None, train_answers=None, test_questions=None, test_answers=None,
         num_frames=512, feature_dim=64, model="memory", num_slots=8, segment_length=32, hidden_dim=64,
         recollection_weight=1.0, familiarity_weight=0.5, sampler="uniform", num_negatives=30, train_videos=2000,
-        test_videos=500, num_answers=1000, max_words=12, epochs=10, warmup_epochs=0, warmup_length=192, batch_size=32,
+        test_videos=500, num_answers=1000, max_words=12, epochs=10, warmup_epochs=3, warmup_length=192, batch_size=32,
         seed=0, output_dir="output/video_qa", export=True, resume=True, verbose=1):
     """Trains, evaluates and writes everything; returns the metrics dict."""
     import keras
