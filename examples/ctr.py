@@ -33,7 +33,8 @@ import os
 
 from absl import app, flags, logging
 
-from examples.training import define_flags, epoch_size, fit_epochs, flag_values, write_run
+from examples.training import (
+    define_flags, epoch_size, fit_epochs, flag_values, learning_rate_schedule, write_run)
 
 
 FLAGS = flags.FLAGS
@@ -48,6 +49,7 @@ FLAG_HELP = {
     "num_slots": "Memory slots.",
     "segment_length": "Behaviours written per segment.",
     "hidden_dim": "Width of items, slots and states.",
+    "keep_bias": "Initial bias of the slots' update gate (memory).",
     "recollection_weight": "Weight of the recollection loss (memory).",
     "familiarity_weight": "Weight of the familiarity loss (memory).",
     "sampler": (["uniform", "teacher"], "History sampler of the rehearsal."),
@@ -61,6 +63,8 @@ FLAG_HELP = {
     "init_from": (str, "Output directory of an earlier run whose model.keras this run goes on training (e.g. on "
                        "longer histories); no warm-up epochs then."),
     "batch_size": "Batch size.",
+    "learning_rate": "Adam's learning rate (gradients clipped to norm 1).",
+    "learning_rate_warmup": "Steps over which the learning rate rises linearly from 0.",
     "seed": "Seed of data, initialisation and rehearsal draws.",
     "output_dir": "Where the metrics, model and SavedModel go.",
     "export": "Export the memory model as a SavedModel (saved_model/).",
@@ -68,15 +72,15 @@ FLAG_HELP = {
 }
 
 
-def build_model(model, num_items, num_categories, hidden_dim, num_slots=8, segment_length=50, recollection_weight=0.0,
-                familiarity_weight=0.0, sampler="uniform", recent=50, seed=0):
+def build_model(model, num_items, num_categories, hidden_dim, num_slots=8, segment_length=50, keep_bias=1.0,
+                recollection_weight=0.0, familiarity_weight=0.0, sampler="uniform", recent=50, seed=0):
     """The click model `model` (a name of `MODELS`) over items with one side feature (the category)."""
     import keras_rm
 
     encoder = keras_rm.layers.CategoricalItemEncoder(num_items, hidden_dim, side_vocabulary_sizes=[num_categories])
     if model == "memory":
         return keras_rm.RehearsalMemoryModel(
-            encoder, task="click", num_slots=num_slots, segment_length=segment_length,
+            encoder, task="click", num_slots=num_slots, segment_length=segment_length, keep_bias=keep_bias,
             recollection_weight=recollection_weight, familiarity_weight=familiarity_weight, sampler=sampler, seed=seed,
         )
     if model in ("recent", "target_all"):
@@ -96,9 +100,10 @@ def state_bytes(model, history_length, hidden_dim, num_slots, recent):
 
 
 def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_length=50, hidden_dim=32,
-        recollection_weight=0.0, familiarity_weight=0.0, sampler="uniform", recent=50, train_users=2000,
-        test_users=500, epochs=5, warmup_epochs=2, warmup_length=50, init_from=None, batch_size=32, seed=0,
-        output_dir="output/ctr", export=True, resume=True, verbose=1):
+        keep_bias=1.0, recollection_weight=0.0, familiarity_weight=0.0, sampler="uniform", recent=50, train_users=2000,
+        test_users=500, epochs=5, warmup_epochs=2, warmup_length=50, init_from=None, batch_size=32,
+        learning_rate=1e-3, learning_rate_warmup=0, seed=0, output_dir="output/ctr", export=True, resume=True,
+        verbose=1):
     """Trains (going on after a crash, as `examples.training.fit_epochs`), evaluates and writes everything; returns
     the metrics dict.
 
@@ -137,10 +142,11 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
     else:
         net = build_model(
             model, catalogue.num_items, catalogue.num_categories, hidden_dim, num_slots=num_slots,
-            segment_length=segment_length, recollection_weight=recollection_weight,
+            segment_length=segment_length, keep_bias=keep_bias, recollection_weight=recollection_weight,
             familiarity_weight=familiarity_weight, sampler=sampler, recent=recent, seed=seed,
         )
-        net.compile()
+        schedule = learning_rate_schedule(learning_rate, learning_rate_warmup)
+        net.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
         # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
         net.build({"items": (None, history_length, 2), "query": (None, 2)})
     started = time.perf_counter()
@@ -162,7 +168,8 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
         "train_logs": {name: float(v[-1]) for name, v in history.history.items()} if history else {},
         "backend": keras.config.backend(),
         "config": {"data_dir": data_dir, "history_length": history_length, "model": model, "num_slots": num_slots,
-                   "segment_length": segment_length, "hidden_dim": hidden_dim,
+                   "segment_length": segment_length, "hidden_dim": hidden_dim, "keep_bias": keep_bias,
+                   "learning_rate": learning_rate, "learning_rate_warmup": learning_rate_warmup,
                    "recollection_weight": recollection_weight, "familiarity_weight": familiarity_weight,
                    "sampler": sampler, "recent": recent, "train_users": train_users, "epochs": epochs,
                    "warmup_epochs": warmup_epochs, "warmup_length": warmup_length, "init_from": init_from,
