@@ -58,6 +58,18 @@ def run_example(script, settings, output_dir, backend, threads):
     return metrics
 
 
+def check_one_per_length(*names):
+    """Raises a `ValueError` unless each list flag `names` holds one value per `--lengths` value."""
+    from absl import flags
+
+    values = {name: flags.FLAGS[name].value for name in ("lengths", *names)}
+    if any(len(values[name]) != len(values["lengths"]) for name in names):
+        raise ValueError(
+            " and ".join(f"`--{name}`" for name in names) + " need one value per length. Received: "
+            + ", ".join(f"--{name}={value}" for name, value in values.items())
+        )
+
+
 def command_line(script, flag_names):
     """The command that reproduces a benchmark run: `python benchmarks/<script>` with these flags' values."""
     from absl import flags

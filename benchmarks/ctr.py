@@ -37,7 +37,7 @@ import os
 from absl import app, flags
 
 from benchmarks.common import (
-    RESULTS, ROOT, machine_description, merge_runs, run_example, write_results)
+    RESULTS, ROOT, check_one_per_length, machine_description, merge_runs, run_example, write_results)
 from examples.plotting import figure
 from pipelines.metrics import format_table
 
@@ -139,11 +139,7 @@ def plot(runs, path):
 
 
 def main(argv):
-    if not len(FLAGS.lengths) == len(FLAGS.epochs) == len(FLAGS.train_users):
-        raise ValueError(
-            "`--epochs` and `--train_users` need one value per length. Received: "
-            f"--lengths={FLAGS.lengths}, --epochs={FLAGS.epochs}, --train_users={FLAGS.train_users}"
-        )
+    check_one_per_length("epochs", "train_users")
     lengths = sorted(map(int, FLAGS.lengths))
     runs = []
     with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:

@@ -35,7 +35,7 @@ import os
 from absl import app, flags
 
 from benchmarks.common import (
-    RESULTS, ROOT, command_line, machine_description, run_example, write_results)
+    RESULTS, ROOT, check_one_per_length, command_line, machine_description, run_example, write_results)
 from examples.plotting import figure, quarter_axis
 from pipelines.metrics import format_table
 
@@ -118,11 +118,7 @@ def summarise(runs):
 
 
 def main(argv):
-    if not len(FLAGS.lengths) == len(FLAGS.epochs) == len(FLAGS.train_examples):
-        raise ValueError(
-            "`--epochs` and `--train_examples` need one value per length. Received: "
-            f"--lengths={FLAGS.lengths}, --epochs={FLAGS.epochs}, --train_examples={FLAGS.train_examples}"
-        )
+    check_one_per_length("epochs", "train_examples")
     lengths = sorted(map(int, FLAGS.lengths))
     runs = []
     with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
