@@ -8,4 +8,4 @@ from keras_rm import distribute, export, layers, samplers
 from keras_rm.models import FullAttentionModel, RecurrentModel, RehearsalMemoryModel, TargetAttentionModel
 from keras_rm.fragments import FamiliarityLoss
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
