@@ -82,7 +82,7 @@ def epoch_size(epoch, length, count, warmup_epochs, warmup_length):
     The first `warmup_epochs` hold sequences of `warmup_length` items (at most
     `length`), more of them: as many items an epoch as a full one. A memory
     learns to write and read one segment in a few hundred steps, and through
-    ten segments only after thousands (docs/benchmarks.md, click prediction).
+    ten segments only after thousands (docs/learning.md, click prediction).
     """
     if epoch >= warmup_epochs:
         return length, count
