@@ -2,7 +2,7 @@
 
     python benchmarks/ctr.py                                   # the configuration in the README
     python benchmarks/ctr.py --lengths=500 --epochs=2 --train_users=500 --variants=recent,memory
-    python benchmarks/ctr.py --data_dir=~/data/ml-1m --lengths=200
+    python benchmarks/ctr.py --data_dir=~/data/ml-1m --lengths=200 --epochs=10 --train_users=0
 
 For every history length x variant x seed, runs `examples/ctr.py` in its own
 process (`--backend`, `--jobs` at a time) on the same data, epochs and seeds,
@@ -26,8 +26,8 @@ costs ten times as much for the same number of steps). The variants:
 
 Finished runs with the same settings are read back, not repeated. Writes
 benchmarks/results/ctr.json (every run, and the mean over seeds of every
-length x variant), ctr.png (mean AUC per variant and length) and prints both
-tables with the state each model keeps per user. Runs of other lengths or
+length x variant), ctr.png (mean AUC per variant and length) and prints the
+table, with the state each model keeps per user. Runs of other lengths or
 variants already in ctr.json are kept (each run records its own settings).
 """
 
