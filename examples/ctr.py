@@ -100,12 +100,13 @@ def state_bytes(model, history_length, hidden_dim, num_slots, recent):
 
 
 def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_length=50, hidden_dim=32,
-        keep_bias=1.0, recollection_weight=0.0, familiarity_weight=0.0, sampler="uniform", recent=50, train_users=2000,
-        test_users=500, epochs=5, warmup_epochs=2, warmup_length=50, init_from=None, batch_size=32,
+        keep_bias=1.0, recollection_weight=1.0, familiarity_weight=0.5, sampler="uniform", recent=50, train_users=2000,
+        test_users=500, epochs=20, warmup_epochs=2, warmup_length=50, init_from=None, batch_size=32,
         learning_rate=1e-3, learning_rate_warmup=0, seed=0, output_dir="output/ctr", export=True, resume=True,
         verbose=1):
     """Trains (going on after a crash, as `examples.training.fit_epochs`), evaluates and writes everything; returns
-    the metrics dict.
+    the metrics dict. The defaults are the memory of `benchmarks/ctr.py` with its default rehearsal (0 and 0 for
+    both weights: the plain memory).
 
     On built-in data the first `warmup_epochs` train on histories of `warmup_length` behaviours (more users, as
     many behaviours an epoch; `examples.training.epoch_size`).
