@@ -2,11 +2,15 @@
 
     python benchmarks/video_qa.py                  # the configuration in the README
     python benchmarks/video_qa.py --lengths=512 --epochs=2 --train_videos=200 --variants=plain,full_attention
+    python benchmarks/video_qa.py --lengths=512,4096 --variants=plain,teacher --seeds=0,1,2
     python benchmarks/video_qa.py --noaccuracy     # the step cost only
 
 Variants, each at every `--lengths` (frames per video), on the same built-in
-videos, epochs and seed, every run's first `--warmup_epochs` on videos of
-`--warmup_length` frames (as many frames an epoch):
+videos, epochs and seed. Every run from scratch first trains `--warmup_epochs`
+on videos of `--warmup_length` frames (as many frames an epoch); with
+`--warm_start` a longer length's run goes on from the previous length's run of
+the same variant and seed instead (as `benchmarks/ctr.py` does: from scratch,
+4,096 frames cost eight times as much per step as 512). The variants:
 
 - `plain`: the memory without rehearsal;
 - `uniform`, `teacher`: the memory with rehearsal (contrastive recollection
@@ -18,7 +22,8 @@ videos, epochs and seed, every run's first `--warmup_epochs` on videos of
 
 Accuracy: `examples/video_qa.py` in its own process per run (finished runs
 with the same settings are read back), overall, by quarter of the video
-holding what the answer needs, and by question type. Full attention is
+holding what the answer needs, and by question type; beside it the chance
+level, answering each question type's most frequent answer. Full attention is
 trained up to `--full_attention_max_length` frames (beyond, its cost only).
 Cost: a fresh process per run trains `--cost_steps` steps on one batch of
 `--cost_batch` videos and reports the median step time (first two steps,
@@ -31,7 +36,7 @@ Writes benchmarks/results/video_qa.json and video_qa.png and prints the table.
 Runs of other lengths already in video_qa.json are kept (each run records
 its settings), so lengths can be run in separate invocations and budgets:
 
-    python benchmarks/video_qa.py --lengths=4096 --epochs=4 --train_videos=500
+    python benchmarks/video_qa.py --lengths=4096 --epochs=4 --train_videos=500 --nowarm_start
 """
 
 import concurrent.futures
@@ -43,7 +48,7 @@ import sys
 from absl import app, flags
 
 from benchmarks.common import (
-    RESULTS, ROOT, machine_description, merge_runs, run_example, write_results)
+    RESULTS, ROOT, check_one_per_length, machine_description, merge_runs, run_example, write_results)
 from examples.plotting import figure, quarter_axis
 from pipelines.metrics import format_table
 
@@ -62,10 +67,11 @@ flags.DEFINE_list("lengths", ["512", "4096"], "Frames per video.")
 flags.DEFINE_list("variants", list(VARIANTS), "Models compared.")
 flags.DEFINE_bool("accuracy", True, "Train and evaluate every variant (else the step cost only).")
 flags.DEFINE_integer("full_attention_max_length", 1024, "Longest videos full attention is trained on.")
-flags.DEFINE_integer("epochs", 10, "Epochs of every accuracy run.")
-flags.DEFINE_integer("train_videos", 2000, "Fresh training videos per epoch.")
-flags.DEFINE_integer("warmup_epochs", 3, "First epochs of every accuracy run on shorter videos (as many frames).")
+flags.DEFINE_list("epochs", ["10", "2"], "Epochs of every accuracy run at each length (warm-up epochs included).")
+flags.DEFINE_list("train_videos", ["2000", "1000"], "Fresh training videos per epoch at each length.")
+flags.DEFINE_integer("warmup_epochs", 3, "First epochs of a run from scratch on shorter videos (as many frames).")
 flags.DEFINE_integer("warmup_length", 192, "Frames per video in the warm-up epochs.")
+flags.DEFINE_bool("warm_start", True, "Start each longer length from the previous length's run.")
 flags.DEFINE_integer("test_videos", 500, "Test videos.")
 flags.DEFINE_integer("num_negatives", 30, "Frames each recollected frame is contrasted with.")
 flags.DEFINE_integer("segment_length", 32, "Frames written per segment.")
@@ -80,11 +86,15 @@ flags.DEFINE_string("variant", "plain", "Internal: the variant the worker measur
 flags.DEFINE_integer("num_frames", 512, "Internal: the video length the worker measures.")
 
 
-def settings(variant, length, seed):
-    return {"num_frames": length, "epochs": FLAGS.epochs, "train_videos": FLAGS.train_videos,
-            "warmup_epochs": FLAGS.warmup_epochs, "warmup_length": FLAGS.warmup_length,
-            "test_videos": FLAGS.test_videos, "num_negatives": FLAGS.num_negatives,
-            "segment_length": FLAGS.segment_length, "seed": seed, **VARIANTS[variant]}
+def settings(variant, length, seed, init_from=None):
+    """The flags of `examples/video_qa.py` for one accuracy run."""
+    index = FLAGS.lengths.index(str(length))
+    config = {"num_frames": length, "epochs": int(FLAGS.epochs[index]),
+              "train_videos": int(FLAGS.train_videos[index]), "warmup_epochs": FLAGS.warmup_epochs,
+              "warmup_length": FLAGS.warmup_length, "test_videos": FLAGS.test_videos,
+              "num_negatives": FLAGS.num_negatives, "segment_length": FLAGS.segment_length, "seed": seed,
+              **VARIANTS[variant]}
+    return dict(config, init_from=init_from) if init_from else config
 
 
 def step_cost():
@@ -99,7 +109,7 @@ def step_cost():
     from pipelines.video import VideoQAVectorizer, generate_videos
 
     seed = int(FLAGS.seeds[0])
-    config = settings(FLAGS.variant, FLAGS.num_frames, seed)
+    config = VARIANTS[FLAGS.variant]
     keras.utils.set_random_seed(seed)
     videos = generate_videos(FLAGS.cost_batch, FLAGS.num_frames, seed=seed)
     vectorizer = VideoQAVectorizer()
@@ -108,10 +118,10 @@ def step_cost():
     x, y = {key: np.asarray(value) for key, value in x.items()}, np.asarray(y)
     net = build_model(  # 8 slots x 64 and the rehearsal weights: examples/video_qa.py's defaults
         config["model"], vectorizer, feature_dim=videos[0].frames.shape[1], num_slots=8,
-        segment_length=config["segment_length"], hidden_dim=64,
+        segment_length=FLAGS.segment_length, hidden_dim=64,
         recollection_weight=config.get("recollection_weight", 1.0),
         familiarity_weight=config.get("familiarity_weight", 0.5), sampler=config.get("sampler", "uniform"),
-        num_negatives=config["num_negatives"], seed=seed)
+        num_negatives=FLAGS.num_negatives, seed=seed)
     net.compile()
     with open("/proc/self/statm") as f:
         before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -138,10 +148,13 @@ def measure_cost(variant, length):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def accuracy_run(variant, length, seed):
-    output_dir = os.path.join(ROOT, FLAGS.runs_dir, f"len{length}_{variant}_seed{seed}")
-    return run_example("video_qa.py", settings(variant, length, seed), output_dir, FLAGS.backend,
-                       max(1, os.cpu_count() // FLAGS.jobs))
+def run_dir(length, variant, seed):
+    return os.path.join(ROOT, FLAGS.runs_dir, f"len{length}_{variant}_seed{seed}")
+
+
+def accuracy_run(variant, length, seed, init_from):
+    return run_example("video_qa.py", settings(variant, length, seed, init_from), run_dir(length, variant, seed),
+                       FLAGS.backend, max(1, os.cpu_count() // FLAGS.jobs))
 
 
 def mean_accuracy(run):
@@ -156,6 +169,12 @@ def mean_accuracy(run):
     return float(np.mean([m["accuracy"] for m in seeds])), [float(np.mean(v)) if v else None for v in by_depth]
 
 
+def mean_chance(run):
+    """The chance level of the run's test questions (each type's most frequent answer), averaged over seeds."""
+    values = [m["prior_accuracy"] for m in run.get("accuracy", {}).values() if "prior_accuracy" in m]
+    return sum(values) / len(values) if values else None
+
+
 def percent(value):
     return "n/a" if value is None else f"{value:.1%}"
 
@@ -166,10 +185,10 @@ def table(runs):
         c = r["cost"]
         accuracy, by_depth = mean_accuracy(r)
         rows.append([r["length"], r["variant"], len(r.get("accuracy", {})), percent(accuracy),
-                     *(percent(v) for v in by_depth),
+                     percent(mean_chance(r)), *(percent(v) for v in by_depth),
                      "failed" if "failed" in c else f"{c['step_seconds'] * 1000:,.0f}",
                      "failed" if "failed" in c else f"{c['peak_memory_bytes'] / 2 ** 20:,.0f}"])
-    return format_table(["frames", "model", "seeds", "accuracy", "Q1 (earliest)", "Q2", "Q3", "Q4", "step ms",
+    return format_table(["frames", "model", "seeds", "accuracy", "chance", "Q1 (earliest)", "Q2", "Q3", "Q4", "step ms",
                          "peak MiB"], rows)
 
 
@@ -201,19 +220,26 @@ def main(argv):
     if FLAGS.worker:
         print(json.dumps(step_cost()))
         return
+    check_one_per_length("epochs", "train_videos")
     jobs = [(variant, int(length)) for length in FLAGS.lengths for variant in FLAGS.variants]
     runs = []
     for variant, length in jobs:  # one at a time: the figures are times and memory
         runs.append({"variant": variant, "length": length, "cost": measure_cost(variant, length)})
         print(f"{length:>5} {variant:<15} cost {runs[-1]['cost']}", flush=True)
     if FLAGS.accuracy:
-        trained = [r for r in runs
-                   if r["variant"] != "full_attention" or r["length"] <= FLAGS.full_attention_max_length]
-        jobs = [(run, seed) for run in trained for seed in FLAGS.seeds]
+        trained = {(r["variant"], r["length"]): r for r in runs
+                   if r["variant"] != "full_attention" or r["length"] <= FLAGS.full_attention_max_length}
+        lengths = sorted(map(int, FLAGS.lengths))
         with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
-            done = pool.map(lambda job: accuracy_run(job[0]["variant"], job[0]["length"], int(job[1])), jobs)
-            for (run, seed), metrics in zip(jobs, done):
-                run.setdefault("accuracy", {})[seed] = metrics
+            for previous, length in zip([None] + lengths, lengths):  # a length's runs may go on from the previous
+                jobs = {}
+                for variant, run_length in trained:
+                    warm = FLAGS.warm_start and (variant, previous) in trained
+                    for seed in FLAGS.seeds if run_length == length else []:
+                        init_from = run_dir(previous, variant, seed) if warm else None
+                        jobs[variant, seed] = pool.submit(accuracy_run, variant, length, int(seed), init_from)
+                for (variant, seed), job in jobs.items():
+                    trained[variant, length].setdefault("accuracy", {})[seed] = job.result()
     for run in runs:  # (an accuracy run records its own settings in its `config`)
         run["cost"].update(batch=FLAGS.cost_batch, steps=FLAGS.cost_steps, segment_length=FLAGS.segment_length)
     runs = merge_runs("video_qa", runs, VARIANTS, keep=["accuracy"])

@@ -18,7 +18,12 @@ padded to `--num_frames` frames.
 
 Training begins with `--warmup_epochs` on videos of `--warmup_length` frames
 (built-in data; more videos, as many frames an epoch), which the memory learns
-much faster (docs/learning.md).
+much faster (docs/learning.md). `--init_from=DIR` goes on from an earlier
+run's model and vocabulary instead (no warm-up then), e.g. from 512 frames to
+4,096:
+
+    python examples/video_qa.py --num_frames=512 --output_dir=/tmp/v512
+    python examples/video_qa.py --num_frames=4096 --epochs=2 --train_videos=1000 --init_from=/tmp/v512
 
 The memory model writes the frames (a `DenseItemEncoder`) segment by
 segment; the question (words, a `TokenItemEncoder`) reads the memory.
@@ -27,7 +32,9 @@ frames of the same video. `--model=full_attention` is the upper bound that
 attends over every frame. Writes to `--output_dir`: `model.keras`,
 `vocabulary.json`, `metrics.json` (`accuracy`, `accuracy_by_depth` by quarter
 of the video holding what the answer needs, earliest first,
-`accuracy_by_kind` per question type), TensorBoard logs under `logs/`,
+`accuracy_by_kind` per question type, `prior_accuracy`: answering every
+question with its type's most frequent training answer, what a model that
+ignores the video can reach), TensorBoard logs under `logs/`,
 `accuracy_by_depth.png` and a SavedModel under `saved_model/` (`--noexport`
 skips it). An interrupted run goes on after its last finished epoch when
 run again (`--noresume` starts over), as in `examples/babi_long.py`.
@@ -68,6 +75,8 @@ FLAG_HELP = {
     "warmup_epochs": "First epochs on videos of `--warmup_length` frames (built-in data; as many frames an epoch "
                      "as a full one).",
     "warmup_length": "Frames per video in the warm-up epochs (the built-in generator needs 192 or more).",
+    "init_from": (str, "Output directory of an earlier run: start from its model.keras and vocabulary.json (e.g. "
+                       "trained on shorter videos); model flags are then ignored and there are no warm-up epochs."),
     "batch_size": "Batch size.",
     "seed": "Seed of data, initialisation and rehearsal draws.",
     "output_dir": "Where the model, metrics, logs and plot go.",
@@ -88,11 +97,27 @@ def build_model(model, vectorizer, feature_dim, hidden_dim, **memory_kwargs):
                                          **memory_kwargs)
 
 
+def prior_accuracy(train, test, vectorizer):
+    """The accuracy on `test` of answering every question with its type's most frequent answer in `train`.
+
+    What a model that ignores the video reaches (questions of one type share
+    their first words); the chance level the benchmarks quote. Answers that are
+    not a class of `vectorizer` count as wrong, as for the models.
+    """
+    import collections
+
+    counts = collections.defaultdict(collections.Counter)
+    for e in train:
+        counts[e.kind][e.answer] += 1
+    prior = {kind: answers.most_common(1)[0][0] for kind, answers in counts.items()}
+    return float(sum(e.answer == prior.get(e.kind) and vectorizer.answer_id(e.answer) != 0 for e in test) / len(test))
+
+
 def run(data_dir=None, train_questions=None, train_answers=None, test_questions=None, test_answers=None,
         num_frames=512, feature_dim=64, model="memory", num_slots=8, segment_length=32, hidden_dim=64,
         recollection_weight=1.0, familiarity_weight=0.5, sampler="uniform", num_negatives=30, train_videos=2000,
-        test_videos=500, num_answers=1000, max_words=12, epochs=10, warmup_epochs=3, warmup_length=192, batch_size=32,
-        seed=0, output_dir="output/video_qa", export=True, resume=True, verbose=1):
+        test_videos=500, num_answers=1000, max_words=12, epochs=10, warmup_epochs=3, warmup_length=192, init_from=None,
+        batch_size=32, seed=0, output_dir="output/video_qa", export=True, resume=True, verbose=1):
     """Trains, evaluates and writes everything; returns the metrics dict."""
     import keras
     import numpy as np
@@ -110,19 +135,24 @@ def run(data_dir=None, train_questions=None, train_answers=None, test_questions=
     else:
         train = generate_videos(train_videos, num_frames, feature_dim, seed=seed)
         test = generate_videos(test_videos, num_frames, feature_dim, seed=seed + 10_000)
-    vectorizer = VideoQAVectorizer(max_words, num_answers)
-    vectorizer.adapt(train if data_dir else train + test)  # built-in answers are a closed set: all of it
-    vectorizer.save(os.path.join(output_dir, "vocabulary.json"))
     frame_features = load_frames(train[0].frames).shape[1] if data_dir else feature_dim
-    net = build_model(model, vectorizer, feature_dim=frame_features, hidden_dim=hidden_dim, num_slots=num_slots,
-                      segment_length=segment_length, recollection_weight=recollection_weight,
-                      familiarity_weight=familiarity_weight, sampler=sampler, num_negatives=num_negatives, seed=seed)
-    net.compile()
-    if data_dir:
-        warmup_epochs = 0  # real videos are not shortened
-    # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
-    net.build({"items": (None, num_frames, frame_features), "item_mask": (None, num_frames),
-               "query": (None, max_words)})
+    if init_from:
+        vectorizer = VideoQAVectorizer.load(os.path.join(init_from, "vocabulary.json"))
+        net = keras.saving.load_model(os.path.join(init_from, "model.keras"))
+    else:
+        vectorizer = VideoQAVectorizer(max_words, num_answers)
+        vectorizer.adapt(train if data_dir else train + test)  # built-in answers are a closed set: all of it
+        net = build_model(model, vectorizer, feature_dim=frame_features, hidden_dim=hidden_dim, num_slots=num_slots,
+                          segment_length=segment_length, recollection_weight=recollection_weight,
+                          familiarity_weight=familiarity_weight, sampler=sampler, num_negatives=num_negatives,
+                          seed=seed)
+        net.compile()
+        # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
+        net.build({"items": (None, num_frames, frame_features), "item_mask": (None, num_frames),
+                   "query": (None, max_words)})
+    vectorizer.save(os.path.join(output_dir, "vocabulary.json"))
+    if data_dir or init_from:
+        warmup_epochs = 0  # real videos are not shortened; a model that goes on has learned from short ones
 
     def epoch_data(epoch):
         # Built-in: fresh videos every epoch. Real data: the training questions whose answer is a class, in an
@@ -146,6 +176,7 @@ def run(data_dir=None, train_questions=None, train_answers=None, test_questions=
     metrics = {
         **accuracy_report(correct, depths),
         "accuracy_by_kind": {str(kind): float(correct[kinds == kind].mean()) for kind in sorted(set(kinds) - {None})},
+        "prior_accuracy": prior_accuracy(train, test[: len(correct)], vectorizer),
         "answer_classes": vectorizer.num_classes,
         "train_logs": {name: float(v[-1]) for name, v in history.history.items()} if history else {},  # last epoch
         "backend": keras.config.backend(),
@@ -153,7 +184,8 @@ def run(data_dir=None, train_questions=None, train_answers=None, test_questions=
                    "segment_length": segment_length, "hidden_dim": hidden_dim,
                    "recollection_weight": recollection_weight, "familiarity_weight": familiarity_weight,
                    "sampler": sampler, "num_negatives": num_negatives, "train_videos": train_videos,
-                   "epochs": epochs, "warmup_epochs": warmup_epochs, "warmup_length": warmup_length, "seed": seed},
+                   "epochs": epochs, "warmup_epochs": warmup_epochs, "warmup_length": warmup_length,
+                   "init_from": init_from, "seed": seed},
         "resumed_after_epochs": start,
     }
     write_run(net, metrics, output_dir, export, f"Video QA, {num_frames} frames, {model}")

@@ -261,7 +261,8 @@ def video_accuracy_of_saved_model(output_dir, frames):
     return float(vectorizer.correct(predictions, np.concatenate([np.asarray(y) for _, y, _ in data])).mean())
 
 
-def test_video_qa_trains_with_contrastive_recollection_and_writes_metrics(tmp_path, monkeypatch):
+def test_video_qa_trains_with_contrastive_recollection_goes_on_at_another_length_and_writes_metrics(tmp_path,
+                                                                                                    monkeypatch):
     import pipelines.video
 
     drawn = []  # (videos, frames) of every generation
@@ -281,6 +282,18 @@ def test_video_qa_trains_with_contrastive_recollection_and_writes_metrics(tmp_pa
     for name in ("model.keras", "vocabulary.json", "accuracy_by_depth.png", "saved_model"):
         assert (tmp_path / name).exists(), name
     assert not (tmp_path / "backup").exists()
+    assert 0 < metrics["prior_accuracy"] < 1
+
+    drawn.clear()
+    longer = video_qa.run(output_dir=str(tmp_path / "longer"), init_from=str(tmp_path), export=False,
+                          **dict(VIDEO_TINY, num_frames=320, warmup_epochs=1, hidden_dim=4))
+    assert set(drawn) == {(16, 320)}, "no warm-up when going on from a trained model"
+    assert longer["config"]["init_from"] == str(tmp_path)
+    before = keras.saving.load_model(str(tmp_path / "model.keras"))
+    after = keras.saving.load_model(str(tmp_path / "longer" / "model.keras"))
+    assert after.hidden_dim == 8, "the earlier run's model, whatever the model flags"
+    assert any(not np.allclose(a, b) for a, b in zip(before.get_weights(), after.get_weights())), "training went on"
+    assert longer["accuracy"] == pytest.approx(video_accuracy_of_saved_model(tmp_path / "longer", 320))
 
 
 def test_video_qa_reads_activitynet_format_and_counts_unknown_answers_wrong(tmp_path):
@@ -301,6 +314,7 @@ def test_video_qa_reads_activitynet_format_and_counts_unknown_answers_wrong(tmp_
     assert metrics["answer_classes"] == 3  # <unk>, cooking, dancing
     assert metrics["accuracy"] <= 0.5, "the four test answers never seen in training count as wrong"
     assert metrics["accuracy_by_depth"] == [None] * 4 and metrics["test_examples"] == 8
+    assert metrics["prior_accuracy"] == 0.25, "the most frequent training answer (cooking) is right for 2 of 8"
 
 
 if __name__ == "__main__":
