@@ -1,6 +1,6 @@
 """Long video QA on dense frames: accuracy by depth with and without rehearsal, and what a training step costs.
 
-    python benchmarks/video_qa.py                  # the configuration in the README (about 1.5 h on 2 CPUs)
+    python benchmarks/video_qa.py                  # the configuration in the README (about 70 min on 2 CPUs)
     python benchmarks/video_qa.py --lengths=512 --epochs=2 --train_videos=200 --variants=plain,full_attention
     python benchmarks/video_qa.py --lengths=512 --epochs=10 --train_videos=2000 --variants=full_attention --seeds=0
     python benchmarks/video_qa.py --noaccuracy     # the step cost only
