@@ -55,7 +55,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("lengths", ["500", "5000"], "Behaviours per history.")
 flags.DEFINE_list("variants", ["recent", "gru", "target_all", "memory", "memory_rehearsal"], "Models compared.")
 flags.DEFINE_string("data_dir", None, "MovieLens-format folder (default: built-in lifelong users).")
-flags.DEFINE_list("epochs", ["20", "2"], "Epochs of every variant at each length (warm-up epochs included).")
+flags.DEFINE_list("epochs", ["20", "6"], "Epochs of every variant at each length (warm-up epochs included).")
 flags.DEFINE_list("train_users", ["2000", "1000"], "Fresh training users per epoch at each length (built-in data).")
 flags.DEFINE_integer("warmup_epochs", 2, "First epochs of a run from scratch on short histories.")
 flags.DEFINE_integer("warmup_length", 50, "Behaviours per history in the warm-up epochs.")
