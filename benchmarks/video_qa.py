@@ -188,8 +188,8 @@ def table(runs):
                      percent(mean_chance(r)), *(percent(v) for v in by_depth),
                      "failed" if "failed" in c else f"{c['step_seconds'] * 1000:,.0f}",
                      "failed" if "failed" in c else f"{c['peak_memory_bytes'] / 2 ** 20:,.0f}"])
-    return format_table(["frames", "model", "seeds", "accuracy", "chance", "Q1 (earliest)", "Q2", "Q3", "Q4", "step ms",
-                         "peak MiB"], rows)
+    return format_table(["frames", "model", "seeds", "accuracy", "chance", "Q1 (earliest)", "Q2", "Q3", "Q4",
+                         "step ms", "peak MiB"], rows)
 
 
 def plot(runs, path):
@@ -233,9 +233,9 @@ def main(argv):
         with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
             for previous, length in zip([None] + lengths, lengths):  # a length's runs may go on from the previous
                 jobs = {}
-                for variant, run_length in trained:
+                for variant in [v for v, run_length in trained if run_length == length]:
                     warm = FLAGS.warm_start and (variant, previous) in trained
-                    for seed in FLAGS.seeds if run_length == length else []:
+                    for seed in FLAGS.seeds:
                         init_from = run_dir(previous, variant, seed) if warm else None
                         jobs[variant, seed] = pool.submit(accuracy_run, variant, length, int(seed), init_from)
                 for (variant, seed), job in jobs.items():

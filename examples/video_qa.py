@@ -30,15 +30,15 @@ segment; the question (words, a `TokenItemEncoder`) reads the memory.
 Rehearsal (by default with the teacher sampler, which draws the fragments
 the question is about) recollects masked frames contrastively against
 `--num_negatives` frames of the same video. `--model=full_attention` is the
-upper bound that attends over every frame. Writes to `--output_dir`: `model.keras`,
-`vocabulary.json`, `metrics.json` (`accuracy`, `accuracy_by_depth` by quarter
-of the video holding what the answer needs, earliest first,
-`accuracy_by_kind` per question type, `prior_accuracy`: answering every
-question with its type's most frequent training answer, what a model that
-ignores the video can reach), TensorBoard logs under `logs/`,
+upper bound that attends over every frame. Writes to `--output_dir`:
+`model.keras`, `vocabulary.json`, `metrics.json` (`accuracy`,
+`accuracy_by_depth` by quarter of the video holding what the answer needs,
+earliest first, `accuracy_by_kind` per question type, `prior_accuracy`:
+answering every question with its type's most frequent training answer, what
+a model that ignores the video can reach), TensorBoard logs under `logs/`,
 `accuracy_by_depth.png` and a SavedModel under `saved_model/` (`--noexport`
-skips it). An interrupted run goes on after its last finished epoch when
-run again (`--noresume` starts over), as in `examples/babi_long.py`.
+skips it). An interrupted run goes on after its last finished epoch when run
+again (`--noresume` starts over), as in `examples/babi_long.py`.
 """
 
 import os
