@@ -136,7 +136,20 @@ def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scop
         history = net.fit(data, initial_epoch=first, epochs=end, steps_per_epoch=steps,
                           callbacks=[tensorboard, csv_logger, backup], validation_data=validation_data,
                           shuffle=False, verbose=verbose)
+    collect_finished_iterators()
     return history, start
+
+
+def collect_finished_iterators():
+    """Finalizes the iterators a finished `fit` or `predict` left over its `tf.data` input, now.
+
+    Keras's epoch iterators stay in reference cycles after the call, suspended inside a `from_generator`
+    dataset. Left to the garbage collection at interpreter exit, finalizing one can deadlock with TF's threads
+    (it hung a JAX data-parallel run in about 1 exit of 20).
+    """
+    import gc
+
+    gc.collect()
 
 
 def chained_epochs(epoch_data, first, end):
@@ -228,6 +241,7 @@ def predict_classes(net, data):
     labels = np.concatenate([np.asarray(y) for _, y, _ in data])
     depths = np.concatenate([np.asarray(d) for _, _, d in data])
     predictions = np.asarray(net.predict(data.map(lambda x, y, d: (x, y)), verbose=0)).argmax(-1)
+    collect_finished_iterators()
     return predictions, labels, depths
 
 
