@@ -70,6 +70,34 @@ def check_one_per_length(*names):
         )
 
 
+def train_by_length(lengths, variants, seeds, train, run_dir, warm_start, jobs):
+    """Trains every variant and seed at each length, shortest first, `jobs` runs at a time.
+
+    With `warm_start` a run goes on from its variant and seed's run at the
+    previous length (passed as `init_from`) where that variant ran there.
+
+    Args:
+        variants: function of a length: the variants trained at it.
+        train: function `(variant, length, seed, init_from)` returning a run's result.
+        run_dir: function `(length, variant, seed)` giving a run's output directory.
+
+    Yields:
+        `(length, {(variant, seed): result})` as each length finishes.
+    """
+    import concurrent.futures
+
+    lengths = sorted(lengths)
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        for previous, length in zip([None] + lengths, lengths):
+            futures = {}
+            for variant in variants(length):
+                warm = warm_start and previous is not None and variant in variants(previous)
+                for seed in seeds:
+                    init_from = run_dir(previous, variant, seed) if warm else None
+                    futures[variant, seed] = pool.submit(train, variant, length, seed, init_from)
+            yield length, {key: future.result() for key, future in futures.items()}
+
+
 def command_line(script, flag_names):
     """The command that reproduces a benchmark run: `python benchmarks/<script>` with these flags' values."""
     from absl import flags

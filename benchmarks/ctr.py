@@ -31,13 +31,13 @@ table, with the state each model keeps per user. Runs of other lengths or
 variants already in ctr.json are kept (each run records its own settings).
 """
 
-import concurrent.futures
 import os
 
 from absl import app, flags
 
 from benchmarks.common import (
-    RESULTS, ROOT, check_one_per_length, machine_description, merge_runs, run_example, write_results)
+    RESULTS, ROOT, check_one_per_length, machine_description, merge_runs, run_example, train_by_length,
+    write_results)
 from examples.plotting import figure
 from pipelines.metrics import format_table
 
@@ -76,7 +76,7 @@ def run_dir(length, variant, seed):
     return os.path.join(ROOT, FLAGS.runs_dir, f"{source}_len{length}_{variant}_seed{seed}")
 
 
-def run_one(length, variant, seed, init_from):
+def run_one(variant, length, seed, init_from):
     index = FLAGS.lengths.index(str(length))
     settings = {
         "history_length": length, "epochs": int(FLAGS.epochs[index]), "train_users": int(FLAGS.train_users[index]),
@@ -140,21 +140,17 @@ def plot(runs, path):
 
 def main(argv):
     check_one_per_length("epochs", "train_users")
-    lengths = sorted(map(int, FLAGS.lengths))
+
+    def variants(length):
+        return [v for v in FLAGS.variants if v != "full_attention" or length <= FLAGS.full_attention_max_length]
+
     runs = []
-    with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
-        for previous, length in zip([None] + lengths, lengths):
-            variants = [v for v in FLAGS.variants if v != "full_attention" or length <= FLAGS.full_attention_max_length]
-            jobs = {}
-            for variant in variants:
-                for seed in map(int, FLAGS.seeds):
-                    trained = any(r["variant"] == variant and r["length"] == previous for r in runs)
-                    init_from = run_dir(previous, variant, seed) if FLAGS.warm_start and trained else None
-                    jobs[variant, seed] = pool.submit(run_one, length, variant, seed, init_from)
-            for variant in variants:
-                by_seed = {str(seed): jobs[variant, seed].result() for seed in map(int, FLAGS.seeds)}
-                runs.append(summarise(length, variant, by_seed))
-                print(f"{length:>5} {variant:<17} AUC {runs[-1]['auc']:.4f}", flush=True)
+    seeds = list(map(int, FLAGS.seeds))
+    for length, results in train_by_length(map(int, FLAGS.lengths), variants, seeds, run_one, run_dir,
+                                           FLAGS.warm_start, FLAGS.jobs):
+        for variant in variants(length):
+            runs.append(summarise(length, variant, {str(seed): results[variant, seed] for seed in seeds}))
+            print(f"{length:>5} {variant:<17} AUC {runs[-1]['auc']:.4f}", flush=True)
     name = "ctr" if not FLAGS.data_dir else "ctr_movielens"
     runs = merge_runs(name, runs, VARIANTS)
     print(table(runs))

@@ -39,7 +39,6 @@ its settings), so lengths can be run in separate invocations and budgets:
     python benchmarks/video_qa.py --lengths=4096 --epochs=4 --train_videos=500 --nowarm_start
 """
 
-import concurrent.futures
 import json
 import os
 import subprocess
@@ -48,7 +47,8 @@ import sys
 from absl import app, flags
 
 from benchmarks.common import (
-    RESULTS, ROOT, check_one_per_length, machine_description, merge_runs, run_example, write_results)
+    RESULTS, ROOT, check_one_per_length, machine_description, merge_runs, run_example, train_by_length,
+    write_results)
 from examples.plotting import figure, quarter_axis
 from pipelines.metrics import format_table
 
@@ -229,17 +229,13 @@ def main(argv):
     if FLAGS.accuracy:
         trained = {(r["variant"], r["length"]): r for r in runs
                    if r["variant"] != "full_attention" or r["length"] <= FLAGS.full_attention_max_length}
-        lengths = sorted(map(int, FLAGS.lengths))
-        with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
-            for previous, length in zip([None] + lengths, lengths):  # a length's runs may go on from the previous
-                jobs = {}
-                for variant in [v for v, run_length in trained if run_length == length]:
-                    warm = FLAGS.warm_start and (variant, previous) in trained
-                    for seed in FLAGS.seeds:
-                        init_from = run_dir(previous, variant, seed) if warm else None
-                        jobs[variant, seed] = pool.submit(accuracy_run, variant, length, int(seed), init_from)
-                for (variant, seed), job in jobs.items():
-                    trained[variant, length].setdefault("accuracy", {})[seed] = job.result()
+        def variants(length):
+            return [v for v, run_length in trained if run_length == length]
+
+        for length, results in train_by_length(map(int, FLAGS.lengths), variants, list(map(int, FLAGS.seeds)),
+                                               accuracy_run, run_dir, FLAGS.warm_start, FLAGS.jobs):
+            for (variant, seed), result in results.items():
+                trained[variant, length].setdefault("accuracy", {})[str(seed)] = result
     for run in runs:  # (an accuracy run records its own settings in its `config`)
         run["cost"].update(batch=FLAGS.cost_batch, steps=FLAGS.cost_steps, segment_length=FLAGS.segment_length)
     runs = merge_runs("video_qa", runs, VARIANTS, keep=["accuracy"])
