@@ -130,6 +130,7 @@ def test_ctr_baselines_run(model, tmp_path):
     assert keras.saving.load_model(str(tmp_path / "model.keras")).task == "click"
 
 
+@only_torch_unless_slow
 def test_ctr_warms_up_on_short_histories_and_goes_on_from_an_earlier_run_without_warm_up(tmp_path, monkeypatch):
     import pipelines.behaviour
 
@@ -274,15 +275,20 @@ def video_accuracy_of_saved_model(output_dir, frames):
     return float(vectorizer.correct(predictions, np.concatenate([np.asarray(y) for _, y, _ in data])).mean())
 
 
-def test_video_qa_trains_with_contrastive_recollection_goes_on_at_another_length_and_writes_metrics(tmp_path,
-                                                                                                    monkeypatch):
+def watch_video_draws(monkeypatch):
+    """A list that gets `(videos, frames)` of every built-in video generation."""
     import pipelines.video
 
-    drawn = []  # (videos, frames) of every generation
+    drawn = []
     generate = pipelines.video.generate_videos
     monkeypatch.setattr(pipelines.video, "generate_videos",
                         lambda videos, frames, *args, **kwargs: drawn.append((videos, frames)) or generate(
                             videos, frames, *args, **kwargs))
+    return drawn
+
+
+def test_video_qa_trains_with_contrastive_recollection_and_writes_metrics(tmp_path, monkeypatch):
+    drawn = watch_video_draws(monkeypatch)
     metrics = video_qa.run(output_dir=str(tmp_path), sampler="uniform",
                            **dict(VIDEO_TINY, num_frames=256, epochs=2, warmup_epochs=1, warmup_length=192))
     assert drawn[:2] == [(16, 256), (16, 256)] and drawn[-1] == (16, 256), "train and test videos; the last epoch's"
@@ -297,16 +303,21 @@ def test_video_qa_trains_with_contrastive_recollection_goes_on_at_another_length
     assert not (tmp_path / "backup").exists()
     assert 0 < metrics["prior_accuracy"] < 1
 
-    drawn.clear()
-    longer = video_qa.run(output_dir=str(tmp_path / "longer"), init_from=str(tmp_path), export=False,
-                          **dict(VIDEO_TINY, num_frames=288, warmup_epochs=1, hidden_dim=4))
+
+@only_torch_unless_slow
+def test_video_qa_goes_on_from_an_earlier_run_at_another_length(tmp_path, monkeypatch):
+    shorter, longer = tmp_path / "shorter", tmp_path / "longer"
+    video_qa.run(output_dir=str(shorter), sampler="uniform", export=False, **dict(VIDEO_TINY, warmup_epochs=0))
+    drawn = watch_video_draws(monkeypatch)
+    metrics = video_qa.run(output_dir=str(longer), init_from=str(shorter), export=False,
+                           **dict(VIDEO_TINY, num_frames=288, warmup_epochs=1, hidden_dim=4))
     assert set(drawn) == {(16, 288)}, "no warm-up when going on from a trained model"
-    assert longer["config"]["init_from"] == str(tmp_path)
-    before = keras.saving.load_model(str(tmp_path / "model.keras"))
-    after = keras.saving.load_model(str(tmp_path / "longer" / "model.keras"))
+    assert metrics["config"]["init_from"] == str(shorter)
+    before = keras.saving.load_model(str(shorter / "model.keras"))
+    after = keras.saving.load_model(str(longer / "model.keras"))
     assert after.hidden_dim == 8, "the earlier run's model, whatever the model flags"
     assert any(not np.allclose(a, b) for a, b in zip(before.get_weights(), after.get_weights())), "training went on"
-    assert longer["accuracy"] == pytest.approx(video_accuracy_of_saved_model(tmp_path / "longer", 288))
+    assert metrics["accuracy"] == pytest.approx(video_accuracy_of_saved_model(longer, 288))
 
 
 def test_video_qa_reads_activitynet_format_and_counts_unknown_answers_wrong(tmp_path):
