@@ -242,7 +242,7 @@ def test_fit_and_predict_at_several_sequence_lengths():
     # The segment loop needs a static length; under TF each new length gets a new traced step.
     model = tiny_model()
     model.compile()
-    for length in (8, 12, 16):
+    for length in (8, 16):
         x = {"items": X["items"][:, :length], "query": X["query"]}
         model.fit(x, Y, batch_size=BATCH, epochs=1, verbose=0, validation_data=(x, Y))
         assert model.predict(x, verbose=0).shape == (len(Y), TINY["num_classes"])

@@ -125,6 +125,7 @@ class CountEpochs(keras.callbacks.Callback):
 EPOCHS_SEEN = []  # module level, as STARTED_TRIALS
 
 
+@only_torch_unless_slow
 def test_a_trial_begins_with_its_curriculum_and_a_learning_rate_warmup(tmp_path):
     EPOCHS_SEEN.clear()
     tuner, trials = run_search(max_trials=1, space=TINY_SPACE, directory=str(tmp_path), export=False,
