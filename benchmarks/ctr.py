@@ -22,8 +22,7 @@ costs ten times as much for the same number of steps). The variants:
 - `memory`: the memory without rehearsal;
 - `memory_rehearsal`: the memory with rehearsal (`--sampler`, weights
   `--recollection_weight` / `--familiarity_weight`);
-- `memory_teacher`: the same with the teacher sampler;
-- `memory_rehearsal_16`: `memory_rehearsal` with 16 slots instead of 8 (twice the state per user).
+- `memory_teacher`: the same with the teacher sampler.
 
 Finished runs with the same settings are read back, not repeated. Writes
 benchmarks/results/ctr.json (every run, and the mean over seeds of every
@@ -50,7 +49,6 @@ VARIANTS = {
     "memory": {"model": "memory", "recollection_weight": 0.0, "familiarity_weight": 0.0},
     "memory_rehearsal": {"model": "memory"},
     "memory_teacher": {"model": "memory", "sampler": "teacher"},
-    "memory_rehearsal_16": {"model": "memory", "num_slots": 16},
 }
 
 FLAGS = flags.FLAGS
