@@ -229,6 +229,7 @@ def main(argv):
     if FLAGS.accuracy:
         trained = {(r["variant"], r["length"]): r for r in runs
                    if r["variant"] != "full_attention" or r["length"] <= FLAGS.full_attention_max_length}
+
         def variants(length):
             return [v for v, run_length in trained if run_length == length]
 

@@ -11,6 +11,8 @@ import keras
 import numpy as np
 import pytest
 
+import pipelines.behaviour
+import pipelines.video
 from examples import babi_long, ctr, serve_stream, video_qa
 from pipelines import babi
 from tests.testing import ROOT, only_torch_unless_slow, share_jax_compile_cache, subprocess_env
@@ -27,6 +29,20 @@ def babi_accuracy_of_saved_model(output_dir, length=32):
     model = keras.saving.load_model(str(output_dir / "model.keras"))
     predictions = np.asarray(model.predict(data.map(lambda x, y, depth: x), verbose=0)).argmax(-1)
     return float(np.mean(predictions == np.concatenate([np.asarray(y) for _, y, _ in data])))
+
+
+def watch_draws(monkeypatch, module, name):
+    """A list that gets the first two arguments (how many, how long) of every call of the generator
+    `module.name`."""
+    drawn = []
+    generate = getattr(module, name)
+
+    def watched(count, length, *args, **kwargs):
+        drawn.append((count, length))
+        return generate(count, length, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, watched)
+    return drawn
 
 
 def suspended_data_iterators():
@@ -132,13 +148,7 @@ def test_ctr_baselines_run(model, tmp_path):
 
 @only_torch_unless_slow
 def test_ctr_warms_up_on_short_histories_and_goes_on_from_an_earlier_run_without_warm_up(tmp_path, monkeypatch):
-    import pipelines.behaviour
-
-    drawn = []  # (users, length) of every generation
-    generate = pipelines.behaviour.generate_lifelong_users
-    monkeypatch.setattr(pipelines.behaviour, "generate_lifelong_users",
-                        lambda users, length, **kwargs: drawn.append((users, length)) or generate(users, length,
-                                                                                                  **kwargs))
+    drawn = watch_draws(monkeypatch, pipelines.behaviour, "generate_lifelong_users")  # (users, length)
     short, long = tmp_path / "short", tmp_path / "long"
     tiny = dict(CTR_TINY, epochs=2, warmup_epochs=1, warmup_length=8, export=False)
     ctr.run(model="memory", output_dir=str(short), **tiny)
@@ -275,20 +285,8 @@ def video_accuracy_of_saved_model(output_dir, frames):
     return float(vectorizer.correct(predictions, np.concatenate([np.asarray(y) for _, y, _ in data])).mean())
 
 
-def watch_video_draws(monkeypatch):
-    """A list that gets `(videos, frames)` of every built-in video generation."""
-    import pipelines.video
-
-    drawn = []
-    generate = pipelines.video.generate_videos
-    monkeypatch.setattr(pipelines.video, "generate_videos",
-                        lambda videos, frames, *args, **kwargs: drawn.append((videos, frames)) or generate(
-                            videos, frames, *args, **kwargs))
-    return drawn
-
-
 def test_video_qa_trains_with_contrastive_recollection_and_writes_metrics(tmp_path, monkeypatch):
-    drawn = watch_video_draws(monkeypatch)
+    drawn = watch_draws(monkeypatch, pipelines.video, "generate_videos")  # (videos, frames)
     # (No SavedModel: tests/test_export.py exports the video models, and `write_run` is babi_long's.)
     metrics = video_qa.run(output_dir=str(tmp_path), sampler="uniform", export=False,
                            **dict(VIDEO_TINY, num_frames=256, epochs=2, warmup_epochs=1, warmup_length=192))
@@ -309,7 +307,7 @@ def test_video_qa_trains_with_contrastive_recollection_and_writes_metrics(tmp_pa
 def test_video_qa_goes_on_from_an_earlier_run_at_another_length(tmp_path, monkeypatch):
     shorter, longer = tmp_path / "shorter", tmp_path / "longer"
     video_qa.run(output_dir=str(shorter), sampler="uniform", export=False, **dict(VIDEO_TINY, warmup_epochs=0))
-    drawn = watch_video_draws(monkeypatch)
+    drawn = watch_draws(monkeypatch, pipelines.video, "generate_videos")  # (videos, frames)
     metrics = video_qa.run(output_dir=str(longer), init_from=str(shorter), export=False,
                            **dict(VIDEO_TINY, num_frames=288, warmup_epochs=1, hidden_dim=4))
     assert set(drawn) == {(16, 288)}, "no warm-up when going on from a trained model"
