@@ -16,6 +16,8 @@ the same variant and seed instead (as `benchmarks/ctr.py` does: from scratch,
 - `uniform`, `teacher`: the memory with rehearsal (contrastive recollection
   against `--num_negatives` frames, familiarity; weights 1.0 and 0.5) and
   that history sampler;
+- `teacher_warmup`: teacher rehearsal whose weights rise from 0 over the
+  first 500 steps (the warm-up epochs), while the task and the teacher learn;
 - `uniform_light`: uniform rehearsal at a tenth of those weights;
 - `full_attention`: a Transformer over every frame and the question (the
   upper bound).
@@ -56,6 +58,7 @@ VARIANTS = {
     "plain": {"model": "memory", "recollection_weight": 0.0, "familiarity_weight": 0.0},
     "uniform": {"model": "memory", "sampler": "uniform"},
     "teacher": {"model": "memory", "sampler": "teacher"},
+    "teacher_warmup": {"model": "memory", "sampler": "teacher", "rehearsal_warmup": 500},
     "uniform_light": {"model": "memory", "sampler": "uniform", "recollection_weight": 0.1,
                       "familiarity_weight": 0.05},
     "full_attention": {"model": "full_attention"},
