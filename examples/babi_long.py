@@ -45,7 +45,7 @@ import os
 from absl import app, flags, logging
 
 from examples.training import (  # noqa: F401 (completed_epochs: for the tests)
-    accuracy_report, completed_epochs, define_flags, depth_table, fit_epochs, flag_values, learning_curve,
+    accuracy_report, completed_epochs, define_flags, depth_table, evaluation_batch_size, fit_epochs, flag_values, learning_curve,
     learning_rate_schedule, predict_classes, write_run)
 
 FLAGS = flags.FLAGS
@@ -53,8 +53,9 @@ FLAGS = flags.FLAGS
 # One flag per argument of `run`, its default taken from there. Rehearsal is off by default: on long bAbI it has
 # not yet beaten the plain memory (see the README).
 FLAG_HELP = {
-    "task": "bAbI task, 1-20 (built-in generator: 1, 2, 3, 6, 7).",
-    "length": "Sentences per lengthened story.",
+    "task": "bAbI task, 1-20 (built-in generator: 1, 2, 3, 6, 7); several separated by commas, or 'all', train "
+            "one model on all of them together and report each.",
+    "length": "Sentences per lengthened story; 0: the stories as written (padded to the longest), no distractors.",
     "depth": (["uniform", "early", "late"], "Where the story's facts are placed."),
     "data_dir": (str, "Folder with the official qa*_train.txt / qa*_test.txt files."),
     "distractors": (str, "Text file of distractor sentences, one per line (default: built-in)."),
@@ -77,19 +78,21 @@ FLAG_HELP = {
     "mask_selection": (["random", "important"], "Recollection masks random items of a fragment or the teacher's "
                                                 "most important ones."),
     "story_length": "Sentences per built-in story before lengthening.",
-    "train_examples": "Training examples per epoch (fresh ones every epoch).",
-    "test_examples": "Test examples.",
+    "train_examples": "Training examples per task and epoch (fresh ones every epoch; of an official file at most all"
+                      " of it).",
+    "test_examples": "Test examples per task.",
     "test_length": (int, "Sentences per test story (default: --length); e.g. test a model trained on 1,000-sentence "
                          "stories on 10,000-sentence ones."),
     "epochs": "Epochs.",
     "warmup_epochs": "First epochs trained on short stories of --warmup_length sentences (a length curriculum: "
-                     "with facts close together the memory finds out sooner what to keep). None with --init_from.",
-    "warmup_length": "Sentences per story in the --warmup_epochs.",
+                     "with facts close together the memory finds out sooner what to keep). None with --init_from or "
+                     "--length=0.",
+    "warmup_length": "Sentences per story in the --warmup_epochs (at least the longest story of the data).",
     "batch_size": "Batch size.",
     "learning_rate": "Adam's learning rate (gradients clipped to norm 1).",
     "learning_rate_warmup": "Steps over which the learning rate rises linearly from 0 (without it, some seeds sat at "
                             "chance for epochs).",
-    "max_words": "Words kept per sentence.",
+    "max_words": (int, "Words kept per sentence (default: the longest sentence or question of the data)."),
     "seed": "Seed of data, initialisation and rehearsal draws.",
     "output_dir": "Where the model, metrics, logs and plot go.",
     "export": "Export a SavedModel (serve, and for the memory: initial_memory, write, answer).",
@@ -102,14 +105,20 @@ FLAG_HELP = {
 }
 
 
-def read_official(task, data_dir, split):
-    """The examples of one official task file, `qa{task}_*_{split}.txt` in `data_dir`."""
-    from pipelines.babi import read_babi
+def parse_tasks(task):
+    """The task numbers `--task` names: one number, several separated by commas, or `all` (1 to 20)."""
+    from pipelines.babi import TASK_NUMBERS
 
-    paths = glob.glob(os.path.join(os.path.expanduser(data_dir), f"qa{task}_*_{split}.txt"))
-    if not paths:
-        raise ValueError(f"No qa{task}_*_{split}.txt in `data_dir` = {data_dir!r}.")
-    return read_babi(paths[0])
+    if str(task).strip().lower() == "all":
+        return list(TASK_NUMBERS)
+    try:
+        tasks = [int(t) for t in str(task).split(",")]
+    except ValueError:
+        tasks = []
+    if not tasks or any(t not in TASK_NUMBERS for t in tasks) or len(set(tasks)) != len(tasks):
+        raise ValueError(f"`task` must be a bAbI task 1-20, several separated by commas, or 'all'. "
+                         f"Received: `task` = {task!r}")
+    return tasks
 
 
 def build_model(model, vectorizer, hidden_dim, **memory_kwargs):
@@ -126,11 +135,11 @@ def build_model(model, vectorizer, hidden_dim, **memory_kwargs):
     return keras_rm.RehearsalMemoryModel(encoder, **common, **memory_kwargs)
 
 
-def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, model="memory", num_slots=8,
+def run(task="1", length=100, depth="uniform", data_dir=None, distractors=None, model="memory", num_slots=8,
         segment_length=16, hidden_dim=64, reader_hops=1, slot_identity=True, null_item=True, keep_bias=1.0,
         recollection_weight=0.0, familiarity_weight=0.0, rehearsal_warmup=1000, sampler="uniform",
         mask_selection="random", story_length=10, train_examples=8000, test_examples=500, test_length=None, epochs=10,
-        warmup_epochs=2, warmup_length=32, batch_size=32, learning_rate=1e-3, learning_rate_warmup=500, max_words=8,
+        warmup_epochs=2, warmup_length=32, batch_size=32, learning_rate=1e-3, learning_rate_warmup=500, max_words=None,
         seed=0, output_dir="output/babi_long", export=True, init_from=None, resume=True, data_parallel=False,
         verbose=1):
     """Trains, evaluates and writes everything; returns the metrics dict.
@@ -141,7 +150,8 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
     import numpy as np
 
     import keras_rm  # (also registers the model classes `load_model` needs)
-    from pipelines.babi import TASKS, BabiVectorizer, generate_long_babi, lengthen
+    from pipelines.babi import (
+        TASKS, BabiVectorizer, as_written, generate_babi, generate_long_babi, lengthen, read_babi_task)
 
     os.makedirs(output_dir, exist_ok=True)
     keras.utils.set_random_seed(seed)
@@ -152,17 +162,39 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
         with open(distractors) as f:
             lines = [line.strip() for line in f if line.strip()]
 
-    if not data_dir and task not in TASKS:
+    tasks = parse_tasks(task)
+    if not data_dir and set(tasks) - set(TASKS):
         raise ValueError(f"The built-in generator covers tasks {sorted(TASKS)}; pass `--data_dir` for task {task}.")
     # Official files are read once; the built-in generator draws new stories every epoch.
-    official = {split: read_official(task, data_dir, split) for split in ("train", "test")} if data_dir else None
+    official = {split: {t: read_babi_task(data_dir, t, split) for t in tasks} for split in ("train", "test")} \
+        if data_dir else None
+    if official:  # the stories as written; lengthened ones must hold the longest
+        longest = max(len(e.story) for split in official.values() for examples in split.values() for e in examples)
+    else:
+        longest = story_length
+    if not length:
+        length, warmup_epochs = -(-longest // segment_length) * segment_length, 0  # as written: padded, no warm-up
+        written = True
+    else:
+        written = False
+        warmup_length = max(warmup_length, longest)  # a warm-up never asks for stories shorter than they are
 
     def lengthened(split, count, epoch_seed, length=length):
-        if not official:
-            return generate_long_babi(task, count, length, depth, story_length, lines, seed=epoch_seed)
+        """`count` examples of every task (of an official file at most all of it), lengthened to `length` sentences
+        or as written."""
         rng = np.random.default_rng(epoch_seed)
-        picks = rng.choice(len(official[split]), min(count, len(official[split])), replace=False)
-        return [lengthen(official[split][i], length, depth, lines, rng) for i in picks]
+        examples = []
+        for t in tasks:
+            if not (official or written):
+                examples += generate_long_babi(t, count, length, depth, story_length, lines, seed=epoch_seed)
+                continue
+            if official:
+                source = official[split][t]
+                drawn = [source[i] for i in rng.choice(len(source), min(count, len(source)), replace=False)]
+            else:
+                drawn = generate_babi(t, count, story_length=story_length, seed=epoch_seed)
+            examples += [as_written(e) if written else lengthen(e, length, depth, lines, rng) for e in drawn]
+        return examples
 
     test_length = test_length or length
     test = lengthened("test", test_examples, seed + 10_000, test_length)
@@ -176,7 +208,10 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
             net = keras.saving.load_model(os.path.join(init_from, "model.keras"))
         else:
             vectorizer = BabiVectorizer(max_words)
-            vectorizer.adapt(first_train + test)
+            # Every word and answer of an official file (a later epoch draws other questions), or of what was drawn.
+            seen = [e for split in official.values() for examples in split.values() for e in examples] \
+                if official else first_train + test
+            vectorizer.adapt(seen)
             net = build_model(
                 model, vectorizer, hidden_dim, num_slots=num_slots, segment_length=segment_length,
                 reader_hops=reader_hops, slot_identity=slot_identity, null_item=null_item, keep_bias=keep_bias,
@@ -186,8 +221,12 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
             schedule = learning_rate_schedule(learning_rate, learning_rate_warmup)
             net.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
             # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
-            net.build({"items": (None, length, max_words), "query": (None, max_words)})
+            net.build({"items": (None, length, vectorizer.max_words), "query": (None, vectorizer.max_words)})
     vectorizer.save(os.path.join(output_dir, "vocabulary.json"))
+
+    # Stories as written (2 to 90 sentences) train in batches of like length, padded to whole segments; TensorFlow's
+    # trainer traces one step for every length (a second one fails), so there every story is padded to `length`.
+    bucket = segment_length if written and keras.config.backend() != "tensorflow" else None
 
     def without_depth(data):
         return data.map(lambda x, y, d: (x, y))
@@ -201,19 +240,24 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
         else:
             train = lengthened("train", train_examples, seed + epoch, epoch_length)
         order = np.random.default_rng(seed + epoch).permutation(len(train))
-        return without_depth(vectorizer.dataset([train[i] for i in order], batch_size, epoch_length))
+        return without_depth(vectorizer.dataset([train[i] for i in order], batch_size, epoch_length, seed=seed + epoch,
+                                                bucket=bucket))
 
-    test_data = vectorizer.dataset(test, batch_size, test_length)
+    test_data = vectorizer.dataset(test, evaluation_batch_size(len(test), batch_size), test_length)
     # The learning curve: test accuracy after every epoch (reported, never used to choose anything).
     curve_data = without_depth(test_data) if test_length == length else None
     history, start = fit_epochs(net, epoch_data, epochs, output_dir, resume, verbose, scope, curve_data,
                                 shape_changes=[warmup_epochs])
 
     predictions, labels, depths = predict_classes(net, test_data)
+    correct = predictions == labels
+    test_tasks = np.asarray([e.task for e in test[: len(correct)]])
     metrics = {
-        **accuracy_report(predictions == labels, depths),
+        **accuracy_report(correct, depths),
+        "accuracy_by_task": {str(t): float(correct[test_tasks == t].mean()) for t in tasks},
+        "test_examples_by_task": {str(t): int((test_tasks == t).sum()) for t in tasks},
         "train_logs": {name: float(v[-1]) for name, v in history.history.items()} if history else {},  # last epoch
-        "learning_curve": [{"stories": row["epoch"] * train_examples, **row} for row in learning_curve(output_dir)],
+        "learning_curve": [{"stories": row["epoch"] * len(first_train), **row} for row in learning_curve(output_dir)],
         "backend": keras.config.backend(),
         "config": {"task": task, "length": length, "test_length": test_length, "depth": depth, "model": model,
                    "num_slots": num_slots, "segment_length": segment_length, "reader_hops": reader_hops,
@@ -223,11 +267,22 @@ def run(task=1, length=100, depth="uniform", data_dir=None, distractors=None, mo
                    "familiarity_weight": familiarity_weight, "rehearsal_warmup": rehearsal_warmup,
                    "sampler": sampler, "mask_selection": mask_selection,
                    "epochs": epochs, "warmup_epochs": warmup_epochs, "warmup_length": warmup_length, "seed": seed,
-                   "init_from": init_from, "data_parallel": data_parallel},
+                   "max_words": vectorizer.max_words, "init_from": init_from, "data_parallel": data_parallel},
         "resumed_after_epochs": start,
     }
-    write_run(net, metrics, output_dir, export, f"bAbI task {task}, {length} sentences, {model}")
+    title = f"bAbI task{'s' if len(tasks) > 1 else ''} {task}, {'as written' if written else f'{length} sentences'}"
+    write_run(net, metrics, output_dir, export, f"{title}, {model}")
     return metrics
+
+
+def task_table(metrics):
+    """Test accuracy and error per task, with counts, as a text table (failed: error above 5%, as in the bAbI
+    papers)."""
+    from pipelines.metrics import format_table
+
+    rows = [[task, f"{accuracy:.1%}", f"{1 - accuracy:.1%}", "failed" if 1 - accuracy > 0.05 else "",
+             metrics["test_examples_by_task"][task]] for task, accuracy in metrics["accuracy_by_task"].items()]
+    return format_table(["task", "accuracy", "error", "", "examples"], rows)
 
 
 def main(argv):
@@ -236,6 +291,9 @@ def main(argv):
     print(f"\nTest accuracy, bAbI task {FLAGS.task}, {metrics['config']['test_length']} sentences, by the quarter "
           f"of the story holding the supporting facts:")
     print(depth_table(metrics))
+    if len(metrics["accuracy_by_task"]) > 1:
+        print("\nTest accuracy by task:")
+        print(task_table(metrics))
     exported = ", saved_model/" if FLAGS.export else ""
     print(f"\nWrote model.keras{exported}, metrics.json, logs/ and accuracy_by_depth.png to {FLAGS.output_dir}")
 

@@ -234,6 +234,13 @@ def plot_accuracy_by_depth(metrics, title, path):
         ax.set_title(title)
 
 
+def evaluation_batch_size(count, batch_size):
+    """A batch size for `count` test examples that drops none of them (the pipelines drop a last partial batch):
+    the largest divisor of `count` up to `batch_size`, or `batch_size` itself when that divisor is under half of it."""
+    divisor = max(d for d in range(1, min(count, batch_size) + 1) if count % d == 0)
+    return divisor if 2 * divisor >= batch_size else batch_size
+
+
 def predict_classes(net, data):
     """`(predictions, labels, depths)` over a dataset of `(inputs, label, depth)` batches."""
     import numpy as np

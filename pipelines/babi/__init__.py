@@ -4,7 +4,9 @@ Everything here is plain Python and numpy (no TensorFlow), so stories can be
 made anywhere; vectorisation and `tf.data` come on top.
 
 - `read_babi(path)`: one official task file (`qa1_single-supporting-fact_train.txt`,
-  ...) into `BabiExample`s, one per question.
+  ...) into `BabiExample`s, one per question; `read_babi_task(data_dir, task,
+  split)` finds the file of a task; `download_babi()` fetches the released
+  archive of all twenty tasks once (`keras.utils.get_file`).
 - `generate_babi(task, num_examples, seed)`: built-in tasks 1 (single
   supporting fact), 2 (two), 3 (three supporting facts), 6 (yes/no) and
   7 (counting), from a small simulated world of actors, places and objects.
@@ -13,7 +15,7 @@ made anywhere; vectorisation and `tf.data` come on top.
   with the story (and so its supporting facts) early, late or anywhere, and
   records the depth of the supporting facts.
 
-Modules: `reader` (`read_babi`, `BabiExample`), `generator` (`generate_babi`,
+Modules: `reader` (`read_babi`, `read_babi_task`, `as_written`, `BabiExample`), `download` (`download_babi`), `generator` (`generate_babi`,
 `TASKS`), `lengthening` (`lengthen`, `generate_long_babi`), `vectorizer`
 (`BabiVectorizer`; `tokenize` lives in `pipelines.text`) and `tfds` (the
 offline TFDS builder `babi_long`, imported on its own: it needs
@@ -29,12 +31,13 @@ from pipelines.babi.lengthening import (
     generate_long_babi,
     lengthen,
 )
-from pipelines.babi.reader import BabiExample, read_babi
+from pipelines.babi.download import BABI_SETS, BABI_URL, download_babi
+from pipelines.babi.reader import TASK_NUMBERS, BabiExample, as_written, read_babi, read_babi_task
 from pipelines.babi.vectorizer import BabiVectorizer
 from pipelines.text import tokenize
 
 __all__ = [
-    "ACTORS", "DEPTHS", "DISTRACTOR_SUBJECTS", "DISTRACTOR_VERBS", "MOVES", "NUMBERS", "OBJECTS", "PLACES", "TASKS",
-    "BabiExample", "BabiVectorizer", "builtin_distractors", "generate_babi", "generate_long_babi", "lengthen",
-    "read_babi", "tokenize",
+    "ACTORS", "BABI_SETS", "BABI_URL", "DEPTHS", "DISTRACTOR_SUBJECTS", "DISTRACTOR_VERBS", "MOVES", "NUMBERS", "OBJECTS", "PLACES", "TASKS",
+    "TASK_NUMBERS", "BabiExample", "BabiVectorizer", "as_written", "builtin_distractors", "download_babi",
+    "generate_babi", "generate_long_babi", "lengthen", "read_babi", "read_babi_task", "tokenize",
 ]

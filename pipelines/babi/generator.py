@@ -134,5 +134,5 @@ def generate_babi(task, num_examples, story_length=10, seed=0, questions_per_sto
             if len(asked) == questions_per_story:
                 break
         for question, answer, supporting in list(asked.values())[: num_examples - len(examples)]:
-            examples.append(BabiExample(list(world.story), question, answer, supporting))
+            examples.append(BabiExample(list(world.story), question, answer, supporting, task=task))
     return examples

@@ -1,9 +1,10 @@
 """Lengthening: a story placed among distractor sentences, with the depth of its facts recorded."""
 
+import dataclasses
+
 import numpy as np
 
 from pipelines.babi.generator import generate_babi
-from pipelines.babi.reader import BabiExample
 
 
 DISTRACTOR_SUBJECTS = ["The cat", "A neighbour", "The old clock", "The radio", "A stranger", "The dog", "The rain"]
@@ -57,7 +58,7 @@ def lengthen(example, length, depth="uniform", distractors=None, rng=None):
     for i in range(length):
         lengthened.append(placed[i] if i in placed else next(fill))
     supporting = [int(positions[i]) for i in example.supporting]
-    return BabiExample(lengthened, example.question, example.answer, supporting, max(supporting) / length)
+    return dataclasses.replace(example, story=lengthened, supporting=supporting, depth=max(supporting) / length)
 
 
 def generate_long_babi(task, num_examples, length, depth="uniform", story_length=10, distractors=None, seed=0):

@@ -1,8 +1,11 @@
 """The official bAbI text format: one task file into `BabiExample`s, one per question."""
 
 import dataclasses
+import glob
 import os
 import re
+
+TASK_NUMBERS = tuple(range(1, 21))
 
 
 @dataclasses.dataclass
@@ -15,7 +18,9 @@ class BabiExample:
         answer: the answer (comma-separated words for multi-word answers).
         supporting: indices into `story` of the facts the answer needs.
         depth: where the last supporting fact sits, as a fraction of the
-            story length (0 = first sentence); set by `lengthen`.
+            story length (0 = first sentence); set by `lengthen` and
+            `as_written`.
+        task: the bAbI task number (1-20) the question belongs to, where known.
     """
 
     story: list
@@ -23,13 +28,19 @@ class BabiExample:
     answer: str
     supporting: list
     depth: float = None
+    task: int = None
 
 
 _LINE = re.compile(r"^(\d+) (.*)$")
 
 
-def read_babi(path):
+def read_babi(path, task=None):
     """Reads one bAbI task file in the official format into a list of `BabiExample`.
+
+    Args:
+        path: str. A task file, e.g. `qa2_two-supporting-facts_train.txt`.
+        task: int. Recorded in every example's `task`. Defaults to the number
+            of a file named `qa<N>_...`, else None.
 
     Lines are `N sentence` or `N question<TAB>answer<TAB>supporting line
     numbers`; a story restarts when `N` is 1. Questions are not part of the
@@ -38,6 +49,9 @@ def read_babi(path):
     Raises:
         ValueError: naming the file and line number of a malformed line.
     """
+    if task is None:
+        match = re.match(r"qa(\d+)_", os.path.basename(path))
+        task = int(match.group(1)) if match else None
     examples = []
     story, line_to_index = [], {}
     with open(path, encoding="utf-8") as f:
@@ -68,5 +82,24 @@ def read_babi(path):
                 raise ValueError(
                     f"{where}: supporting ids {ids!r} must be line numbers of earlier sentences of the story."
                 ) from None
-            examples.append(BabiExample(list(story), question, answer, supporting))
+            examples.append(BabiExample(list(story), question, answer, supporting, task=task))
     return examples
+
+
+def read_babi_task(data_dir, task, split):
+    """The examples of official task `task` (1-20), split `"train"` or `"test"`: file `qa{task}_*_{split}.txt` in
+    `data_dir` (e.g. the `en-10k` folder of the released archive, `download_babi`)."""
+    if task not in TASK_NUMBERS:
+        raise ValueError(f"`task` must be a bAbI task number, 1 to 20. Received: `task` = {task!r}")
+    if split not in ("train", "test"):
+        raise ValueError(f"`split` must be 'train' or 'test'. Received: `split` = {split!r}")
+    paths = glob.glob(os.path.join(os.path.expanduser(data_dir), f"qa{task}_*_{split}.txt"))
+    if not paths:
+        raise ValueError(f"No qa{task}_*_{split}.txt in `data_dir` = {data_dir!r}.")
+    return read_babi(paths[0], task)
+
+
+def as_written(example):
+    """The example unlengthened, with the `depth` of its last supporting fact in its own story (a new example)."""
+    depth = max(example.supporting) / len(example.story) if example.supporting and example.story else -1.0
+    return dataclasses.replace(example, depth=depth)

@@ -16,6 +16,7 @@ class BabiVectorizer(Vocabularies):
 
     Args:
         max_words: int. Words kept per sentence (longer sentences are cut).
+            Defaults to None: the longest sentence or question `adapt` sees.
 
     Example:
 
@@ -27,16 +28,20 @@ class BabiVectorizer(Vocabularies):
     ```
     """
 
-    def __init__(self, max_words=8):
+    def __init__(self, max_words=None):
         super().__init__(max_words)
 
     def adapt(self, examples):
-        """Builds the vocabularies from `examples` (words of stories and questions, answers)."""
-        words, answers = set(), set()
+        """Builds the vocabularies from `examples` (words of stories and questions, answers; an answer of several
+        words, such as task 8's "apple,football", is one class) and, unless given, `max_words`."""
+        words, answers, longest = set(), set(), 1
         for example in examples:
             for sentence in example.story + [example.question]:
-                words.update(tokenize(sentence))
+                tokens = tokenize(sentence)
+                words.update(tokens)
+                longest = max(longest, len(tokens))
             answers.add(example.answer)
+        self.max_words = self.max_words or longest
         self.set_vocabulary(sorted(words), sorted(answers))
 
     def token_story(self, example):
@@ -52,8 +57,16 @@ class BabiVectorizer(Vocabularies):
         depth = offsets[max(example.supporting)] / max(len(words), 1) if example.supporting else -1.0
         return words, depth
 
-    def dataset(self, examples, batch_size, length=None, tokens=False, shuffle=False, seed=0):
+    def dataset(self, examples, batch_size, length=None, tokens=False, shuffle=False, seed=0, bucket=None):
         """A `tf.data.Dataset` of `({"items", "query"}, answer_id, depth)` batches with static shapes.
+
+        With `bucket`, batches hold stories of about the same length instead,
+        each batch padded to a multiple of `bucket` items (its length axis is
+        then None): stories as written, from 2 sentences (task 4) to 90
+        (task 3), then cost what they hold rather than what the longest one
+        does. The batches are made of the examples in length order and come in
+        a random order (`seed`); their number is `len(examples) // batch_size`.
+        A model that needs one length per trace (TensorFlow's) cannot take them.
 
         Args:
             examples: `BabiExample`s (lengthened or not).
@@ -66,24 +79,40 @@ class BabiVectorizer(Vocabularies):
                 `TokenItemEncoder`); otherwise items are sentences
                 (`(batch, length, max_words)` for a `SentenceItemEncoder`).
             shuffle: bool. Shuffle the examples every epoch.
-            seed: int. Shuffle seed.
+            seed: int. Shuffle seed (and with `bucket`, the order of the batches).
+            bucket: int. Pad each batch to a multiple of `bucket` items (e.g.
+                the memory's segment length). Defaults to None: every story to
+                `length`.
         """
+        import numpy as np
         import tensorflow as tf
 
         if self.words is None:
             raise ValueError("Call `adapt(examples)` or `load(path)` before `dataset()`.")
+        if bucket and shuffle:
+            raise ValueError("`shuffle` mixes the lengths of `bucket`'s batches: shuffle the examples beforehand.")
         # Items are sentences (vectorised by the layer) or, with `tokens`, words (looked up one by one).
         stories = [self.token_story(e) if tokens else (e.story, e.depth) for e in examples]
         length = length or max(len(story) for story, _ in stories)
+        order, padded = np.arange(len(examples)), np.full(len(examples), length)
+        if bucket:
+            # Batches of consecutive stories in length order, each padded to a multiple of `bucket`, shuffled.
+            order = np.argsort([len(story) for story, _ in stories], kind="stable")
+            batches = order[: len(order) // batch_size * batch_size].reshape(-1, batch_size)
+            batches = batches[np.random.default_rng(seed).permutation(len(batches))]
+            order = batches.reshape(-1)
+            longest = np.asarray([max(len(stories[i][0]) for i in batch) for batch in batches])
+            padded = np.repeat(-(-longest // bucket) * bucket, batch_size)
 
         def rows():
-            for e, (story, depth) in zip(examples, stories):
+            for i, target in zip(order, padded):
+                e, (story, depth) = examples[i], stories[i]
                 if len(story) > length:
                     raise ValueError(f"A story has {len(story)} items, more than `length` = {length}.")
-                yield story + [""] * (length - len(story)), e.question, e.answer, -1.0 if depth is None else depth
+                yield story + [""] * (target - len(story)), e.question, e.answer, -1.0 if depth is None else depth
 
         signature = (
-            tf.TensorSpec((length,), tf.string),
+            tf.TensorSpec((None if bucket else length,), tf.string),
             tf.TensorSpec((), tf.string),
             tf.TensorSpec((), tf.string),
             tf.TensorSpec((), tf.float32),
@@ -94,4 +123,4 @@ class BabiVectorizer(Vocabularies):
             inputs = {"items": items, "query": self.layer(question)}
             return inputs, self.layer.answer_classes(answer), depth
 
-        return batches_from_rows(rows, signature, len(examples), batch_size, vectorize, shuffle, seed)
+        return batches_from_rows(rows, signature, len(order), batch_size, vectorize, shuffle, seed)

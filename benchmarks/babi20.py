@@ -1,0 +1,143 @@
+"""The twenty bAbI tasks as written: one model trained on all of them at once, test error per task.
+
+    python benchmarks/babi20.py --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k     # the configuration in the README
+    python benchmarks/babi20.py --data_dir=... --models=memory --seeds=0 --epochs=1 --train_examples=500
+
+The standard bAbI protocol (Weston et al., 2015; joint training as in
+End-To-End Memory Networks and Recurrent Entity Networks): the official files
+of tasks 1-20, stories as written (no distractors), one model trained on the
+questions of all twenty tasks together, tested on each task's 1,000 test
+questions. A task is failed when its test error is above 5%.
+
+Every model x seed runs `examples/babi_long.py --task=all --length=0` in its
+own process (`--backend`, `--jobs` at a time); the memory (no rehearsal) and
+full attention (a Transformer over the whole story, the upper bound) see the
+same questions, epochs and seeds. A run already finished with the same settings
+is read back, and an interrupted run goes on after its last finished epoch,
+so a stopped benchmark goes on where it stopped. Writes
+benchmarks/results/babi20.json (every run, its learning curve and wall time)
+and babi20.png (error per task), and prints the table: error per task (mean
+over seeds), mean error and failed tasks per model.
+
+`--data_dir` is a folder of the official `qa*_train.txt` and `qa*_test.txt`
+files, e.g. the `en-10k` folder of the released archive
+(`pipelines.babi.download_babi()` fetches it).
+"""
+
+import concurrent.futures
+import os
+
+from absl import app, flags
+
+from benchmarks.common import RESULTS, ROOT, command_line, machine_description, run_example, write_results
+from examples.plotting import figure
+from pipelines.metrics import format_table
+
+MODELS = {
+    "memory": {"model": "memory"},
+    "full_attention": {"model": "full_attention"},
+}
+FAILED = 0.05  # the bAbI papers' line: a task with more test error is failed
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("data_dir", None, "Folder of the official bAbI files of the 20 tasks (e.g. en-10k).")
+flags.DEFINE_list("models", list(MODELS), f"Models compared, of {list(MODELS)} (no rehearsal).")
+flags.DEFINE_list("seeds", ["0", "1"], "Seeds (initialisation, order of the questions).")
+flags.DEFINE_integer("epochs", 8, "Epochs per run.")
+flags.DEFINE_integer("train_examples", 10000, "Training questions per task and epoch (10,000: all of en-10k).")
+flags.DEFINE_integer("test_examples", 1000, "Test questions per task (1,000: all).")
+flags.DEFINE_integer("num_slots", 16, "Memory slots.")
+flags.DEFINE_integer("reader_hops", 2, "Attention hops of the memory's reader (tasks 2, 3 chain facts).")
+flags.DEFINE_integer("hidden_dim", 64, "Width of sentences and slots.")
+flags.DEFINE_integer("batch_size", 32, "Batch size.")
+flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the runs.")
+flags.DEFINE_integer("jobs", 1, "Runs at a time (each gets cpu_count / jobs threads).")
+flags.DEFINE_string("runs_dir", "output/babi20", "Where each run's output directory goes.")
+flags.mark_flag_as_required("data_dir")
+
+
+def run_dir(model, seed):
+    return os.path.join(ROOT, FLAGS.runs_dir, f"{model}_seed{seed}")
+
+
+def run_one(model, seed):
+    settings = {
+        "task": "all", "length": 0, "data_dir": os.path.abspath(os.path.expanduser(FLAGS.data_dir)), "seed": seed,
+        "epochs": FLAGS.epochs, "train_examples": FLAGS.train_examples, "test_examples": FLAGS.test_examples,
+        "hidden_dim": FLAGS.hidden_dim, "batch_size": FLAGS.batch_size, **MODELS[model],
+    }
+    if settings["model"] == "memory":
+        settings.update(num_slots=FLAGS.num_slots, reader_hops=FLAGS.reader_hops)
+    threads = max(1, os.cpu_count() // FLAGS.jobs)
+    metrics = run_example("babi_long.py", settings, run_dir(model, seed), FLAGS.backend, threads)
+    return {"model": model, "seed": seed, **metrics}
+
+
+def summarise(runs):
+    """Per model: error per task (mean over seeds), mean error, failed tasks (of the mean and of each seed)."""
+    import numpy as np
+
+    summary = {}
+    for model in dict.fromkeys(run["model"] for run in runs):
+        group = [run for run in runs if run["model"] == model]
+        tasks = list(group[0]["accuracy_by_task"])
+        errors = {t: float(np.mean([1 - run["accuracy_by_task"][t] for run in group])) for t in tasks}
+        summary[model] = {
+            "seeds": [run["seed"] for run in group],
+            "error_by_task": errors,
+            "mean_error": float(np.mean(list(errors.values()))),
+            "failed_tasks": [t for t, error in errors.items() if error > FAILED],
+            "failed_per_seed": [sum(1 - a > FAILED for a in run["accuracy_by_task"].values()) for run in group],
+            "mean_error_per_seed": [float(np.mean([1 - a for a in run["accuracy_by_task"].values()])) for run in group],
+            "test_examples_by_task": group[0]["test_examples_by_task"],
+            "hours": [run.get("seconds", 0) / 3600 for run in group],
+        }
+    return summary
+
+
+def table(summary):
+    models = list(summary)
+    tasks = list(summary[models[0]]["error_by_task"])
+    counts = summary[models[0]]["test_examples_by_task"]
+    rows = [[t, counts[t], *(f"{summary[m]['error_by_task'][t]:.1%}" + (" *" if t in summary[m]["failed_tasks"] else "")
+                             for m in models)] for t in tasks]
+    rows.append(["mean", "", *(f"{summary[m]['mean_error']:.1%}" for m in models)])
+    rows.append(["failed (> 5%)", "", *(str(len(summary[m]["failed_tasks"])) for m in models)])
+    rows.append(["seeds", "", *(",".join(map(str, summary[m]["seeds"])) for m in models)])
+    return format_table(["task", "test questions", *(f"{m} error" for m in models)], rows)
+
+
+def plot(summary, path):
+    import numpy as np
+
+    models = list(summary)
+    tasks = list(summary[models[0]]["error_by_task"])
+    width = 0.8 / len(models)
+    with figure(path, size=(9, 3.4)) as (ax,):
+        for i, model in enumerate(models):
+            ax.bar(np.arange(len(tasks)) + i * width, [100 * summary[model]["error_by_task"][t] for t in tasks],
+                   width, label=f"{model} (mean {summary[model]['mean_error']:.1%}, "
+                                f"{len(summary[model]['failed_tasks'])} failed)")
+        ax.axhline(100 * FAILED, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_xticks(np.arange(len(tasks)) + width * (len(models) - 1) / 2, tasks)
+        ax.set_xlabel("bAbI task (stories as written, joint training on all 20)")
+        ax.set_ylabel("test error (%)")
+        ax.legend(fontsize=8)
+
+
+def main(argv):
+    jobs = [(model, int(seed)) for seed in FLAGS.seeds for model in FLAGS.models]
+    with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
+        runs = list(pool.map(lambda job: run_one(*job), jobs))
+    summary = summarise(runs)
+    print(table(summary))
+    command = command_line("babi20.py", ["models", "seeds", "epochs", "train_examples", "test_examples", "num_slots",
+                                         "reader_hops", "hidden_dim", "batch_size", "backend"])
+    write_results("babi20", {"machine": machine_description(), "backend": FLAGS.backend, "command": command,
+                             "summary": summary, "runs": runs})
+    plot(summary, os.path.join(RESULTS, "babi20.png"))
+    print(f"Wrote {RESULTS}/babi20.json and babi20.png")
+
+
+if __name__ == "__main__":
+    app.run(main)
