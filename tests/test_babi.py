@@ -1,5 +1,6 @@
 """bAbI: official-format reader, built-in generator, lengthening (plain Python: backend-independent)."""
 
+import os
 import re
 
 import numpy as np
@@ -179,3 +180,77 @@ def test_generate_long_babi_is_seeded_and_lengthened():
     assert [e.story for e in first] == [e.story for e in again]
     assert all(len(e.story) == 60 and 0.75 <= e.depth < 1 for e in first)
     assert [e.story for e in generate_long_babi(2, 5, 60, seed=4)] != [e.story for e in first]
+
+
+OFFICIAL_DIR = os.path.join(os.path.dirname(__file__), "data", "babi")  # a few stories of official tasks 2, 5, 8, 19
+
+
+def test_read_babi_task_finds_the_file_and_records_the_task():
+    from pipelines.babi import read_babi_task
+
+    examples = read_babi_task(OFFICIAL_DIR, 8, "train")
+    assert {e.task for e in examples} == {8}
+    assert "apple,milk" in {e.answer for e in examples}  # an answer of several words is one answer
+    assert max(len(e.story) for e in read_babi_task(OFFICIAL_DIR, 2, "train")) == 50  # a long story, as written
+    with pytest.raises(ValueError, match="No qa3_\\*_train.txt"):
+        read_babi_task(OFFICIAL_DIR, 3, "train")
+    with pytest.raises(ValueError, match="1 to 20. Received: `task` = 21"):
+        read_babi_task(OFFICIAL_DIR, 21, "train")
+
+
+def test_as_written_and_lengthened_examples_keep_the_task_and_record_depth():
+    from pipelines.babi import as_written, read_babi_task
+
+    example = read_babi_task(OFFICIAL_DIR, 2, "test")[0]
+    written = as_written(example)
+    assert written.story == example.story and written.task == 2
+    assert written.depth == max(example.supporting) / len(example.story)
+    assert lengthen(example, 100, rng=np.random.default_rng(0)).task == 2
+
+
+def test_vectorizer_keeps_the_longest_sentence_and_multi_word_answers_as_classes():
+    from pipelines.babi import BabiVectorizer, read_babi_task, tokenize
+
+    examples = read_babi_task(OFFICIAL_DIR, 19, "train") + read_babi_task(OFFICIAL_DIR, 5, "train")
+    vectorizer = BabiVectorizer()
+    vectorizer.adapt(examples)
+    longest = max(len(tokenize(s)) for e in examples for s in e.story + [e.question])
+    assert vectorizer.max_words == longest == 8  # "Who did Mary give the football to last?": no word is cut
+    assert {"n,w", "Mary"} <= set(vectorizer.answers)
+    _, answers, _ = next(iter(vectorizer.dataset(examples[:4], batch_size=4)))
+    assert [vectorizer.answers[int(a)] for a in answers] == [e.answer for e in examples[:4]]
+
+
+def test_bucketed_dataset_pads_each_batch_to_whole_segments_and_keeps_every_batch():
+    from pipelines.babi import BabiVectorizer, as_written, read_babi_task
+
+    examples = [as_written(e) for task in (2, 19) for e in read_babi_task(OFFICIAL_DIR, task, "train")]
+    vectorizer = BabiVectorizer()
+    vectorizer.adapt(examples)
+    data = vectorizer.dataset(examples, batch_size=4, bucket=8, seed=1)
+    assert data.element_spec[0]["items"].shape.as_list() == [4, None, vectorizer.max_words]
+    batches = list(data)
+    assert len(batches) == len(examples) // 4
+    lengths = [batch[0]["items"].shape[1] for batch in batches]
+    assert all(n % 8 == 0 for n in lengths) and min(lengths) == 8 and max(lengths) == 56  # 2 to 50 sentences
+    for inputs, _, _ in batches:  # each batch only as long as its longest story, rounded up to whole segments
+        real = np.asarray(inputs["items"]).any(-1).sum(1).max()
+        assert inputs["items"].shape[1] == -(-real // 8) * 8
+    assert sorted(lengths) != lengths  # batches in a random order, not by length
+    with pytest.raises(ValueError, match="`shuffle` mixes the lengths"):
+        vectorizer.dataset(examples, batch_size=4, bucket=8, shuffle=True)
+
+
+def test_download_babi_reads_the_released_archive_layout_from_a_local_copy(tmp_path):
+    import tarfile
+
+    from pipelines.babi import download_babi, read_babi_task
+
+    archive = tmp_path / "babi.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(OFFICIAL_DIR, arcname="tasks_1-20_v1-2/en-10k")
+    folder = download_babi("en-10k", origin=archive.as_uri(), cache_dir=str(tmp_path / "cache"))
+    assert folder.endswith(os.path.join("tasks_1-20_v1-2", "en-10k"))
+    assert len(read_babi_task(folder, 8, "test")) == len(read_babi_task(OFFICIAL_DIR, 8, "test"))
+    with pytest.raises(ValueError, match="`babi_set` must be one of"):
+        download_babi("en-20k", origin=archive.as_uri(), cache_dir=str(tmp_path / "cache"))

@@ -109,6 +109,35 @@ def test_babi_long_goes_on_from_an_earlier_run_at_another_length(tmp_path, monke
     ), "training went on"
 
 
+OFFICIAL_DIR = os.path.join(ROOT, "tests", "data", "babi")  # a few stories of official tasks 2, 5, 8, 19
+
+
+def test_babi_long_trains_one_model_on_several_official_tasks_as_written_and_reports_each(tmp_path):
+    # Segments of 32 sentences: stories as written come in batches of 32 or 64 (JAX compiles a step for each).
+    metrics = babi_long.run(task="2,8,19", length=0, data_dir=OFFICIAL_DIR, num_slots=2, segment_length=32,
+                            hidden_dim=8, reader_hops=2, epochs=2, train_examples=24, test_examples=3, batch_size=3,
+                            output_dir=str(tmp_path), export=False, verbose=0)
+    assert metrics["test_examples_by_task"] == {"2": 3, "8": 3, "19": 3}
+    by_task = [metrics["accuracy_by_task"][t] for t in ("2", "8", "19")]
+    assert metrics["accuracy"] == pytest.approx(np.mean(by_task))
+    # As written: no distractors, padded to the longest story (50 sentences) in whole segments, no warm-up.
+    assert metrics["config"]["length"] == 64 and metrics["config"]["warmup_epochs"] == 0
+    vectorizer = babi.BabiVectorizer.load(str(tmp_path / "vocabulary.json"))
+    assert {"n,w", "apple,milk"} & set(vectorizer.answers) and metrics["config"]["max_words"] == vectorizer.max_words
+    assert len(metrics["learning_curve"]) == 2
+
+
+@only_torch_unless_slow
+def test_babi_long_warms_up_on_stories_no_shorter_than_the_official_ones(tmp_path):
+    # The task-2 fixture holds a 50-sentence story: a 16-sentence warm-up cannot hold it, so it holds 50.
+    metrics = babi_long.run(task=2, length=64, data_dir=OFFICIAL_DIR, num_slots=2, segment_length=8, hidden_dim=8,
+                            epochs=2, warmup_epochs=1, warmup_length=16, train_examples=16, test_examples=8,
+                            batch_size=8, output_dir=str(tmp_path), export=False, verbose=0)
+    assert metrics["config"]["warmup_length"] == 50 and metrics["test_examples_by_task"] == {"2": 8}
+    with pytest.raises(ValueError, match="`task` must be a bAbI task 1-20, several separated by commas, or 'all'"):
+        babi_long.run(task="2,21", data_dir=OFFICIAL_DIR, output_dir=str(tmp_path / "bad"))
+
+
 CTR_TINY = dict(history_length=32, train_users=16, test_users=8, epochs=1, batch_size=8, hidden_dim=8, num_slots=2,
                 segment_length=8, recent=5, verbose=0)
 
