@@ -37,7 +37,8 @@ def memory_export(tmp_path_factory):
     model.compile()
     x, y = sentence_data(16)
     model.fit(x, y, batch_size=8, epochs=2, verbose=0)
-    path = export_saved_model(model, str(tmp_path_factory.mktemp("export") / "memory"))
+    path = str(tmp_path_factory.mktemp("export") / "memory")
+    model.export(path)  # Keras' entry point: keras_rm.export.export_saved_model
     test_x, _ = sentence_data(5, seed=1)
     return model, path, test_x, np.asarray(model.predict(test_x, verbose=0))
 

@@ -198,6 +198,17 @@ class TaskModel(keras.Model):
             metrics = task_metrics(self.task)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Exports a SavedModel for inference: `keras_rm.export.export_saved_model` (`serve`, and for the memory
+        the streaming endpoints `initial_memory`, `write`, `answer`, with raw text where the model holds a text
+        vectorizer), on every backend. Another `format`, or an `input_signature`, goes to Keras' own `export`."""
+        if format != "tf_saved_model" or input_signature is not None or kwargs:
+            return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature,
+                                  **kwargs)
+        from keras_rm.export import export_saved_model
+
+        export_saved_model(self, str(filepath), verbose=bool(verbose))
+
     # Keras saves no `SeedGenerator` state (`model.weights` leaves it out), so a
     # model restored from a checkpoint would replay the random draws of the
     # rehearsal (and of dropout) from the start. The model saves the state of
