@@ -10,9 +10,10 @@ PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory"
 
 .PHONY: install demo test test-all benchmark clean
 
-$(VENV)/.installed: pyproject.toml
+# The exact versions tested (constraints.txt) under the package's compatible ranges (pyproject.toml).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q -e '.[all]' $(PIP_QUIET)
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[all]' $(PIP_QUIET)
 	touch $@
 
 install: $(VENV)/.installed
@@ -20,9 +21,9 @@ install: $(VENV)/.installed
 # The main job: long bAbI task 1 (100-sentence stories), the plain memory (rehearsal off: it has not yet
 # beaten the plain memory here), 6 epochs of 8,000 fresh stories (the first 2 short: a length curriculum).
 demo: install
-	TF_CPP_MIN_LOG_LEVEL=3 KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PYTHON) examples/babi_long.py --task=1 \
+	TF_CPP_MIN_LOG_LEVEL=3 KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PYTHON) -m examples.babi_long --task=1 \
 		--length=100 --epochs=6 --output_dir=output/demo --noresume
-	TF_CPP_MIN_LOG_LEVEL=3 $(PYTHON) examples/serve_stream.py --model_dir=output/demo --length=100 --questions=4
+	TF_CPP_MIN_LOG_LEVEL=3 $(PYTHON) -m examples.serve_stream --model_dir=output/demo --length=100 --questions=4
 
 # The suite runs once per backend (KERAS_BACKEND is fixed per process), all at once: much of a test's time is
 # single-threaded tracing and compiling, so the processes share the cores well. TensorFlow, the slowest, runs as
@@ -50,7 +51,7 @@ test-all:
 
 # Each benchmark runs every backend in its own process and writes benchmarks/results/.
 benchmark: install
-	$(PYTHON) benchmarks/throughput.py
+	$(PYTHON) -m benchmarks.throughput
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,7 +1,7 @@
 """The twenty bAbI tasks as written: one model trained on all of them at once, test error per task.
 
-    python benchmarks/babi20.py --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k     # the configuration in the README
-    python benchmarks/babi20.py --data_dir=... --models=memory --seeds=0 --epochs=1 --train_examples=500
+    python -m benchmarks.babi20 --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k     # the configuration in the README
+    python -m benchmarks.babi20 --data_dir=... --models=memory --seeds=0 --epochs=1 --train_examples=500
 
 The standard bAbI protocol (Weston et al., 2015; joint training as in
 End-To-End Memory Networks and Recurrent Entity Networks): the official files
@@ -21,7 +21,7 @@ over seeds), mean error and failed tasks per model.
 
 `--data_dir` is a folder of the official `qa*_train.txt` and `qa*_test.txt`
 files, e.g. the `en-10k` folder of the released archive
-(`pipelines.babi.download_babi()` fetches it).
+(`keras_rm.pipelines.babi.download_babi()` fetches it).
 """
 
 import concurrent.futures
@@ -30,8 +30,8 @@ import os
 from absl import app, flags
 
 from benchmarks.common import RESULTS, ROOT, command_line, machine_description, run_example, write_results
-from examples.plotting import figure
-from pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
+from keras_rm.pipelines.metrics import format_table
 
 MODELS = {
     "memory": {"model": "memory"},

@@ -42,8 +42,9 @@ def run_example(script, settings, output_dir, backend, threads):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS=str(threads))
     args = [f"--{name}={value}" for name, value in settings.items()]
     start = time.perf_counter()
+    module = "examples." + script.removesuffix(".py")
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "examples", script), *args, "--noexport", f"--output_dir={output_dir}"],
+        [sys.executable, "-m", module, *args, "--noexport", f"--output_dir={output_dir}"],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )
     if result.returncode:
@@ -99,10 +100,10 @@ def train_by_length(lengths, variants, seeds, train, run_dir, warm_start, jobs):
 
 
 def command_line(script, flag_names):
-    """The command that reproduces a benchmark run: `python benchmarks/<script>` with these flags' values."""
+    """The command that reproduces a benchmark run: `python -m benchmarks.<script>` with these flags' values."""
     from absl import flags
 
-    return f"python benchmarks/{script} " + " ".join(flags.FLAGS[name].serialize() for name in flag_names)
+    return f"python -m benchmarks.{script.removesuffix('.py')} " + " ".join(flags.FLAGS[name].serialize() for name in flag_names)
 
 
 def epoch_timer():

@@ -1,8 +1,8 @@
 """Click-through prediction from lifelong histories: AUC and GAUC of the memory against the usual baselines.
 
-    python benchmarks/ctr.py                                   # the configuration in the README
-    python benchmarks/ctr.py --lengths=500 --epochs=2 --train_users=500 --variants=recent,memory
-    python benchmarks/ctr.py --data_dir=~/data/ml-1m --lengths=200 --epochs=10 --train_users=0
+    python -m benchmarks.ctr                                   # the configuration in the README
+    python -m benchmarks.ctr --lengths=500 --epochs=2 --train_users=500 --variants=recent,memory
+    python -m benchmarks.ctr --data_dir=~/data/ml-1m --lengths=200 --epochs=10 --train_users=0
 
 For every history length x variant x seed, runs `examples/ctr.py` in its own
 process (`--backend`, `--jobs` at a time) on the same data, epochs and seeds,
@@ -38,8 +38,8 @@ from absl import app, flags
 from benchmarks.common import (
     RESULTS, ROOT, check_one_per_length, machine_description, merge_runs, run_example, train_by_length,
     write_results)
-from examples.plotting import figure
-from pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
+from keras_rm.pipelines.metrics import format_table
 
 VARIANTS = {
     "recent": {"model": "recent"},

@@ -1,7 +1,7 @@
 """Which interests a trained click model learned: AUC on long-term favourites and on recent drift, apart.
 
-    python benchmarks/ctr_interests.py                 # the 500-behaviour runs of benchmarks/ctr.py
-    python benchmarks/ctr_interests.py --runs=output/ctr/run_a,output/ctr/run_b --length=500
+    python -m benchmarks.ctr_interests                 # the 500-behaviour runs of benchmarks/ctr.py
+    python -m benchmarks.ctr_interests --runs=output/ctr/run_a,output/ctr/run_b --length=500
 
 Built-in lifelong users click either one of their long-term favourites
 (seen in the first 20% of the history, rarely after) or an item of their
@@ -21,8 +21,8 @@ import os
 from absl import app, flags
 
 from benchmarks.common import RESULTS, ROOT, write_results
-from examples.plotting import figure
-from pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
+from keras_rm.pipelines.metrics import format_table
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("runs", None, "Run directories of examples/ctr.py (default: the 500-behaviour benchmark runs).")
@@ -44,7 +44,7 @@ def interest_aucs(run_dir, examples):
     import numpy as np
 
     import keras_rm  # noqa: F401 (registers the model classes `load_model` needs)
-    from pipelines.metrics import auc
+    from keras_rm.pipelines.metrics import auc
 
     model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
     scores = np.asarray(model.predict({"items": examples["items"], "query": examples["query"]}, batch_size=64,
@@ -65,7 +65,7 @@ def interest_aucs(run_dir, examples):
 
 
 def main(argv):
-    from pipelines.behaviour import generate_lifelong_users, make_examples
+    from keras_rm.pipelines.behaviour import generate_lifelong_users, make_examples
 
     runs = FLAGS.runs or sorted(glob.glob(os.path.join(ROOT, "output/ctr_benchmark", f"builtin_len{FLAGS.length}_*")))
     users = generate_lifelong_users(FLAGS.users, FLAGS.length, seed=FLAGS.seed)

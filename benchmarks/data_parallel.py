@@ -1,6 +1,6 @@
 """Step time of data-parallel training over 1, 2 and 4 CPU devices, JAX and TensorFlow.
 
-    python benchmarks/data_parallel.py
+    python -m benchmarks.data_parallel
 
 One fixed config (the rehearsal model of benchmarks/throughput.py, global
 batch 32) trained with `keras_rm.distribute.data_parallel` in a fresh process
@@ -27,8 +27,8 @@ from benchmarks.common import (
     run_worker,
     write_results,
 )
-from examples.plotting import figure
-from pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
+from keras_rm.pipelines.metrics import format_table
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("worker", False, "Internal: measure under the current KERAS_BACKEND and print JSON.")
@@ -52,7 +52,7 @@ def measure(num_devices):
     import numpy as np
 
     import keras_rm
-    from pipelines.recall import make_recall_data, recall_vocabulary_size
+    from keras_rm.pipelines.recall import make_recall_data, recall_vocabulary_size
 
     vocab = dict(num_keys=32, num_values=16, num_distractors=64)
     x, y, _ = make_recall_data(FLAGS.batch_size * FLAGS.steps, length=FLAGS.length, num_pairs=8, seed=0, **vocab)
@@ -99,7 +99,7 @@ def main(argv):
           f"rehearsal config {CONFIG}, CPU devices sharing {os.cpu_count()} cores ({machine_description()})")
     print(table)
     path = write_results("data_parallel", {
-        "command": "python benchmarks/data_parallel.py " + " ".join(args),
+        "command": "python -m benchmarks.data_parallel " + " ".join(args),
         "config": CONFIG, "batch_size": FLAGS.batch_size, "length": FLAGS.length,
         "machine": machine_description(), "results": runs, "table": table,
     })

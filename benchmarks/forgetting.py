@@ -1,8 +1,8 @@
 """Does rehearsal stop the memory forgetting early facts? Long bAbI accuracy by fact depth.
 
-    python benchmarks/forgetting.py                       # the configuration in the README
-    python benchmarks/forgetting.py --lengths=200,1000 --epochs=6,2 --train_examples=8000,4000
-    python benchmarks/forgetting.py --tasks=1 --lengths=100 --seeds=0 --epochs=2 --train_examples=500
+    python -m benchmarks.forgetting                       # the configuration in the README
+    python -m benchmarks.forgetting --lengths=200,1000 --epochs=6,2 --train_examples=8000,4000
+    python -m benchmarks.forgetting --tasks=1 --lengths=100 --seeds=0 --epochs=2 --train_examples=500
 
 For every task x length x variant x seed, runs `examples/babi_long.py` in its
 own process (`--backend`, `--jobs` at a time) and reads its `metrics.json`. The variants share data, epochs and
@@ -36,8 +36,8 @@ from absl import app, flags
 
 from benchmarks.common import (
     RESULTS, ROOT, check_one_per_length, command_line, machine_description, run_example, write_results)
-from examples.plotting import figure, quarter_axis
-from pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure, quarter_axis
+from keras_rm.pipelines.metrics import format_table
 
 VARIANTS = {
     "plain": {"recollection_weight": 0.0, "familiarity_weight": 0.0},

@@ -1,7 +1,7 @@
 """Does the memory learn long bAbI? Learning curves of the plain memory and full attention.
 
-    python benchmarks/learning.py                                  # the configuration in the README
-    python benchmarks/learning.py --settings=qa1_100 --seeds=0 --epochs=2 --train_examples=500
+    python -m benchmarks.learning                                  # the configuration in the README
+    python -m benchmarks.learning --settings=qa1_100 --seeds=0 --epochs=2 --train_examples=500
 
 Every setting x model x seed runs `examples/babi_long.py` in its own process
 (`--backend`, `--jobs` at a time) on fresh built-in stories every epoch, and
@@ -31,8 +31,8 @@ from absl import app, flags
 
 from benchmarks.common import (
     RESULTS, ROOT, command_line, machine_description, run_example, write_results)
-from examples.plotting import figure
-from pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
+from keras_rm.pipelines.metrics import format_table
 
 # Models as flags of examples/babi_long.py: the memory, the upper bound, and the memory with one of
 # the pieces that make it learn taken out (the ablation).

@@ -1,7 +1,7 @@
 """Serving cost of the exported memory against full attention, as the sequence grows (1k to 64k items).
 
-    python benchmarks/serving_cost.py
-    python benchmarks/serving_cost.py --lengths=1024,4096 --answer_repeats=50   # quick
+    python -m benchmarks.serving_cost
+    python -m benchmarks.serving_cost --lengths=1024,4096 --answer_repeats=50   # quick
 
 What a deployed model costs per query once a sequence has arrived, measured
 on the TensorFlow SavedModels of `keras_rm.export.export_saved_model` (what
@@ -30,8 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from absl import app, flags, logging
 
 from benchmarks.common import RESULTS, machine_description, write_results
-from examples.plotting import figure
-from pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
+from keras_rm.pipelines.metrics import format_table
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("lengths", [str(2**k) for k in range(10, 17)], "Sequence lengths, in items (1k to 64k).")

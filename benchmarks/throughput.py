@@ -1,6 +1,6 @@
 """Steady-state training throughput of one fixed small config, per backend, with and without rehearsal.
 
-    python benchmarks/throughput.py            # all three backends, one after the other
+    python -m benchmarks.throughput            # all three backends, one after the other
 
 Each backend runs in its own process (KERAS_BACKEND is fixed per process).
 The first epoch (tracing, compilation) is excluded; the figure is items
@@ -22,8 +22,8 @@ from benchmarks.common import (
     run_worker,
     write_results,
 )
-from examples.plotting import figure
-from pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
+from keras_rm.pipelines.metrics import format_table
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("worker", False, "Internal: measure under the current KERAS_BACKEND and print JSON.")
@@ -39,7 +39,7 @@ def measure():
     import numpy as np
 
     import keras_rm
-    from pipelines.recall import make_recall_data, recall_vocabulary_size
+    from keras_rm.pipelines.recall import make_recall_data, recall_vocabulary_size
 
     vocab = dict(num_keys=32, num_values=16, num_distractors=64)
     n = FLAGS.batch_size * FLAGS.steps
@@ -89,7 +89,7 @@ def main(argv):
     print(f"Training throughput, batch {FLAGS.batch_size} x {FLAGS.length} items, config {CONFIG} ({machine_description()})")
     print(table)
     path = write_results("throughput", {
-        "command": "python benchmarks/throughput.py " + " ".join(args),
+        "command": "python -m benchmarks.throughput " + " ".join(args),
         "config": CONFIG, "batch_size": FLAGS.batch_size, "length": FLAGS.length,
         "machine": machine_description(), "results": runs, "table": table,
     })

@@ -1,14 +1,14 @@
 """Cost of a KerasTuner search per backend: wall time of 6 trials and memory (RSS) after 1 and after 6.
 
-    python benchmarks/tuning_search.py --epochs=2 --train_examples=1000 --val_examples=300
-    python benchmarks/tuning_search.py --epochs=1 --train_examples=200 --val_examples=100 \
+    python -m benchmarks.tuning_search --epochs=2 --train_examples=1000 --val_examples=300
+    python -m benchmarks.tuning_search --epochs=1 --train_examples=200 --val_examples=100 \
         --results_name=tuning_same_model \
         --space='{"num_slots": 8, "slot_dim": 64, "segment_length": 16, "recollection_weight": 1.0,
                   "familiarity_weight": 0.5, "sampler": "uniform"}'   # only the learning rate varies
 
-Each backend runs `tuning.search.run_search` in its own process on built-in
+Each backend runs `keras_rm.tuning.search.run_search` in its own process on built-in
 long bAbI (task 1, 100 sentences), the default search space, random search;
-every flag of `python -m tuning.search` applies.
+every flag of `python -m keras_rm.tuning.search` applies.
 RSS is read at the end of each trial's training; KerasTuner clears the Keras
 session before building each trial's model, so memory should not grow from
 trial to trial. Writes benchmarks/results/tuning.json and tuning.png.
@@ -23,9 +23,9 @@ import time
 from absl import app, flags
 
 from benchmarks.common import BACKENDS, RESULTS, machine_description, run_worker, write_results
-from examples.plotting import figure
-from pipelines.metrics import format_table
-from tuning import search
+from keras_rm.pipelines.plotting import figure
+from keras_rm.pipelines.metrics import format_table
+from keras_rm.tuning import search
 
 search.define_flags()  # every flag of the search applies: --max_trials, --epochs, --space, ...
 
@@ -76,7 +76,7 @@ def main(argv):
     print(f"{FLAGS.tuner} search, bAbI task {FLAGS.babi_task}, {FLAGS.length} sentences, {FLAGS.train_examples} "
           f"training stories, {FLAGS.epochs} epochs per trial ({machine_description()})")
     print(table)
-    command = "python benchmarks/tuning_search.py " + " ".join(map(shlex.quote, args))
+    command = "python -m benchmarks.tuning_search " + " ".join(map(shlex.quote, args))
     path = write_results(FLAGS.results_name, {"command": command,
                                     "machine": machine_description(), "results": runs, "table": table})
     plot(runs, os.path.join(RESULTS, f"{FLAGS.results_name}.png"))

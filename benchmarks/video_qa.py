@@ -1,9 +1,9 @@
 """Long video QA on dense frames: accuracy by depth with and without rehearsal, and what a training step costs.
 
-    python benchmarks/video_qa.py                  # the configuration in the README (about 70 min on 2 CPUs)
-    python benchmarks/video_qa.py --lengths=512 --epochs=2 --train_videos=200 --variants=plain,full_attention
-    python benchmarks/video_qa.py --lengths=512 --epochs=10 --train_videos=2000 --variants=full_attention --seeds=0
-    python benchmarks/video_qa.py --noaccuracy     # the step cost only
+    python -m benchmarks.video_qa                  # the configuration in the README (about 70 min on 2 CPUs)
+    python -m benchmarks.video_qa --lengths=512 --epochs=2 --train_videos=200 --variants=plain,full_attention
+    python -m benchmarks.video_qa --lengths=512 --epochs=10 --train_videos=2000 --variants=full_attention --seeds=0
+    python -m benchmarks.video_qa --noaccuracy     # the step cost only
 
 Variants, each at every `--lengths` (frames per video), on the same built-in
 videos, epochs and seed. Every run from scratch first trains `--warmup_epochs`
@@ -38,7 +38,7 @@ Writes benchmarks/results/video_qa.json and video_qa.png and prints the table.
 Runs of other lengths already in video_qa.json are kept (each run records
 its settings), so lengths can be run in separate invocations and budgets:
 
-    python benchmarks/video_qa.py --lengths=4096 --epochs=4 --train_videos=500 --nowarm_start
+    python -m benchmarks.video_qa --lengths=4096 --epochs=4 --train_videos=500 --nowarm_start
 """
 
 import json
@@ -51,8 +51,8 @@ from absl import app, flags
 from benchmarks.common import (
     RESULTS, ROOT, check_one_per_length, machine_description, merge_runs, run_example, train_by_length,
     write_results)
-from examples.plotting import figure, quarter_axis
-from pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure, quarter_axis
+from keras_rm.pipelines.metrics import format_table
 
 VARIANTS = {
     "plain": {"model": "memory", "recollection_weight": 0.0, "familiarity_weight": 0.0},
@@ -109,7 +109,7 @@ def step_cost():
     import numpy as np
 
     from examples.video_qa import build_model
-    from pipelines.video import VideoQAVectorizer, generate_videos
+    from keras_rm.pipelines.video import VideoQAVectorizer, generate_videos
 
     seed = int(FLAGS.seeds[0])
     config = VARIANTS[FLAGS.variant]

@@ -1,8 +1,8 @@
 """Trains and evaluates a memory model on long bAbI: accuracy by where the supporting facts sit.
 
-    python examples/babi_long.py --task=1 --length=200 --epochs=5 --output_dir=/tmp/babi
-    python examples/babi_long.py --task=2 --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k --length=1000
-    KERAS_BACKEND=torch python examples/babi_long.py --sampler=teacher
+    python -m examples.babi_long --task=1 --length=200 --epochs=5 --output_dir=/tmp/babi
+    python -m examples.babi_long --task=2 --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k --length=1000
+    KERAS_BACKEND=torch python -m examples.babi_long --sampler=teacher
 
 Stories come from the built-in generator (tasks 1, 2, 3, 6, 7) or, with
 `--data_dir`, from the official task files of any of the 20 tasks. Each story
@@ -18,8 +18,8 @@ that `examples/serve_stream.py` streams stories through.
 `--init_from=DIR` goes on from an earlier run's model and vocabulary, e.g.
 to train on short stories first and then on long ones:
 
-    python examples/babi_long.py --length=100 --epochs=10 --output_dir=/tmp/short
-    python examples/babi_long.py --length=1000 --epochs=1 --init_from=/tmp/short --output_dir=/tmp/long
+    python -m examples.babi_long --length=100 --epochs=10 --output_dir=/tmp/short
+    python -m examples.babi_long --length=1000 --epochs=1 --init_from=/tmp/short --output_dir=/tmp/long
 
 A run that goes on from another has no `--warmup_epochs`: every epoch is at
 `--length`.
@@ -35,7 +35,7 @@ TF: `tf.distribute.MirroredStrategy`; not available under torch); `--batch_size`
 is the global batch:
 
     XLA_FLAGS=--xla_force_host_platform_device_count=4 KERAS_BACKEND=jax \
-        python examples/babi_long.py --data_parallel --batch_size=32
+        python -m examples.babi_long --data_parallel --batch_size=32
 """
 
 import contextlib
@@ -107,7 +107,7 @@ FLAG_HELP = {
 
 def parse_tasks(task):
     """The task numbers `--task` names: one number, several separated by commas, or `all` (1 to 20)."""
-    from pipelines.babi import TASK_NUMBERS
+    from keras_rm.pipelines.babi import TASK_NUMBERS
 
     if str(task).strip().lower() == "all":
         return list(TASK_NUMBERS)
@@ -150,7 +150,7 @@ def run(task="1", length=100, depth="uniform", data_dir=None, distractors=None, 
     import numpy as np
 
     import keras_rm  # (also registers the model classes `load_model` needs)
-    from pipelines.babi import (
+    from keras_rm.pipelines.babi import (
         TASKS, BabiVectorizer, as_written, generate_babi, generate_long_babi, lengthen, read_babi_task)
 
     os.makedirs(output_dir, exist_ok=True)
@@ -278,7 +278,7 @@ def run(task="1", length=100, depth="uniform", data_dir=None, distractors=None, 
 def task_table(metrics):
     """Test accuracy and error per task, with counts, as a text table (failed: error above 5%, as in the bAbI
     papers)."""
-    from pipelines.metrics import format_table
+    from keras_rm.pipelines.metrics import format_table
 
     rows = [[task, f"{accuracy:.1%}", f"{1 - accuracy:.1%}", "failed" if 1 - accuracy > 0.05 else "",
              metrics["test_examples_by_task"][task]] for task, accuracy in metrics["accuracy_by_task"].items()]

@@ -1,9 +1,9 @@
 """Click-through prediction from a user's whole behaviour history: the memory against the usual baselines.
 
-    python examples/ctr.py --history_length=500 --model=memory --output_dir=/tmp/ctr
-    python examples/ctr.py --model=recent --recent=50          # DIN-style target attention, last 50 behaviours
-    python examples/ctr.py --data_dir=~/data/ml-1m --history_length=200
-    python examples/ctr.py --history_length=5000 --epochs=2 --train_users=1000 --init_from=/tmp/ctr
+    python -m examples.ctr --history_length=500 --model=memory --output_dir=/tmp/ctr
+    python -m examples.ctr --model=recent --recent=50          # DIN-style target attention, last 50 behaviours
+    python -m examples.ctr --data_dir=~/data/ml-1m --history_length=200
+    python -m examples.ctr --history_length=5000 --epochs=2 --train_users=1000 --init_from=/tmp/ctr
 
 Users come from the built-in lifelong generator (long-term interests seen
 early and rarely after, short-term drift; fresh users every epoch) or, with
@@ -116,8 +116,8 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
     import keras
     import numpy as np
 
-    from pipelines.behaviour import ctr_dataset, generate_lifelong_users, make_examples, read_movielens, split_users
-    from pipelines.metrics import auc, gauc
+    from keras_rm.pipelines.behaviour import ctr_dataset, generate_lifelong_users, make_examples, read_movielens, split_users
+    from keras_rm.pipelines.metrics import auc, gauc
 
     os.makedirs(output_dir, exist_ok=True)
     keras.utils.set_random_seed(seed)

@@ -1,7 +1,7 @@
 """Trains Rehearsal Memory on the built-in associative-recall task and shows what it learned.
 
-    KERAS_BACKEND=jax python examples/recall_demo.py            # what `make demo` runs
-    python examples/recall_demo.py --length=128 --num_pairs=6 --num_slots=4 --epochs=12
+    KERAS_BACKEND=jax python -m examples.recall_demo            # what `make demo` runs
+    python -m examples.recall_demo --length=128 --num_pairs=6 --num_slots=4 --epochs=12
 
 Each sequence holds `--num_pairs` (key, value) bindings among distractor
 pairs; each item is a pair of tokens (a two-word "sentence"); the query is a
@@ -41,8 +41,8 @@ def main(argv):
     import numpy as np
 
     import keras_rm
-    from pipelines.metrics import accuracy_by_depth
-    from pipelines.recall import make_recall_data, recall_vocabulary_size
+    from keras_rm.pipelines.metrics import accuracy_by_depth
+    from keras_rm.pipelines.recall import make_recall_data, recall_vocabulary_size
 
     def data(n, seed):
         return make_recall_data(n, length=FLAGS.length, num_pairs=FLAGS.num_pairs, as_pairs=True, seed=seed, **TASK)

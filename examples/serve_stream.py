@@ -1,7 +1,7 @@
 """Serves an exported memory model in plain TensorFlow: stream a long story in, keep only the memory, ask questions.
 
-    python examples/babi_long.py --output_dir=/tmp/babi          # trains and exports saved_model/
-    python examples/serve_stream.py --model_dir=/tmp/babi --length=1000 --questions=4
+    python -m examples.babi_long --output_dir=/tmp/babi          # trains and exports saved_model/
+    python -m examples.serve_stream --model_dir=/tmp/babi --length=1000 --questions=4
 
 No Keras and no `keras_rm` here: the SavedModel of
 `keras_rm.export.export_saved_model` holds everything. One built-in bAbI
@@ -38,7 +38,7 @@ def run(model_dir, task=1, length=1000, questions=4, seed=0):
     import numpy as np
     import tensorflow as tf
 
-    from pipelines.babi import generate_babi, lengthen
+    from keras_rm.pipelines.babi import generate_babi, lengthen
 
     served = tf.saved_model.load(os.path.join(model_dir, "saved_model"))
     if not hasattr(served, "write_text"):

@@ -5,7 +5,8 @@ import json
 import os
 import shutil
 
-from examples.plotting import figure, quarter_axis
+from keras_rm.pipelines.plotting import figure, quarter_axis
+from keras_rm.schedules import learning_rate_schedule  # noqa: F401 (the examples import it from here)
 
 
 def backup_dir(output_dir):
@@ -60,20 +61,6 @@ def flag_values(fn, skip=("verbose",)):
     from absl import flags
 
     return {name: flags.FLAGS[name].value for name in inspect.signature(fn).parameters if name not in skip}
-
-
-def learning_rate_schedule(learning_rate, warmup_steps):
-    """`learning_rate`, reached linearly from 0 over `warmup_steps` optimizer steps, then constant (0 steps: constant).
-
-    Without a warm-up some seeds of the memory sat at chance for epochs (docs/learning.md).
-    """
-    import keras
-
-    if not warmup_steps:
-        return learning_rate
-    return keras.optimizers.schedules.CosineDecay(  # alpha=1: no cosine decay after the warm-up
-        0.0, decay_steps=1, alpha=1.0, warmup_target=learning_rate, warmup_steps=warmup_steps
-    )
 
 
 def epoch_size(epoch, length, count, warmup_epochs, warmup_length):
@@ -215,7 +202,7 @@ def write_run(net, metrics, output_dir, export, title=None):
 
 def depth_table(metrics):
     """The test accuracy overall and by quarter of the sequence, with example counts, as a text table."""
-    from pipelines.metrics import format_table
+    from keras_rm.pipelines.metrics import format_table
 
     return format_table(
         ["", "all", "1st (earliest)", "2nd", "3rd", "4th (latest)"],
@@ -256,7 +243,7 @@ def accuracy_report(correct, depths):
     """Accuracy overall and by quarter of the sequence (examples of unknown depth, < 0, count only overall)."""
     import numpy as np
 
-    from pipelines.metrics import accuracy_by_depth, depth_bucket
+    from keras_rm.pipelines.metrics import accuracy_by_depth, depth_bucket
 
     correct, depths = np.asarray(correct, bool), np.asarray(depths, float)
     known = depths >= 0

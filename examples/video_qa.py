@@ -1,12 +1,12 @@
 """Trains and evaluates a memory model on long-video QA over dense frame features: accuracy by depth.
 
-    python examples/video_qa.py --num_frames=512 --epochs=10 --output_dir=/tmp/video
-    python examples/video_qa.py --sampler=uniform --num_negatives=30   # the paper's uniform rehearsal
-    python examples/video_qa.py --data_dir=~/anet/features --train_questions=~/anet/train_q.json \
+    python -m examples.video_qa --num_frames=512 --epochs=10 --output_dir=/tmp/video
+    python -m examples.video_qa --sampler=uniform --num_negatives=30   # the paper's uniform rehearsal
+    python -m examples.video_qa --data_dir=~/anet/features --train_questions=~/anet/train_q.json \
         --train_answers=~/anet/train_a.json --test_questions=~/anet/test_q.json \
         --test_answers=~/anet/test_a.json --num_frames=256
 
-Videos come from the built-in generator (`pipelines.video.generate_videos`:
+Videos come from the built-in generator (`keras_rm.pipelines.video.generate_videos`:
 long runs of events, each frame a noisy prototype of its event; questions on
 which event came first, what happened just before a rare event, and how
 many times a rare event happened; fresh videos every epoch) or, with
@@ -22,8 +22,8 @@ much faster (docs/learning.md). `--init_from=DIR` goes on from an earlier
 run's model and vocabulary instead (no warm-up then), e.g. from 512 frames to
 4,096:
 
-    python examples/video_qa.py --num_frames=512 --output_dir=/tmp/v512
-    python examples/video_qa.py --num_frames=4096 --epochs=2 --train_videos=1000 --init_from=/tmp/v512
+    python -m examples.video_qa --num_frames=512 --output_dir=/tmp/v512
+    python -m examples.video_qa --num_frames=4096 --epochs=2 --train_videos=1000 --init_from=/tmp/v512
 
 The memory model writes the frames (a `DenseItemEncoder`) segment by
 segment; the question (words, a `TokenItemEncoder`) reads the memory.
@@ -127,7 +127,7 @@ def run(data_dir=None, train_questions=None, train_answers=None, test_questions=
     import numpy as np
 
     import keras_rm
-    from pipelines.video import VideoQAVectorizer, generate_videos, load_frames, read_activitynet_qa
+    from keras_rm.pipelines.video import VideoQAVectorizer, generate_videos, load_frames, read_activitynet_qa
 
     os.makedirs(output_dir, exist_ok=True)
     keras.utils.set_random_seed(seed)

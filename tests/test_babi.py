@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from pipelines.babi import TASKS, BabiExample, generate_babi, generate_long_babi, lengthen, read_babi
+from keras_rm.pipelines.babi import TASKS, BabiExample, generate_babi, generate_long_babi, lengthen, read_babi
 
 OFFICIAL = """1 Mary moved to the bathroom.
 2 John went to the hallway.
@@ -112,7 +112,7 @@ def test_vectorizer_dataset_feeds_the_model(tmp_path):
     import keras
 
     import keras_rm
-    from pipelines.babi import BabiVectorizer
+    from keras_rm.pipelines.babi import BabiVectorizer
 
     rng = np.random.default_rng(0)
     examples = [lengthen(e, 32, rng=rng) for e in generate_babi(1, 20, seed=0)]
@@ -145,7 +145,7 @@ def test_vectorizer_dataset_feeds_the_model(tmp_path):
 
 
 def test_token_level_dataset_flattens_sentences():
-    from pipelines.babi import BabiVectorizer, tokenize
+    from keras_rm.pipelines.babi import BabiVectorizer, tokenize
 
     rng = np.random.default_rng(1)
     examples = [lengthen(e, 40, rng=rng) for e in generate_babi(2, 8, seed=0)]
@@ -163,7 +163,7 @@ def test_token_level_dataset_flattens_sentences():
 
 
 def test_tfds_builder_builds_offline(tmp_path):
-    from pipelines.babi.tfds import BabiLong, make_config
+    from keras_rm.pipelines.babi.tfds import BabiLong, make_config
 
     builder = BabiLong(config=make_config(6, 40, depth="late", train_examples=12, test_examples=4), data_dir=str(tmp_path))
     builder.download_and_prepare()
@@ -186,7 +186,7 @@ OFFICIAL_DIR = os.path.join(os.path.dirname(__file__), "data", "babi")  # a few 
 
 
 def test_read_babi_task_finds_the_file_and_records_the_task():
-    from pipelines.babi import read_babi_task
+    from keras_rm.pipelines.babi import read_babi_task
 
     examples = read_babi_task(OFFICIAL_DIR, 8, "train")
     assert {e.task for e in examples} == {8}
@@ -199,7 +199,7 @@ def test_read_babi_task_finds_the_file_and_records_the_task():
 
 
 def test_as_written_and_lengthened_examples_keep_the_task_and_record_depth():
-    from pipelines.babi import as_written, read_babi_task
+    from keras_rm.pipelines.babi import as_written, read_babi_task
 
     example = read_babi_task(OFFICIAL_DIR, 2, "test")[0]
     written = as_written(example)
@@ -209,7 +209,7 @@ def test_as_written_and_lengthened_examples_keep_the_task_and_record_depth():
 
 
 def test_vectorizer_keeps_the_longest_sentence_and_multi_word_answers_as_classes():
-    from pipelines.babi import BabiVectorizer, read_babi_task, tokenize
+    from keras_rm.pipelines.babi import BabiVectorizer, read_babi_task, tokenize
 
     examples = read_babi_task(OFFICIAL_DIR, 19, "train") + read_babi_task(OFFICIAL_DIR, 5, "train")
     vectorizer = BabiVectorizer()
@@ -222,7 +222,7 @@ def test_vectorizer_keeps_the_longest_sentence_and_multi_word_answers_as_classes
 
 
 def test_bucketed_dataset_pads_each_batch_to_whole_segments_and_keeps_every_batch():
-    from pipelines.babi import BabiVectorizer, as_written, read_babi_task
+    from keras_rm.pipelines.babi import BabiVectorizer, as_written, read_babi_task
 
     examples = [as_written(e) for task in (2, 19) for e in read_babi_task(OFFICIAL_DIR, task, "train")]
     vectorizer = BabiVectorizer()
@@ -244,7 +244,7 @@ def test_bucketed_dataset_pads_each_batch_to_whole_segments_and_keeps_every_batc
 def test_download_babi_reads_the_released_archive_layout_from_a_local_copy(tmp_path):
     import tarfile
 
-    from pipelines.babi import download_babi, read_babi_task
+    from keras_rm.pipelines.babi import download_babi, read_babi_task
 
     archive = tmp_path / "babi.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:

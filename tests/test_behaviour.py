@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_rm
-from pipelines.behaviour import (
+from keras_rm.pipelines.behaviour import (
     ctr_dataset, generate_lifelong_users, make_examples, read_movielens, split_users,
 )
 
@@ -99,7 +99,7 @@ def test_dataset_has_static_shapes_and_split_is_disjoint():
 
 
 def test_tfds_builder_builds_offline(tmp_path):
-    from pipelines.behaviour.tfds import LifelongBehaviour, make_config
+    from keras_rm.pipelines.behaviour.tfds import LifelongBehaviour, make_config
 
     builder = LifelongBehaviour(config=make_config(24, train_users=6, test_users=3), data_dir=str(tmp_path))
     builder.download_and_prepare()

@@ -11,10 +11,10 @@ import keras
 import numpy as np
 import pytest
 
-import pipelines.behaviour
-import pipelines.video
+import keras_rm.pipelines.behaviour
+import keras_rm.pipelines.video
 from examples import babi_long, ctr, serve_stream, video_qa
-from pipelines import babi
+from keras_rm.pipelines import babi
 from tests.testing import ROOT, only_torch_unless_slow, share_jax_compile_cache, subprocess_env
 
 TINY = dict(task=1, train_examples=16, test_examples=16, batch_size=8, verbose=0)
@@ -22,7 +22,7 @@ TINY = dict(task=1, train_examples=16, test_examples=16, batch_size=8, verbose=0
 
 def babi_accuracy_of_saved_model(output_dir, length=32):
     """The test accuracy of a run's `model.keras`, recomputed on its test stories (drawn with seed 0 + 10_000)."""
-    from pipelines.babi import BabiVectorizer, generate_long_babi
+    from keras_rm.pipelines.babi import BabiVectorizer, generate_long_babi
 
     test = generate_long_babi(TINY["task"], TINY["test_examples"], length, seed=10_000)
     data = BabiVectorizer.load(str(output_dir / "vocabulary.json")).dataset(test, TINY["batch_size"], length)
@@ -68,7 +68,7 @@ def test_babi_long_writes_everything_and_serve_stream_answers_as_the_keras_model
 
     # The SavedModel streamed with serve_stream's own word ids answers as the Keras model on the whole story.
     served = serve_stream.run(str(tmp_path), length=30, questions=3, seed=5)
-    from pipelines.babi import BabiVectorizer, generate_babi, lengthen
+    from keras_rm.pipelines.babi import BabiVectorizer, generate_babi, lengthen
 
     asked = generate_babi(1, 3, seed=5, questions_per_story=3)
     examples = [lengthen(e, 30, rng=np.random.default_rng(5)) for e in asked]
@@ -144,8 +144,8 @@ CTR_TINY = dict(history_length=32, train_users=16, test_users=8, epochs=1, batch
 
 def ctr_aucs_of_saved_model(output_dir):
     """`(auc, gauc)` of a run's `model.keras`, recomputed on its test users (seeds 0 + 10_000 and 0 + 20_000)."""
-    from pipelines.behaviour import generate_lifelong_users, make_examples
-    from pipelines.metrics import auc, gauc
+    from keras_rm.pipelines.behaviour import generate_lifelong_users, make_examples
+    from keras_rm.pipelines.metrics import auc, gauc
 
     length = CTR_TINY["history_length"]
     test = make_examples(generate_lifelong_users(CTR_TINY["test_users"], length, seed=10_000), length, seed=20_000)
@@ -177,7 +177,7 @@ def test_ctr_baselines_run(model, tmp_path):
 
 @only_torch_unless_slow
 def test_ctr_warms_up_on_short_histories_and_goes_on_from_an_earlier_run_without_warm_up(tmp_path, monkeypatch):
-    drawn = watch_draws(monkeypatch, pipelines.behaviour, "generate_lifelong_users")  # (users, length)
+    drawn = watch_draws(monkeypatch, keras_rm.pipelines.behaviour, "generate_lifelong_users")  # (users, length)
     short, long = tmp_path / "short", tmp_path / "long"
     tiny = dict(CTR_TINY, epochs=2, warmup_epochs=1, warmup_length=8, export=False)
     ctr.run(model="memory", output_dir=str(short), **tiny)
@@ -304,7 +304,7 @@ VIDEO_TINY = dict(num_frames=192, feature_dim=6, hidden_dim=8, num_slots=2, segm
 
 def video_accuracy_of_saved_model(output_dir, frames):
     """The test accuracy of a run's `model.keras`, recomputed on its built-in test videos (seed 0 + 10_000)."""
-    from pipelines.video import VideoQAVectorizer, generate_videos
+    from keras_rm.pipelines.video import VideoQAVectorizer, generate_videos
 
     test = generate_videos(VIDEO_TINY["test_videos"], frames, VIDEO_TINY["feature_dim"], seed=10_000)
     vectorizer = VideoQAVectorizer.load(output_dir / "vocabulary.json")
@@ -315,7 +315,7 @@ def video_accuracy_of_saved_model(output_dir, frames):
 
 
 def test_video_qa_trains_with_contrastive_recollection_and_writes_metrics(tmp_path, monkeypatch):
-    drawn = watch_draws(monkeypatch, pipelines.video, "generate_videos")  # (videos, frames)
+    drawn = watch_draws(monkeypatch, keras_rm.pipelines.video, "generate_videos")  # (videos, frames)
     # (No SavedModel: tests/test_export.py exports the video models, and `write_run` is babi_long's.)
     metrics = video_qa.run(output_dir=str(tmp_path), sampler="uniform", export=False,
                            **dict(VIDEO_TINY, num_frames=256, epochs=2, warmup_epochs=1, warmup_length=192))
@@ -336,7 +336,7 @@ def test_video_qa_trains_with_contrastive_recollection_and_writes_metrics(tmp_pa
 def test_video_qa_goes_on_from_an_earlier_run_at_another_length(tmp_path, monkeypatch):
     shorter, longer = tmp_path / "shorter", tmp_path / "longer"
     video_qa.run(output_dir=str(shorter), sampler="uniform", export=False, **dict(VIDEO_TINY, warmup_epochs=0))
-    drawn = watch_draws(monkeypatch, pipelines.video, "generate_videos")  # (videos, frames)
+    drawn = watch_draws(monkeypatch, keras_rm.pipelines.video, "generate_videos")  # (videos, frames)
     metrics = video_qa.run(output_dir=str(longer), init_from=str(shorter), export=False,
                            **dict(VIDEO_TINY, num_frames=288, warmup_epochs=1, hidden_dim=4))
     assert set(drawn) == {(16, 288)}, "no warm-up when going on from a trained model"

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import keras_rm
-from pipelines.babi import BabiVectorizer, generate_long_babi
-from pipelines.recall import make_recall_data, recall_vocabulary_size
+from keras_rm.pipelines.babi import BabiVectorizer, generate_long_babi
+from keras_rm.pipelines.recall import make_recall_data, recall_vocabulary_size
 
 # Task 1 (where is Mary?), 6 facts among 40 sentences, 4 slots. Answering with the latest place mentioned
 # gives about 40%, and keras-rm 0.1 stayed there (its slots collapsed into one, every segment wore them down).

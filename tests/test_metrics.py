@@ -1,6 +1,6 @@
 import numpy as np
 
-from pipelines.metrics import accuracy_by_depth
+from keras_rm.pipelines.metrics import accuracy_by_depth
 
 
 def test_accuracy_by_depth_buckets_and_empty_bucket():
@@ -10,7 +10,7 @@ def test_accuracy_by_depth_buckets_and_empty_bucket():
 
 
 def test_auc_counts_ties_half_and_gauc_weights_users():
-    from pipelines.metrics import auc, gauc
+    from keras_rm.pipelines.metrics import auc, gauc
 
     assert auc([1, 0, 1, 0], [0.9, 0.1, 0.5, 0.5]) == 0.875
     assert auc([1, 1], [0.2, 0.3]) is None

@@ -13,10 +13,10 @@ import pytest
 
 import keras_rm
 from tests.testing import only_torch_unless_slow
-from tuning.data import ctr_data
-from tuning.hypermodel import DEFAULT_SPACE, RehearsalHyperModel, check_space
-from tuning.search import run_search
-from tuning.tuner import make_tuner
+from keras_rm.tuning.data import ctr_data
+from keras_rm.tuning.hypermodel import DEFAULT_SPACE, RehearsalHyperModel, check_space
+from keras_rm.tuning.search import run_search
+from keras_rm.tuning.tuner import make_tuner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SEARCH = dict(length=32, train_examples=48, val_examples=32, max_words=6, epochs=1, batch_size=16, verbose=0)
@@ -165,7 +165,7 @@ def free_port():
 # runs it once (torch starts fastest), `make test-all` under every backend.
 @(pytest.mark.slow if keras.config.backend() != "torch" else lambda test: test)
 def test_distributed_search_shares_trials_between_two_workers(tmp_path):
-    args = [sys.executable, "-m", "tuning.search", "--length=32", "--train_examples=48", "--val_examples=32",
+    args = [sys.executable, "-m", "keras_rm.tuning.search", "--length=32", "--train_examples=48", "--val_examples=32",
             "--max_words=6", "--epochs=1", "--noexport", "--batch_size=16", "--max_trials=4", f"--directory={tmp_path}",
             f"--space={json.dumps(TINY_SPACE)}"]
     env = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(free_port()),

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from pipelines.video import (
+from keras_rm.pipelines.video import (
     COUNT_WORDS,
     VideoQAVectorizer,
     event_prototypes,
@@ -111,7 +111,7 @@ def decode_events(frames, num_events):
 
 
 def test_generator_answers_are_right_by_construction():
-    from pipelines.video import COMMON_EVENTS, RARE_EVENTS
+    from keras_rm.pipelines.video import COMMON_EVENTS, RARE_EVENTS
 
     names = COMMON_EVENTS + RARE_EVENTS
     examples = generate_videos(60, 512, feature_dim=16, questions_per_video=3, noise=0.0, seed=5)
@@ -149,7 +149,7 @@ def test_generator_frames_are_noisy_prototypes_and_bad_arguments_are_named():
 
 
 def test_tfds_builder_builds_offline(tmp_path):
-    from pipelines.video.tfds import LongVideoQA, make_config
+    from keras_rm.pipelines.video.tfds import LongVideoQA, make_config
 
     builder = LongVideoQA(config=make_config(192, feature_dim=4, train_videos=3, test_videos=2),
                           data_dir=str(tmp_path))

@@ -10,7 +10,7 @@ import pytest
 from keras import ops
 
 import keras_rm
-from pipelines.recall import make_recall_data, recall_vocabulary_size
+from keras_rm.pipelines.recall import make_recall_data, recall_vocabulary_size
 
 BACKEND = keras.config.backend()
 

@@ -3,7 +3,7 @@
 
 def babi_data(babi_task, length, train_examples, val_examples, max_words, batch_size, seed):
     """Built-in long bAbI: `(train, validation, vectorizer)`; the datasets yield `(inputs, answer)`."""
-    from pipelines.babi import BabiVectorizer, generate_long_babi
+    from keras_rm.pipelines.babi import BabiVectorizer, generate_long_babi
 
     train = generate_long_babi(babi_task, train_examples, length, seed=seed)
     validation = generate_long_babi(babi_task, val_examples, length, seed=seed + 10_000)
@@ -15,7 +15,7 @@ def babi_data(babi_task, length, train_examples, val_examples, max_words, batch_
 
 def babi_stories(vectorizer, babi_task, length, num_examples, batch_size, seed):
     """More built-in stories of `length` sentences for `vectorizer` (e.g. the short ones of a curriculum), shuffled."""
-    from pipelines.babi import generate_long_babi
+    from keras_rm.pipelines.babi import generate_long_babi
 
     examples = generate_long_babi(babi_task, num_examples, length, seed=seed)
     return _dataset(vectorizer, examples, length, batch_size, True, seed)
@@ -28,7 +28,7 @@ def _dataset(vectorizer, examples, length, batch_size, shuffle, seed):
 
 def ctr_data(length, train_users, val_users, batch_size, seed):
     """Built-in lifelong users: `(train, validation, behaviours)`; the datasets yield `(inputs, click)`."""
-    from pipelines.behaviour import ctr_dataset, generate_lifelong_users, make_examples
+    from keras_rm.pipelines.behaviour import ctr_dataset, generate_lifelong_users, make_examples
 
     train = generate_lifelong_users(train_users, length, seed=seed)
     validation = generate_lifelong_users(val_users, length, seed=seed + 10_000)

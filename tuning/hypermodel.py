@@ -4,7 +4,7 @@ import keras
 import keras_tuner
 
 import keras_rm
-from examples.training import learning_rate_schedule
+from keras_rm.schedules import learning_rate_schedule
 from keras_rm.layers.rehearsal import SAMPLERS
 from keras_rm.validation import check_non_negative_int
 

@@ -1,8 +1,8 @@
 """KerasTuner search over the memory's size, segment length and rehearsal weights.
 
-    python -m tuning.search --task=babi --max_trials=6 --epochs=3 --directory=output/tuning
-    python -m tuning.search --tuner=bayesian --space='{"num_slots": [4, 8], "sampler": "teacher"}'
-    python -m tuning.search --task=ctr --length=500 --objective=val_auc
+    python -m keras_rm.tuning.search --task=babi --max_trials=6 --epochs=3 --directory=output/tuning
+    python -m keras_rm.tuning.search --tuner=bayesian --space='{"num_slots": [4, 8], "sampler": "teacher"}'
+    python -m keras_rm.tuning.search --task=ctr --length=500 --objective=val_auc
 
 Runs on one machine, or distributed with KerasTuner's own chief/worker mode:
 start the same command once with `KERASTUNER_TUNER_ID=chief` and once per
@@ -19,8 +19,8 @@ against each hyperparameter), `best_model.keras`, `vocabulary.json` (bAbI) and t
 best model as a TensorFlow SavedModel in `saved_model/` (`--noexport` skips it;
 `examples/serve_stream.py --model_dir=` that folder serves it).
 
-The data come from `tuning.data`, the hypermodel from `tuning.hypermodel`,
-the tuner and its trial records from `tuning.tuner`; this module runs the
+The data come from `keras_rm.tuning.data`, the hypermodel from `keras_rm.tuning.hypermodel`,
+the tuner and its trial records from `keras_rm.tuning.tuner`; this module runs the
 search and writes its outputs.
 """
 
@@ -30,9 +30,9 @@ import os
 
 from absl import app, flags
 
-from examples.plotting import figure
-from tuning.data import babi_data, babi_stories, ctr_data
-from tuning.tuner import TUNERS, is_worker, make_tuner, summarise, trial_workers
+from keras_rm.pipelines.plotting import figure
+from keras_rm.tuning.data import babi_data, babi_stories, ctr_data
+from keras_rm.tuning.tuner import TUNERS, is_worker, make_tuner, summarise, trial_workers
 
 FLAGS = flags.FLAGS
 
@@ -77,7 +77,7 @@ def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_ex
     import keras
 
     import keras_rm
-    from tuning.hypermodel import RehearsalHyperModel
+    from keras_rm.tuning.hypermodel import RehearsalHyperModel
 
     keras.utils.set_random_seed(seed)
     curriculum = {}
@@ -128,7 +128,7 @@ def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_ex
 
 def format_trials(trials, objective):
     """The trials as a text table: id, status, score, worker and every hyperparameter."""
-    from pipelines.metrics import format_table
+    from keras_rm.pipelines.metrics import format_table
 
     names = sorted({name for trial in trials for name in trial["hyperparameters"]})
     rows = [

@@ -22,8 +22,8 @@ offline TFDS builder `babi_long`, imported on its own: it needs
 `tensorflow_datasets`).
 """
 
-from pipelines.babi.generator import ACTORS, MOVES, NUMBERS, OBJECTS, PLACES, TASKS, generate_babi
-from pipelines.babi.lengthening import (
+from keras_rm.pipelines.babi.generator import ACTORS, MOVES, NUMBERS, OBJECTS, PLACES, TASKS, generate_babi
+from keras_rm.pipelines.babi.lengthening import (
     DEPTHS,
     DISTRACTOR_SUBJECTS,
     DISTRACTOR_VERBS,
@@ -31,10 +31,10 @@ from pipelines.babi.lengthening import (
     generate_long_babi,
     lengthen,
 )
-from pipelines.babi.download import BABI_SETS, BABI_URL, download_babi
-from pipelines.babi.reader import TASK_NUMBERS, BabiExample, as_written, read_babi, read_babi_task
-from pipelines.babi.vectorizer import BabiVectorizer
-from pipelines.text import tokenize
+from keras_rm.pipelines.babi.download import BABI_SETS, BABI_URL, download_babi
+from keras_rm.pipelines.babi.reader import TASK_NUMBERS, BabiExample, as_written, read_babi, read_babi_task
+from keras_rm.pipelines.babi.vectorizer import BabiVectorizer
+from keras_rm.pipelines.text import tokenize
 
 __all__ = [
     "ACTORS", "BABI_SETS", "BABI_URL", "DEPTHS", "DISTRACTOR_SUBJECTS", "DISTRACTOR_VERBS", "MOVES", "NUMBERS", "OBJECTS", "PLACES", "TASKS",

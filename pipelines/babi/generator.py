@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pipelines.babi.reader import BabiExample
+from keras_rm.pipelines.babi.reader import BabiExample
 
 
 ACTORS = ["Mary", "John", "Sandra", "Daniel"]

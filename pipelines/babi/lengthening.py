@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from pipelines.babi.generator import generate_babi
+from keras_rm.pipelines.babi.generator import generate_babi
 
 
 DISTRACTOR_SUBJECTS = ["The cat", "A neighbour", "The old clock", "The radio", "A stranger", "The dog", "The rain"]

@@ -1,7 +1,7 @@
 """`babi_long`: a TFDS builder of lengthened bAbI stories, built offline from the built-in generator.
 
     import tensorflow_datasets as tfds
-    import pipelines.babi.tfds  # registers "babi_long"
+    import keras_rm.pipelines.babi.tfds  # registers "babi_long"
     train = tfds.load("babi_long/qa1_len100", split="train", data_dir="~/tensorflow_datasets")
 
 Configs are named `qa{task}_len{length}` for the built-in tasks (1, 2, 3, 6, 7)
@@ -13,8 +13,8 @@ holds the lengthened `story` (sentences), `question`, `answer`, `supporting`
 import numpy as np
 import tensorflow_datasets as tfds
 
-from pipelines.babi.generator import TASKS, generate_babi
-from pipelines.babi.lengthening import lengthen
+from keras_rm.pipelines.babi.generator import TASKS, generate_babi
+from keras_rm.pipelines.babi.lengthening import lengthen
 
 
 class BabiLongConfig(tfds.core.BuilderConfig):

@@ -1,7 +1,7 @@
 """`BabiVectorizer`: the vocabularies and the sentence- and token-level `tf.data` pipeline of long bAbI."""
 
-from pipelines.data import batches_from_rows
-from pipelines.text import Vocabularies, tokenize
+from keras_rm.pipelines.data import batches_from_rows
+from keras_rm.pipelines.text import Vocabularies, tokenize
 
 
 class BabiVectorizer(Vocabularies):

@@ -20,8 +20,8 @@ Modules: `reader` (`read_movielens`, `Behaviours`), `generator`
 imported on its own: it needs `tensorflow_datasets`).
 """
 
-from pipelines.behaviour.clicks import ctr_dataset, make_examples, split_users
-from pipelines.behaviour.generator import generate_lifelong_users
-from pipelines.behaviour.reader import Behaviours, read_movielens
+from keras_rm.pipelines.behaviour.clicks import ctr_dataset, make_examples, split_users
+from keras_rm.pipelines.behaviour.generator import generate_lifelong_users
+from keras_rm.pipelines.behaviour.reader import Behaviours, read_movielens
 
 __all__ = ["Behaviours", "ctr_dataset", "generate_lifelong_users", "make_examples", "read_movielens", "split_users"]

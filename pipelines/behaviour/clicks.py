@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pipelines.behaviour.reader import Behaviours
+from keras_rm.pipelines.behaviour.reader import Behaviours
 
 
 def make_examples(behaviours, history_length, candidates_per_user=1, negatives=1, seed=0):

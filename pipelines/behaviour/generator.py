@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pipelines.behaviour.reader import Behaviours
+from keras_rm.pipelines.behaviour.reader import Behaviours
 
 
 def generate_lifelong_users(num_users, length, num_categories=20, items_per_category=50, interests=2, favourites=4,

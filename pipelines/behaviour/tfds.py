@@ -1,7 +1,7 @@
 """`lifelong_behaviour`: a TFDS builder of click examples from built-in lifelong users (no download).
 
     import tensorflow_datasets as tfds
-    import pipelines.behaviour.tfds  # registers "lifelong_behaviour"
+    import keras_rm.pipelines.behaviour.tfds  # registers "lifelong_behaviour"
     train = tfds.load("lifelong_behaviour/len500", split="train", data_dir="~/tensorflow_datasets")
 
 Configs `len500` and `len5000` (behaviours per history); `make_config` makes
@@ -13,8 +13,8 @@ click, 0 not) and `user`, as `pipelines.behaviour.make_examples` gives them.
 import numpy as np
 import tensorflow_datasets as tfds
 
-from pipelines.behaviour.clicks import make_examples
-from pipelines.behaviour.generator import generate_lifelong_users
+from keras_rm.pipelines.behaviour.clicks import make_examples
+from keras_rm.pipelines.behaviour.generator import generate_lifelong_users
 
 
 class LifelongBehaviourConfig(tfds.core.BuilderConfig):

@@ -23,7 +23,7 @@ events), `vectorizer` (`VideoQAVectorizer`) and `tfds` (the offline TFDS
 builder `long_video_qa`, imported on its own: it needs `tensorflow_datasets`).
 """
 
-from pipelines.video.generator import (
+from keras_rm.pipelines.video.generator import (
     COMMON_EVENTS,
     COUNT_WORDS,
     QUESTION_KINDS,
@@ -31,8 +31,8 @@ from pipelines.video.generator import (
     event_prototypes,
     generate_videos,
 )
-from pipelines.video.reader import VideoQA, feature_path, fit_frames, load_frames, read_activitynet_qa
-from pipelines.video.vectorizer import UNKNOWN_ANSWER, VideoQAVectorizer
+from keras_rm.pipelines.video.reader import VideoQA, feature_path, fit_frames, load_frames, read_activitynet_qa
+from keras_rm.pipelines.video.vectorizer import UNKNOWN_ANSWER, VideoQAVectorizer
 
 __all__ = [
     "COMMON_EVENTS", "COUNT_WORDS", "QUESTION_KINDS", "RARE_EVENTS", "UNKNOWN_ANSWER", "VideoQA",

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pipelines.video.reader import VideoQA
+from keras_rm.pipelines.video.reader import VideoQA
 
 
 COMMON_EVENTS = ("walking", "running", "talking", "cooking", "eating", "dancing", "driving", "swimming",

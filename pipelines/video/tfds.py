@@ -1,7 +1,7 @@
 """`long_video_qa`: a TFDS builder of long synthetic videos and questions, built offline from the generator.
 
     import tensorflow_datasets as tfds
-    import pipelines.video.tfds  # registers "long_video_qa"
+    import keras_rm.pipelines.video.tfds  # registers "long_video_qa"
     train = tfds.load("long_video_qa/len512", split="train", data_dir="~/tensorflow_datasets")
 
 Configs `len512` and `len4096` (frames per video, 64 features a frame);
@@ -15,7 +15,7 @@ downloaded.
 import numpy as np
 import tensorflow_datasets as tfds
 
-from pipelines.video.generator import generate_videos
+from keras_rm.pipelines.video.generator import generate_videos
 
 
 class LongVideoQAConfig(tfds.core.BuilderConfig):

@@ -4,9 +4,9 @@ import collections
 
 import numpy as np
 
-from pipelines.data import batches_from_rows
-from pipelines.text import Vocabularies, tokenize
-from pipelines.video.reader import fit_frames, load_frames
+from keras_rm.pipelines.data import batches_from_rows
+from keras_rm.pipelines.text import Vocabularies, tokenize
+from keras_rm.pipelines.video.reader import fit_frames, load_frames
 
 
 UNKNOWN_ANSWER = "<unk>"
