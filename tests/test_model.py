@@ -14,7 +14,7 @@ from tests.testing import ROOT, TINY, VOCABULARY, gradients, recall_data, tiny_m
 BATCH = 8
 X, Y, DEPTH = recall_data(64, seed=0)
 REHEARSAL_TERMS = {
-    "task_loss",
+    "total_loss",
     "recollection_loss",
     "recollection_accuracy",
     "familiarity_loss",
@@ -52,18 +52,23 @@ def test_fit_reports_every_term_and_evaluate_only_inference(trained):
 
 def test_rehearsal_losses_fall_during_fit(trained):
     _, history = trained
-    for term in ("recollection_loss", "familiarity_loss", "task_loss"):
+    for term in ("recollection_loss", "familiarity_loss", "loss"):
         assert history[term][-1] < history[term][0], (term, history[term])
 
 
-def test_total_loss_is_the_weighted_sum(trained):
+def test_loss_is_the_task_loss_and_total_loss_the_weighted_sum(trained):
     model, history = trained
     expected = (
-        np.array(history["task_loss"])
+        np.array(history["loss"])
         + model.rehearsal.recollection_weight * np.array(history["recollection_loss"])
         + model.rehearsal.familiarity_weight * np.array(history["familiarity_loss"])
     )
-    np.testing.assert_allclose(history["loss"], expected, rtol=1e-4)
+    np.testing.assert_allclose(history["total_loss"], expected, rtol=1e-4)
+    # `loss` measures what `val_loss` does: the task loss of the model's predictions, nothing of rehearsal.
+    x, y = {k: v[:BATCH] for k, v in X.items()}, Y[:BATCH]
+    logs = model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, validation_data=(x, y)).history
+    assert logs["total_loss"][0] > logs["loss"][0] + 0.1
+    assert abs(logs["loss"][0] - logs["val_loss"][0]) < 0.1 * logs["loss"][0]
 
 
 def test_rehearsal_warmup_ramps_the_weights_from_the_optimizer_step():
@@ -71,7 +76,7 @@ def test_rehearsal_warmup_ramps_the_weights_from_the_optimizer_step():
     model = tiny_model(rehearsal_warmup=1_000_000)  # every backend's step passes the optimizer's step
     history = fit(model, epochs=1)
     assert history["recollection_loss"][0] > 0.5, "the terms are still computed and reported"
-    np.testing.assert_allclose(history["loss"], history["task_loss"], rtol=1e-4)
+    np.testing.assert_allclose(history["total_loss"], history["loss"], rtol=1e-4)
 
     rehearsal = model.rehearsal
     forward = model._forward(model.check_inputs({key: value[:BATCH] for key, value in X.items()}), training=True)
@@ -160,7 +165,7 @@ def test_plain_memory_step_equals_keras_stock_step():
         np.testing.assert_allclose(a - w, b - w, atol=1e-6)
     np.testing.assert_allclose(logs[0]["loss"], logs[1]["loss"], rtol=1e-5)
     assert not hasattr(ours, "decoder") and not hasattr(ours, "sampler")
-    assert set(logs[0]) == {"loss", "task_loss", "accuracy"}
+    assert set(logs[0]) == set(logs[1]) == {"loss", "accuracy"}
 
 
 def test_teacher_sampler_trains_the_teacher():

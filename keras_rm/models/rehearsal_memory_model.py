@@ -221,7 +221,9 @@ class RehearsalMemoryModel(TaskModel):
             self.decoder = rehearsal.decoder
             self.sampler = rehearsal.fragment_sampler
         self.rehearsal = rehearsal
-        self.task_loss_tracker = keras.metrics.Mean(name="task_loss")
+        # `loss` is the task loss, as `val_loss` and `evaluate` measure it; what the optimizer minimises with
+        # rehearsal on (the task and the weighted rehearsal terms) is logged as `total_loss`.
+        self.total_loss_tracker = keras.metrics.Mean(name="total_loss") if rehearsal.active else None
 
     def build(self, input_shape):
         # Validate before creating any weight: a failed build must leave nothing half-built.
@@ -309,15 +311,16 @@ class RehearsalMemoryModel(TaskModel):
     def update_train_metrics(self, loss, terms, x, y, y_pred, sample_weight):
         """Updates the loss, term and compiled metrics after a training step; returns the logs."""
         batch_size = ops.shape(x["items"])[0]
-        self._loss_tracker.update_state(train_steps.unscale_loss(loss), sample_weight=batch_size)
-        self.task_loss_tracker.update_state(train_steps.unscale_loss(terms["task_loss"]), sample_weight=batch_size)
+        self._loss_tracker.update_state(train_steps.unscale_loss(terms["task_loss"]), sample_weight=batch_size)
+        if self.total_loss_tracker is not None:
+            self.total_loss_tracker.update_state(train_steps.unscale_loss(loss), sample_weight=batch_size)
         self.rehearsal.update_metrics(terms, batch_size, unscale=train_steps.unscale_loss)
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         # `evaluate` runs inference only: it reports no training-only term.
         logs = super().compute_metrics(x, y, y_pred, sample_weight)
-        hidden = {tracker.name for tracker in [self.task_loss_tracker, *self.rehearsal.term_trackers]}
+        hidden = {tracker.name for tracker in [self.total_loss_tracker, *self.rehearsal.term_trackers] if tracker}
         return {name: value for name, value in logs.items() if name not in hidden}
 
     def get_config(self):
