@@ -83,6 +83,34 @@ def test_bad_values_dtypes_and_shapes(model, inputs, error, match):
         model(inputs)
 
 
+@pytest.mark.parametrize("source", ["arrays", "tf.data"])
+def test_ids_out_of_the_vocabulary_stop_compiled_fit_evaluate_and_predict(model, source):
+    # A compiled step cannot read its values (JAX's lookup would give NaN in silence): the inputs are checked
+    # on the host, arrays at once, a tf.data.Dataset batch by batch as it is read.
+    import tensorflow as tf
+
+    model.compile()
+    too_large = {**X, "items": np.where(X["items"] > 0, X["items"] + VOCABULARY + 4, 0).astype("int32")}
+    largest = int(too_large["items"].max())
+    bad_query = {**X, "query": X["query"] - 50}
+    for inputs, name, bad in ((too_large, "items", largest), (bad_query, "query", int(bad_query["query"].min()))):
+        data = tf.data.Dataset.from_tensor_slices((inputs, Y)).batch(2) if source == "tf.data" else None
+        # A dataset is checked batch by batch: the id named is the first batch's.
+        bad = bad if data is None else "-?[0-9]+"
+        message = f"`{name}` holds ids outside the vocabulary \\[0, {VOCABULARY}\\). Received: an id = {bad}"
+        for call in ("fit", "evaluate", "predict"):
+            kwargs = {"x": data.map(lambda x, y: x) if call == "predict" else data} if data is not None else (
+                {"x": inputs} if call == "predict" else {"x": inputs, "y": Y, "batch_size": 2})
+            with pytest.raises(Exception, match=message) as caught:
+                getattr(model, call)(verbose=0, **kwargs)
+            if source == "arrays":
+                assert caught.type is ValueError
+    history = model.fit(X, Y, batch_size=2, verbose=0, validation_data=(X, Y)).history
+    assert np.isfinite(history["loss"]).all() and np.isfinite(history["val_loss"]).all()
+    with pytest.raises(ValueError, match="`items` holds ids outside"):
+        model.fit(X, Y, batch_size=2, verbose=0, validation_data=(too_large, Y))
+
+
 def test_query_longer_than_a_sentence_and_wrong_feature_width():
     sentences = keras_rm.RehearsalMemoryModel(
         keras_rm.layers.SentenceItemEncoder(20, 8, max_words=6), num_classes=3, num_slots=2, segment_length=4,

@@ -73,14 +73,16 @@ class CategoricalItemEncoder(ItemEncoder):
     def item_ids(self, items):
         return items[..., 0] if self.side_vocabulary_sizes else items
 
+    def check_ids(self, items, name="items"):
+        check_ids_in_range(name, self.item_ids(items), self.vocabulary_size)
+        for i, size in enumerate(self.side_vocabulary_sizes):
+            check_ids_in_range(f"{name}[..., {i + 1}] (side feature {i})", items[..., i + 1], size)
+
     def encode(self, items):
-        ids = self.item_ids(items)
-        check_ids_in_range("items", ids, self.vocabulary_size)
-        encoded = self.embedding(ids)
-        for i, (size, embedding) in enumerate(zip(self.side_vocabulary_sizes, self.side_embeddings)):
-            side_ids = items[..., i + 1]
-            check_ids_in_range(f"items[..., {i + 1}] (side feature {i})", side_ids, size)
-            encoded = encoded + embedding(side_ids)
+        self.check_ids(items)
+        encoded = self.embedding(self.item_ids(items))
+        for i, embedding in enumerate(self.side_embeddings):
+            encoded = encoded + embedding(items[..., i + 1])
         return encoded
 
     def implicit_mask(self, items):

@@ -74,6 +74,12 @@ class ItemEncoder(keras.layers.Layer):
         """Bool `(batch, length)`: which items are real according to their values."""
         raise NotImplementedError
 
+    def check_ids(self, items, name="items"):
+        """Raises a `ValueError` naming `name`, the vocabulary size and the id when integer `items` (numpy or
+        eager) hold an id outside the vocabulary. Symbolic values cannot be read, so a traced step checks
+        nothing: `TaskModel` checks its inputs on the host first (`TaskModel.check_ids`). A no-op for items
+        that are not ids."""
+
     # Optional hooks used by the full-softmax recollection of id items.
     @property
     def embeddings(self):

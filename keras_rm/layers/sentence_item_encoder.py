@@ -69,8 +69,11 @@ class SentenceItemEncoder(ItemEncoder):
             name="position_weights",
         )
 
+    def check_ids(self, items, name="items"):
+        check_ids_in_range(name, items, self.vocabulary_size)
+
     def encode(self, items):
-        check_ids_in_range("items", items, self.vocabulary_size)
+        self.check_ids(items)
         words = self.embedding(items)  # (B, N, W, d)
         word_mask = ops.cast(ops.not_equal(items, 0), words.dtype)[..., None]
         return ops.sum(words * word_mask * self.position_weights, axis=-2)

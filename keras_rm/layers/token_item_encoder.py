@@ -60,8 +60,11 @@ class TokenItemEncoder(ItemEncoder):
     def item_ids(self, items):
         return items
 
+    def check_ids(self, items, name="items"):
+        check_ids_in_range(name, items, self.vocabulary_size)
+
     def encode(self, items):
-        check_ids_in_range("items", items, self.vocabulary_size)
+        self.check_ids(items)
         return self.embedding(items)
 
     def implicit_mask(self, items):

@@ -173,17 +173,80 @@ class TaskModel(keras.Model):
             setattr(self, attribute, None)
         lengths[attribute] = length
 
-    def fit(self, x=None, *args, **kwargs):  # (validation goes through `evaluate`)
+    def fit(self, x=None, *args, validation_data=None, **kwargs):  # (validation goes through `evaluate`)
         self._step_for_length(x, "train_function")
-        return super().fit(x, *args, **kwargs)
+        if validation_data is not None:
+            validation_data = self.check_ids(validation_data)
+        return self._keeping_weights(super().fit, self.check_ids(x), *args, validation_data=validation_data,
+                                     **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
         self._step_for_length(x, "test_function")
-        return super().evaluate(x, *args, **kwargs)
+        return self._keeping_weights(super().evaluate, self.check_ids(x), *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         self._step_for_length(x, "predict_function")
-        return super().predict(x, *args, **kwargs)
+        return self._keeping_weights(super().predict, self.check_ids(x), *args, **kwargs)
+
+    def _keeping_weights(self, call, *args, **kwargs):
+        # Keras' JAX trainer takes the values out of the model's variables while a `fit`, `evaluate` or
+        # `predict` runs and puts them back at its end; an error on the way (a bad batch of data) would leave
+        # the model without weights. Put back the latest state, or the values from before the call.
+        if keras.config.backend() != "jax":
+            return call(*args, **kwargs)
+        before = [(variable, variable.value) for variable in self.variables]
+        try:
+            return call(*args, **kwargs)
+        except BaseException:
+            self.jax_state_sync()
+            self._jax_state = None
+            for variable, value in before:
+                if variable._value is None:
+                    variable._value = value
+            raise
+
+    # Ids out of the vocabulary ----------------------------------------------
+
+    # Inside a compiled step the values are symbolic and an id check cannot raise; JAX's embedding lookup then
+    # reads NaN for an id out of range (a silent `loss: nan`). So the id inputs are checked on the host first:
+    # a dict of arrays at once, a `tf.data.Dataset` batch by batch as it is read.
+
+    def check_ids(self, x):
+        """`x` (a dict of arrays, a `(inputs, ...)` tuple or a `tf.data.Dataset` of them), raising a
+        `ValueError` that names the input, the vocabulary size and the id when an id input (`items`, `query`)
+        holds an id outside its encoder's vocabulary; a dataset comes back checking each batch as it is read."""
+        if hasattr(x, "element_spec"):
+            return self._dataset_checking_ids(x)
+        inputs = x[0] if isinstance(x, (tuple, list)) and x else x
+        if isinstance(inputs, dict):
+            self._check_input_ids(inputs)
+        return x
+
+    def _check_input_ids(self, inputs):
+        for name, encoder in (("items", self.item_encoder), ("query", self.query_encoder or self.item_encoder)):
+            if inputs.get(name) is not None:
+                encoder.check_ids(inputs[name], name)
+
+    def _dataset_checking_ids(self, data):
+        import numpy as np
+        import tensorflow as tf
+
+        def check(*element):
+            inputs = element[0]
+            if not isinstance(inputs, dict) or not any(key in inputs for key in ("items", "query")):
+                return element if len(element) > 1 else inputs
+            names = [key for key in ("items", "query") if key in inputs]
+
+            def check_on_host(*values):
+                self._check_input_ids(dict(zip(names, values)))
+                return np.int32(0)
+
+            checked = tf.numpy_function(check_on_host, [inputs[key] for key in names], tf.int32)
+            with tf.control_dependencies([checked]):
+                inputs = {key: tf.identity(value) for key, value in inputs.items()}
+            return (inputs, *element[1:]) if len(element) > 1 else inputs
+
+        return data.map(check)
 
     # Training defaults -----------------------------------------------------
 
