@@ -318,3 +318,46 @@ def test_file_of_version_0_2_with_rehearsal_loads_every_weight():
     assert len(rehearsal_weights) == len([key for key in data if key.startswith("rehearsal_")])
     for i, weight in enumerate(rehearsal_weights):
         np.testing.assert_array_equal(ops.convert_to_numpy(weight), data[f"rehearsal_{i}"], err_msg=weight.path)
+
+
+@keras.saving.register_keras_serializable(package="keras_rm_tests")
+class GRUQuestionEncoder(keras_rm.layers.ItemEncoder):
+    """docs/model.md's own encoder: a question of word ids `(batch, words)` as one item, read in order by a GRU."""
+
+    item_rank = 1
+    integer_items = True
+
+    def __init__(self, vocabulary_size, hidden_dim, **kwargs):
+        super().__init__(hidden_dim=hidden_dim, **kwargs)
+        self.vocabulary_size = vocabulary_size
+        self.embedding = keras.layers.Embedding(vocabulary_size, hidden_dim, mask_zero=True)
+        self.gru = keras.layers.GRU(hidden_dim)
+
+    def build_encoder(self, input_shape):
+        self.embedding.build(input_shape[-1:])
+        self.gru.build((None, input_shape[-1], self.hidden_dim))
+
+    def encode(self, items):
+        words = ops.reshape(items, (-1, items.shape[-1]))
+        read = self.gru(self.embedding(words), mask=ops.not_equal(words, 0))
+        return ops.reshape(read, (-1, items.shape[1], self.hidden_dim))
+
+    def implicit_mask(self, items):
+        return ops.any(ops.not_equal(items, 0), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size}
+
+
+def test_a_users_own_query_encoder_keeps_word_order_trains_and_saves(tmp_path):
+    model = tiny_model(query_encoder=GRUQuestionEncoder(vocabulary_size=VOCABULARY, hidden_dim=8))
+    x = {**X, "query": np.concatenate([X["query"], np.roll(X["query"], 1, axis=0)], axis=1)}  # two-word questions
+    assert (x["query"][:, 0] != x["query"][:, 1]).any()
+    history = fit(model, epochs=2, x=x)
+    assert history["loss"][-1] < history["loss"][0]
+    swapped = {**x, "query": x["query"][:, ::-1]}
+    assert not np.allclose(model.predict(x, verbose=0), model.predict(swapped, verbose=0), atol=1e-4), \
+        "the question's word order reaches the answer"
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
