@@ -5,10 +5,16 @@
     KERAS_BACKEND=torch python -m examples.babi_long --sampler=teacher
 
 Stories come from the built-in generator (tasks 1, 2, 3, 6, 7) or, with
-`--data_dir`, from the official task files of any of the 20 tasks. Each story
-is lengthened to `--length` sentences with distractors, its facts placed
-`--depth` (uniform, early, late); training draws fresh stories (built-in) or
-fresh distractors and fact placement (official files) every epoch. Writes to
+`--data_dir`, from the official task files of any of the 20 tasks
+(`keras_rm.pipelines.babi.download_babi()` fetches the released archive).
+`--task` names one task, several (`--task=2,3`) or `all`: one model learns
+them together and the report gives each task's accuracy. Each story is
+lengthened to `--length` sentences with distractors, its facts placed
+`--depth` (uniform, early, late), or with `--length=0` kept as written (the
+bAbI protocol); training draws fresh stories (built-in) or fresh distractors
+and fact placement (official files) every epoch:
+
+    python -m examples.babi_long --task=all --length=0 --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k Writes to
 `--output_dir`: `model.keras`, `vocabulary.json`, `metrics.json` (`accuracy`,
 `accuracy_by_depth` by quarter of the sequence, earliest first), TensorBoard
 logs under `logs/`, `accuracy_by_depth.png`, and a TensorFlow SavedModel under
