@@ -9,8 +9,7 @@ objects scale themselves; trackers receive unscaled values).
 """
 
 import keras
-from keras.src.losses.loss import unscale_loss_for_distribution  # Keras' own trainers use it.
-from keras.src.trainers.data_adapters.data_adapter_utils import unpack_x_y_sample_weight
+from keras.src.losses.loss import unscale_loss_for_distribution  # Keras' own trainers use it; not public.
 
 from keras_rm import distribute
 
@@ -35,7 +34,7 @@ def first_replica(batch):
 def tensorflow_train_step(model, data):
     import tensorflow as tf
 
-    x, y, sample_weight = unpack_x_y_sample_weight(data)
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     with tf.GradientTape() as tape:
         loss, y_pred, terms = model.compute_joint_loss(x, y, sample_weight, step=model.optimizer.iterations)
         scaled_loss = model.optimizer.scale_loss(loss)
@@ -48,7 +47,7 @@ def torch_train_step(model, data):
     import torch
 
     distribute.check_torch_single_process()
-    x, y, sample_weight = unpack_x_y_sample_weight(data)
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     model.zero_grad()
     loss, y_pred, terms = model.compute_joint_loss(x, y, sample_weight, step=model.optimizer.iterations)
     model.optimizer.scale_loss(loss).backward()
@@ -62,7 +61,7 @@ def jax_train_step(model, state, data):
     import jax
 
     trainable, non_trainable, optimizer_variables, metrics_variables = state
-    x, y, sample_weight = unpack_x_y_sample_weight(data)
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     step = next(value for variable, value in zip(model.optimizer.variables, optimizer_variables)
                 if variable is model.optimizer.iterations)
 
