@@ -45,7 +45,6 @@ is the global batch:
 """
 
 import contextlib
-import glob
 import os
 
 from absl import app, flags, logging
@@ -171,18 +170,14 @@ def run(task="1", length=100, depth="uniform", data_dir=None, distractors=None, 
     tasks = parse_tasks(task)
     if not data_dir and set(tasks) - set(TASKS):
         raise ValueError(f"The built-in generator covers tasks {sorted(TASKS)}; pass `--data_dir` for task {task}.")
-    # Official files are read once; the built-in generator draws new stories every epoch.
-    official = {split: {t: read_babi_task(data_dir, t, split) for t in tasks} for split in ("train", "test")} \
-        if data_dir else None
-    if official:  # the stories as written; lengthened ones must hold the longest
+    official, longest = None, story_length
+    if data_dir:  # official files are read once; the built-in generator draws new stories every epoch
+        official = {split: {t: read_babi_task(data_dir, t, split) for t in tasks} for split in ("train", "test")}
         longest = max(len(e.story) for split in official.values() for examples in split.values() for e in examples)
+    written = not length
+    if written:  # padded to whole segments; no warm-up on shorter stories
+        length, warmup_epochs = -(-longest // segment_length) * segment_length, 0
     else:
-        longest = story_length
-    if not length:
-        length, warmup_epochs = -(-longest // segment_length) * segment_length, 0  # as written: padded, no warm-up
-        written = True
-    else:
-        written = False
         warmup_length = max(warmup_length, longest)  # a warm-up never asks for stories shorter than they are
 
     def lengthened(split, count, epoch_seed, length=length):
