@@ -105,13 +105,21 @@ def inference_layers(model):
     return model.inference_layers()
 
 
+def takes_ids(encoder):
+    """Whether `encoder` reads integer ids: a keras_rm encoder says so; a plain Keras query encoder does when it
+    holds an `Embedding`."""
+    if hasattr(encoder, "integer_items"):
+        return encoder.integer_items
+    return any(isinstance(layer, keras.layers.Embedding) for layer in encoder._flatten_layers())
+
+
 def input_specs(model):
     """`keras.InputSpec`s of `items` and `query` (dynamic batch) from the shapes the model was built with."""
     shapes = model.get_build_config()["input_shape"]
     encoders = {"items": model.item_encoder, "query": model.query_encoder or model.item_encoder}
     specs = []
     for key in ("items", "query"):
-        dtype = "int32" if encoders[key].integer_items else model.compute_dtype
+        dtype = "int32" if takes_ids(encoders[key]) else model.compute_dtype
         specs.append(keras.InputSpec(shape=(None,) + tuple(shapes[key])[1:], dtype=dtype))
     return specs
 

@@ -361,3 +361,24 @@ def test_a_users_own_query_encoder_keeps_word_order_trains_and_saves(tmp_path):
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_any_keras_layer_can_encode_the_query_and_the_model_saves_and_exports(tmp_path):
+    import tensorflow as tf
+
+    question = keras.Sequential([keras.layers.Embedding(VOCABULARY, 8, mask_zero=True), keras.layers.GRU(8)])
+    model = tiny_model(recollection_weight=0.0, familiarity_weight=0.0, query_encoder=question)
+    x = {**X, "query": np.concatenate([X["query"], np.roll(X["query"], 1, axis=0)], axis=1)}
+    history = fit(model, epochs=2, x=x)
+    assert history["loss"][-1] < history["loss"][0]
+    expected = model.predict(x, verbose=0)
+    assert not np.allclose(expected, model.predict({**x, "query": x["query"][:, ::-1]}, verbose=0), atol=1e-4)
+    model.save(tmp_path / "model.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "model.keras").predict(x, verbose=0), expected,
+                               atol=1e-6)
+    model.export(str(tmp_path / "exported"))
+    served = tf.saved_model.load(str(tmp_path / "exported"))
+    logits = served.serve(x["items"], np.ones(x["items"].shape, bool), x["query"].astype("int32"))["logits"]
+    np.testing.assert_allclose(logits.numpy(), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="`query_encoder` must give \\(batch, 8\\) vectors"):
+        tiny_model(query_encoder=keras.layers.Embedding(VOCABULARY, 8))(X)

@@ -27,9 +27,11 @@ class TaskModel(keras.Model):
         item_encoder: an `ItemEncoder` layer for the sequence items.
         task: str. `"classification"` (answer logits) or `"click"` (click logit).
         num_classes: int. Answer classes for `"classification"`.
-        query_encoder: an `ItemEncoder` for the query. Defaults to
-            `item_encoder` (shared weights), right when queries are made of
-            the same kind of items (words, item ids).
+        query_encoder: an `ItemEncoder` for the query, or any Keras layer
+            that maps the raw query to `(batch, hidden_dim)` (e.g. an
+            `Embedding` and a `GRU`, which keep a question's word order).
+            Defaults to `item_encoder` (shared weights), right when queries
+            are made of the same kind of items (words, item ids).
         head_dim: int. Hidden width of the task head. Defaults to the item
             encoder's `hidden_dim`.
         head_activation: str. Activation of the task head's hidden layer.
@@ -55,13 +57,17 @@ class TaskModel(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, encoder in (("item_encoder", item_encoder), ("query_encoder", query_encoder)):
-            if encoder is not None and not isinstance(encoder, ItemEncoder):
-                raise TypeError(
-                    f"`{name}` must be a keras_rm item encoder (e.g. `keras_rm.layers.TokenItemEncoder`). "
-                    f"Received: `{name}` = {encoder!r}"
-                )
-        if query_encoder is not None and query_encoder.hidden_dim != item_encoder.hidden_dim:
+        if not isinstance(item_encoder, ItemEncoder):
+            raise TypeError(
+                "`item_encoder` must be a keras_rm item encoder (e.g. `keras_rm.layers.TokenItemEncoder`). "
+                f"Received: `item_encoder` = {item_encoder!r}"
+            )
+        if query_encoder is not None and not isinstance(query_encoder, keras.layers.Layer):
+            raise TypeError(
+                "`query_encoder` must be a keras_rm item encoder or a Keras layer giving (batch, hidden_dim). "
+                f"Received: `query_encoder` = {query_encoder!r}"
+            )
+        if isinstance(query_encoder, ItemEncoder) and query_encoder.hidden_dim != item_encoder.hidden_dim:
             raise ValueError(
                 "`query_encoder.hidden_dim` must equal `item_encoder.hidden_dim`. Received: "
                 f"{query_encoder.hidden_dim} and {item_encoder.hidden_dim}"
@@ -122,7 +128,16 @@ class TaskModel(keras.Model):
 
     def encode_query(self, query):
         """Encodes a raw query into `(batch, hidden_dim)`."""
-        return (self.query_encoder or self.item_encoder).encode_query(query)
+        encoder = self.query_encoder or self.item_encoder
+        if isinstance(encoder, ItemEncoder):
+            return encoder.encode_query(query)
+        encoded = encoder(query)
+        if len(encoded.shape) != 2 or encoded.shape[-1] != self.hidden_dim:
+            raise ValueError(
+                f"`query_encoder` must give (batch, {self.hidden_dim}) vectors (the items' `hidden_dim`). "
+                f"Received: {encoder.name} gave shape {tuple(encoded.shape)} for `query` with shape {tuple(query.shape)}"
+            )
+        return encoded
 
     # Building ------------------------------------------------------------
 
@@ -148,8 +163,10 @@ class TaskModel(keras.Model):
             self.item_encoder.build(items_shape)
         if self.query_encoder is not None and not self.query_encoder.built:
             query_shape = tuple(input_shape["query"])
-            rank = self.query_encoder.item_rank
-            self.query_encoder.build(query_shape if len(query_shape) == rank + 2 else (query_shape[0], 1) + query_shape[1:])
+            if isinstance(self.query_encoder, ItemEncoder):
+                rank = self.query_encoder.item_rank
+                query_shape = query_shape if len(query_shape) == rank + 2 else (query_shape[0], 1) + query_shape[1:]
+            self.query_encoder.build(query_shape)
         vector_shape = (None, self.hidden_dim)
         self.head.build(vector_shape, vector_shape)
         return items_shape
@@ -224,7 +241,7 @@ class TaskModel(keras.Model):
 
     def _check_input_ids(self, inputs):
         for name, encoder in (("items", self.item_encoder), ("query", self.query_encoder or self.item_encoder)):
-            if inputs.get(name) is not None:
+            if inputs.get(name) is not None and isinstance(encoder, ItemEncoder):
                 encoder.check_ids(inputs[name], name)
 
     def _dataset_checking_ids(self, data):
