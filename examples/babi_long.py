@@ -50,8 +50,8 @@ import os
 from absl import app, flags, logging
 
 from examples.training import (  # noqa: F401 (completed_epochs: for the tests)
-    accuracy_report, completed_epochs, define_flags, depth_table, evaluation_batch_size, fit_epochs, flag_values, learning_curve,
-    learning_rate_schedule, predict_classes, write_run)
+    accuracy_report, completed_epochs, define_flags, depth_table, evaluation_batch_size, fit_epochs, flag_values,
+    learning_curve, learning_rate_schedule, predict_classes, write_run)
 
 FLAGS = flags.FLAGS
 

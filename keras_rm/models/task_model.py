@@ -135,7 +135,8 @@ class TaskModel(keras.Model):
         if len(encoded.shape) != 2 or encoded.shape[-1] != self.hidden_dim:
             raise ValueError(
                 f"`query_encoder` must give (batch, {self.hidden_dim}) vectors (the items' `hidden_dim`). "
-                f"Received: {encoder.name} gave shape {tuple(encoded.shape)} for `query` with shape {tuple(query.shape)}"
+                f"Received: {encoder.name} gave shape {tuple(encoded.shape)} for `query` with shape "
+                f"{tuple(query.shape)}"
             )
         return encoded
 

@@ -15,7 +15,8 @@ made anywhere; vectorisation and `tf.data` come on top.
   with the story (and so its supporting facts) early, late or anywhere, and
   records the depth of the supporting facts.
 
-Modules: `reader` (`read_babi`, `read_babi_task`, `as_written`, `BabiExample`), `download` (`download_babi`), `generator` (`generate_babi`,
+Modules: `reader` (`read_babi`, `read_babi_task`, `as_written`, `BabiExample`),
+`download` (`download_babi`), `generator` (`generate_babi`,
 `TASKS`), `lengthening` (`lengthen`, `generate_long_babi`), `vectorizer`
 (`BabiVectorizer`; `tokenize` lives in `pipelines.text`) and `tfds` (the
 offline TFDS builder `babi_long`, imported on its own: it needs
@@ -37,7 +38,8 @@ from keras_rm.pipelines.babi.vectorizer import BabiVectorizer
 from keras_rm.pipelines.text import tokenize
 
 __all__ = [
-    "ACTORS", "BABI_SETS", "BABI_URL", "DEPTHS", "DISTRACTOR_SUBJECTS", "DISTRACTOR_VERBS", "MOVES", "NUMBERS", "OBJECTS", "PLACES", "TASKS",
+    "ACTORS", "BABI_SETS", "BABI_URL", "DEPTHS", "DISTRACTOR_SUBJECTS", "DISTRACTOR_VERBS", "MOVES", "NUMBERS",
+    "OBJECTS", "PLACES", "TASKS",
     "TASK_NUMBERS", "BabiExample", "BabiVectorizer", "as_written", "builtin_distractors", "download_babi",
     "generate_babi", "generate_long_babi", "lengthen", "read_babi", "read_babi_task", "tokenize",
 ]
