@@ -149,11 +149,15 @@ def chained_epochs(epoch_data, first, end):
     if steps <= 0:
         raise ValueError(f"`epoch_data({first})` must have a known, positive number of batches; got {steps}.")
 
-    pending = [head]  # dropped once read, so the first epoch's data do not stay in memory
+    # The last two epochs' data are kept: Keras may read ahead from one pass over the dataset (to build the
+    # model) and then start another, which must not draw an epoch's data twice. Older epochs are dropped.
+    made = {first: head}
 
     def batches():
         for epoch in range(first, end):
-            data = pending.pop() if pending else epoch_data(epoch)
+            data = made[epoch] if epoch in made else made.setdefault(epoch, epoch_data(epoch))
+            for old in [e for e in made if e < epoch - 1]:
+                del made[old]
             count = 0
             for count, batch in enumerate(data.as_numpy_iterator(), 1):
                 yield batch

@@ -185,7 +185,8 @@ def _tensorflow_worker(x, y):
 
         def loss_fn(xs=xs, ys=ys, terms=terms):
             loss, _, parts = reference.compute_joint_loss(xs, ys)
-            terms.update(parts, loss=loss)
+            terms.update(parts, total_loss=loss)
+            terms["loss"] = terms.pop("task_loss")  # `fit` logs the task loss as `loss`
             return loss
 
         grads.append(gradients(loss_fn, reference.trainable_weights))
