@@ -9,14 +9,20 @@ objects scale themselves; trackers receive unscaled values).
 """
 
 import keras
-from keras.src.losses.loss import unscale_loss_for_distribution  # Keras' own trainers use it; not public.
 
 from keras_rm import distribute
 
 
 def unscale_loss(loss):
-    """A per-replica loss back to the global value (identity outside `tf.distribute`)."""
-    return unscale_loss_for_distribution(loss)
+    """A per-replica loss back to the global value: times the replica count under a `tf.distribute` strategy
+    of several replicas (what Keras' own trainers do), the identity elsewhere."""
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            loss = keras.ops.multiply(loss, keras.ops.cast(replicas, loss.dtype))
+    return loss
 
 
 def first_replica(batch):
