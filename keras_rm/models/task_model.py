@@ -233,6 +233,9 @@ class TaskModel(keras.Model):
         """`x` (a dict of arrays, a `(inputs, ...)` tuple or a `tf.data.Dataset` of them), raising a
         `ValueError` that names the input, the vocabulary size and the id when an id input (`items`, `query`)
         holds an id outside its encoder's vocabulary; a dataset comes back checking each batch as it is read."""
+        query_encoder = self.query_encoder or self.item_encoder
+        if not any(getattr(encoder, "integer_items", False) for encoder in (self.item_encoder, query_encoder)):
+            return x  # nothing reads ids: no check in the input pipeline
         if hasattr(x, "element_spec"):
             return self._dataset_checking_ids(x)
         inputs = x[0] if isinstance(x, (tuple, list)) and x else x
