@@ -28,7 +28,8 @@ Finished runs with the same settings are read back, not repeated. Writes
 benchmarks/results/ctr.json (every run, and the mean over seeds of every
 length x variant), ctr.png (mean AUC per variant and length) and prints the
 table, with the state each model keeps per user. Runs of other lengths or
-variants already in ctr.json are kept (each run records its own settings).
+variants already in ctr.json are kept, and so are other seeds of the same length and variant
+(each run records its own settings; the means are over all seeds).
 """
 
 import os
@@ -152,7 +153,9 @@ def main(argv):
             runs.append(summarise(length, variant, {str(seed): results[variant, seed] for seed in seeds}))
             print(f"{length:>5} {variant:<17} AUC {runs[-1]['auc']:.4f}", flush=True)
     name = "ctr" if not FLAGS.data_dir else "ctr_movielens"
-    runs = merge_runs(name, runs, VARIANTS)
+    # Seeds run earlier stay beside the new ones; the means are over all of them.
+    runs = [summarise(r["length"], r["variant"], r["by_seed"])
+            for r in merge_runs(name, runs, VARIANTS, keep=["by_seed"])]
     print(table(runs))
     write_results(name, {"machine": machine_description(), "backend": FLAGS.backend, "runs": runs})
     plot(runs, os.path.join(RESULTS, f"{name}.png"))
