@@ -11,6 +11,7 @@ import tempfile
 
 import keras
 
+from keras_rm.layers.item_encoder import ItemEncoder
 from keras_rm.models.full_attention_model import FullAttentionModel
 from keras_rm.models.rehearsal_memory_model import RehearsalMemoryModel
 
@@ -94,8 +95,68 @@ def export_saved_model(model, path, verbose=False):
     archive.add_endpoint("serve", serve, [items, mask, query], **SERVING)
     if isinstance(model, RehearsalMemoryModel):
         _add_streaming_endpoints(archive, model, items, query)
-    archive.write_out(path, verbose=verbose)
+    if not id_encoders(model):
+        archive.write_out(path, verbose=verbose)
+        return path
+    with tempfile.TemporaryDirectory() as folder:
+        archive.write_out(folder, verbose=verbose)
+        _save_checking_ids(model, folder, path)
     return path
+
+
+def id_encoders(model):
+    """`{"items": encoder, "query": encoder}` of the inputs the model reads as ids of its own encoders."""
+    encoders = {"items": model.item_encoder, "query": model.query_encoder or model.item_encoder}
+    return {name: encoder for name, encoder in encoders.items()
+            if isinstance(encoder, ItemEncoder) and encoder.integer_items}
+
+
+def _save_checking_ids(model, source, path):
+    """Saves the SavedModel at `source` to `path` with its id endpoints asserting, in the graph, that every id
+    lies in its vocabulary.
+
+    A traced model cannot raise on an id outside its embedding table, and a JAX-converted lookup returns NaN
+    for one: the served model fails instead, with an error that names the input and the vocabulary size.
+    """
+    import tensorflow as tf
+
+    served = tf.saved_model.load(source)
+    encoders = id_encoders(model)
+
+    def checked(function, names):
+        """`function` behind assertions on its arguments called `names` (`items`, `query` or None)."""
+        specs = function.concrete_functions[0].structured_input_signature[0]
+
+        @tf.function(input_signature=specs)
+        def endpoint(*args):
+            assertions = []
+            for name, value in zip(names, args):
+                for label, ids, size in encoders[name].id_ranges(value, name) if name in encoders else []:
+                    message = f"`{label}` holds ids outside the vocabulary [0, {size}) of the served model"
+                    assertions += [tf.debugging.assert_non_negative(ids, message=message),
+                                   tf.debugging.assert_less(ids, tf.cast(size, ids.dtype), message=message)]
+            with tf.control_dependencies(assertions):
+                return function(*args)
+
+        return endpoint
+
+    # An AutoTrackable, as Keras' archive: it keeps `served` (its variables, lookup tables and the endpoints that
+    # need no check) and the variable lists a user reads from the SavedModel.
+    module = tf.train.Checkpoint(served=served)
+    for name in ("variables", "trainable_variables", "non_trainable_variables"):
+        setattr(module, name, list(getattr(served, name)))
+    arguments = {"serve": ("items", None, "query"), "write": (None, "items", None), "answer": (None, "query")}
+    signatures = {}
+    for name in served.signatures:
+        if name == "serving_default":
+            continue
+        function = getattr(served, name)
+        if name in arguments:
+            function = checked(function, arguments[name])
+        setattr(module, name, function)
+        signatures[name] = function.get_concrete_function()
+    signatures["serving_default"] = signatures["serve"]
+    tf.saved_model.save(module, path, signatures=signatures)
 
 
 def inference_layers(model):

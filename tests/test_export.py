@@ -115,6 +115,26 @@ def test_raw_text_endpoints_answer_as_the_id_endpoints(memory_export):
     assert [a.decode() for a in answered["answer"].numpy()] == [ANSWERS[i] for i in logits.argmax(-1)]
 
 
+@pytest.mark.parametrize("endpoint", ["serve", "write", "answer"])
+def test_served_ids_outside_the_vocabulary_fail_naming_the_input(memory_export, endpoint):
+    """A traced lookup cannot raise, and JAX's returns NaN: the SavedModel asserts its ids in the graph."""
+    import tensorflow as tf
+
+    _, path, x, _ = memory_export
+    served = load(path)
+    items, query = x["items"].copy(), x["query"].copy()
+    (query if endpoint in ("serve", "answer") else items)[0, 0] = VOCABULARY  # one id past the vocabulary
+    memory = served.initial_memory(tf.constant(5))["memory"]
+    calls = {
+        "serve": lambda: served.serve(items, x["item_mask"], query),
+        "write": lambda: served.write(memory, items[:, :SEGMENT], x["item_mask"][:, :SEGMENT]),
+        "answer": lambda: served.answer(memory, query),
+    }
+    name = "query" if endpoint in ("serve", "answer") else "items"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"`{name}` holds ids outside the vocabulary \[0, 20\)"):
+        calls[endpoint]()
+
+
 def test_rehearsal_parts_are_not_exported(memory_export):
     model, path, _, _ = memory_export
     served = load(path)

@@ -2,7 +2,7 @@ import keras
 from keras import ops
 
 from keras_rm.layers.item_encoder import ItemEncoder
-from keras_rm.validation import check_ids_in_range, check_positive_int
+from keras_rm.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_rm")
@@ -73,10 +73,11 @@ class CategoricalItemEncoder(ItemEncoder):
     def item_ids(self, items):
         return items[..., 0] if self.side_vocabulary_sizes else items
 
-    def check_ids(self, items, name="items"):
-        check_ids_in_range(name, self.item_ids(items), self.vocabulary_size)
+    def id_ranges(self, items, name="items"):
+        ranges = [(name, self.item_ids(items), self.vocabulary_size)]
         for i, size in enumerate(self.side_vocabulary_sizes):
-            check_ids_in_range(f"{name}[..., {i + 1}] (side feature {i})", items[..., i + 1], size)
+            ranges.append((f"{name}[..., {i + 1}] (side feature {i})", items[..., i + 1], size))
+        return ranges
 
     def encode(self, items):
         self.check_ids(items)

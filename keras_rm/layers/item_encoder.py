@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_rm.validation import check_positive_int
+from keras_rm.validation import check_ids_in_range, check_positive_int
 
 
 def masked_mean(values, mask):
@@ -74,11 +74,17 @@ class ItemEncoder(keras.layers.Layer):
         """Bool `(batch, length)`: which items are real according to their values."""
         raise NotImplementedError
 
+    def id_ranges(self, items, name="items"):
+        """`(label, ids, vocabulary_size)` of every id table `items` index, e.g. `[("items", items, 50)]`:
+        what `check_ids` checks, and what an exported SavedModel asserts. Empty for items that are not ids."""
+        return []
+
     def check_ids(self, items, name="items"):
         """Raises a `ValueError` naming `name`, the vocabulary size and the id when integer `items` (numpy or
         eager) hold an id outside the vocabulary. Symbolic values cannot be read, so a traced step checks
-        nothing: `TaskModel` checks its inputs on the host first (`TaskModel.check_ids`). A no-op for items
-        that are not ids."""
+        nothing: `TaskModel` checks its inputs on the host first (`TaskModel.check_ids`)."""
+        for label, ids, vocabulary_size in self.id_ranges(items, name):
+            check_ids_in_range(label, ids, vocabulary_size)
 
     # Optional hooks used by the full-softmax recollection of id items.
     @property

@@ -2,7 +2,7 @@ import keras
 from keras import ops
 
 from keras_rm.layers.item_encoder import ItemEncoder
-from keras_rm.validation import check_ids_in_range, check_positive_int
+from keras_rm.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_rm")
@@ -60,8 +60,8 @@ class TokenItemEncoder(ItemEncoder):
     def item_ids(self, items):
         return items
 
-    def check_ids(self, items, name="items"):
-        check_ids_in_range(name, items, self.vocabulary_size)
+    def id_ranges(self, items, name="items"):
+        return [(name, items, self.vocabulary_size)]
 
     def encode(self, items):
         self.check_ids(items)
