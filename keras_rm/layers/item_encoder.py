@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_rm.legacy import upgrade_config
 from keras_rm.validation import check_ids_in_range, check_positive_int
 
 
@@ -183,4 +184,4 @@ class ItemEncoder(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**{"norm_epsilon": 1e-3, **config})  # files written before version 0.3
+        return cls(**upgrade_config(cls, config))  # files of older versions: keras_rm.legacy

@@ -1,8 +1,9 @@
 import keras
 from keras import ops
 
-from keras_rm.layers.memory_update import BEFORE_0_2, MemoryUpdate
+from keras_rm.layers.memory_update import MemoryUpdate
 from keras_rm.layers.segment_encoder import SegmentEncoder
+from keras_rm.legacy import upgrade_config
 from keras_rm.validation import check_positive_int
 
 
@@ -238,4 +239,4 @@ class MemoryMachine(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**{**BEFORE_0_2, **config})  # files written before version 0.2
+        return cls(**upgrade_config(cls, config))  # files of older versions: keras_rm.legacy

@@ -1,10 +1,10 @@
 import keras
 from keras import ops
 
+from keras_rm.legacy import upgrade_config
 from keras_rm.validation import check_positive_int
 
 # What the write path of `.keras` files written before version 0.2 had: no slot identity, no null item.
-BEFORE_0_2 = {"slot_identity": False, "null_item": False}
 
 
 @keras.saving.register_keras_serializable(package="keras_rm")
@@ -207,4 +207,4 @@ class MemoryUpdate(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**{**BEFORE_0_2, **config})
+        return cls(**upgrade_config(cls, config))  # files of older versions: keras_rm.legacy

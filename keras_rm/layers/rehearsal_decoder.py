@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from keras_rm.layers.transformer_block import TransformerBlock
+from keras_rm.legacy import upgrade_config
 from keras_rm.validation import check_positive_int
 
 
@@ -159,9 +160,4 @@ class RehearsalDecoder(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        # Files written before 0.4 name the two switches after the tasks.
-        config = dict(config)
-        for old, new in (("recollection", "reconstructs"), ("familiarity", "judges_familiarity")):
-            if old in config:
-                config[new] = config.pop(old)
-        return cls(**config)
+        return cls(**upgrade_config(cls, config))  # files of older versions: keras_rm.legacy

@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_rm.legacy import upgrade_config
 from keras_rm.validation import check_choice, check_positive_int
 
 TASKS = ("classification", "click")
@@ -96,5 +97,4 @@ class TaskHead(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        # Files written before version 0.2 hold heads with a ReLU layer.
-        return cls(**{"activation": "relu", **config})
+        return cls(**upgrade_config(cls, config))  # files of older versions: keras_rm.legacy

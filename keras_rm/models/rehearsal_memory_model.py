@@ -1,17 +1,12 @@
 import keras
 from keras import ops
 
-from keras_rm.layers import memory_update
 from keras_rm.layers.memory_machine import MemoryMachine
 from keras_rm.layers.memory_reader import MemoryReader
 from keras_rm.layers.rehearsal import REHEARSAL_ARGUMENTS, Rehearsal
 from keras_rm.models import train_steps
 from keras_rm.models.task_model import TaskModel
 from keras_rm.validation import check_positive_int
-# What models of older `.keras` files had, for the arguments their files do not name: before version 0.4 a
-# one-round teacher that knew no positions; before 0.2 also an update gate whose bias started at 0.
-BEFORE_0_4 = {"teacher_hops": 1, "teacher_positions": False}
-BEFORE_0_2 = {**memory_update.BEFORE_0_2, **BEFORE_0_4, "keep_bias": 0.0}
 
 
 @keras.saving.register_keras_serializable(package="keras_rm")
@@ -342,7 +337,3 @@ class RehearsalMemoryModel(TaskModel):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return super().from_config({**BEFORE_0_2, **config})  # a key missing from a file: the older default

@@ -3,6 +3,7 @@ import keras
 from keras_rm.layers.item_encoder import ItemEncoder
 from keras_rm.layers.sentence_vectorizer import SentenceVectorizer
 from keras_rm.layers.task_head import TaskHead, task_loss
+from keras_rm.legacy import upgrade_config
 from keras_rm.models import train_steps
 from keras_rm.validation import check_choice
 
@@ -363,7 +364,7 @@ class TaskModel(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = {"head_activation": "relu", **config}  # files written before version 0.2: ReLU heads
+        config = upgrade_config(cls, config)  # files of older versions: keras_rm.legacy
         for key in ("item_encoder", "query_encoder", "text_vectorizer"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])

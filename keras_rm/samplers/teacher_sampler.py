@@ -1,8 +1,9 @@
 import keras
 from keras import ops
 
-from keras_rm.layers.task_head import TaskHead
 from keras_rm.fragments import NEG_INF
+from keras_rm.layers.task_head import TaskHead
+from keras_rm.legacy import upgrade_config
 from keras_rm.samplers.importance_sampler import ImportanceSampler
 from keras_rm.validation import check_positive_int
 
@@ -123,8 +124,4 @@ class TeacherSampler(ImportanceSampler):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**{**BEFORE_0_4, **config})
-
-
-# Teachers of files written before version 0.4 read once and knew no positions.
-BEFORE_0_4 = {"hops": 1, "positions": False}
+        return cls(**upgrade_config(cls, config))  # files of older versions: keras_rm.legacy

@@ -1,0 +1,33 @@
+"""`keras_rm.legacy`: what files of older versions mean by the arguments they do not name."""
+
+import keras_rm
+from keras_rm.legacy import ADDED, RENAMED, upgrade_config
+
+
+def test_a_missing_argument_takes_the_value_of_the_version_that_lacked_it():
+    config = upgrade_config(keras_rm.RehearsalMemoryModel, {"num_slots": 4})
+    assert config["keep_bias"] == 0.0 and config["slot_identity"] is False and config["teacher_hops"] == 1
+    assert config["head_activation"] == "relu"  # a TaskModel row reaches its subclasses
+    assert config["num_slots"] == 4
+
+
+def test_a_named_argument_keeps_its_value():
+    config = upgrade_config(keras_rm.layers.TokenItemEncoder, {"vocabulary_size": 5, "norm_epsilon": 1e-6})
+    assert config["norm_epsilon"] == 1e-6
+
+
+def test_old_names_are_renamed_and_other_classes_untouched():
+    decoder = upgrade_config(keras_rm.layers.RehearsalDecoder, {"recollection": True, "familiarity": False})
+    assert decoder == {"reconstructs": True, "judges_familiarity": False}
+    assert upgrade_config(keras_rm.layers.SegmentEncoder, {"hidden_dim": 8}) == {"hidden_dim": 8}
+
+
+def test_every_row_names_a_class_and_an_argument_it_takes():
+    import inspect
+
+    classes = {name: getattr(module, name) for module in (keras_rm, keras_rm.models, keras_rm.layers, keras_rm.samplers)
+               for name in dir(module) if isinstance(getattr(module, name), type)}
+    for _, owner, argument, _ in ADDED:
+        assert argument in inspect.signature(classes[owner].__init__).parameters, (owner, argument)
+    for _, owner, _, new in RENAMED:
+        assert new in inspect.signature(classes[owner].__init__).parameters, (owner, new)
