@@ -42,6 +42,10 @@ def test_memory_learns_a_small_long_babi_task():
     assert (model.predict(x, verbose=0).argmax(-1) == y).mean() > 0.55
 
 
+# The slow tests' pair recall: three key-value pairs among 32 distractors, 64 items.
+TASK = dict(length=64, num_pairs=3, num_keys=16, num_values=8, num_distractors=32, as_pairs=True)
+
+
 def train_and_test(model, epochs):
     model.compile()
     for epoch in range(epochs):
@@ -52,7 +56,8 @@ def train_and_test(model, epochs):
 
 
 def encoder():
-    return keras_rm.layers.SentenceItemEncoder(recall_vocabulary_size(16, 8, 32), 32, max_words=2)
+    size = recall_vocabulary_size(TASK["num_keys"], TASK["num_values"], TASK["num_distractors"])
+    return keras_rm.layers.SentenceItemEncoder(size, 32, max_words=2)
 
 
 @pytest.mark.slow
