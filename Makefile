@@ -8,7 +8,7 @@ BACKENDS := tensorflow jax torch
 # pip's notes about absent local mirror folders are noise on these machines.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: install demo test test-all benchmark clean
+.PHONY: install demo lint test test-all benchmark clean
 
 # The exact versions tested (constraints.txt) under the package's compatible ranges (pyproject.toml).
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -45,6 +45,11 @@ test: install
 		echo "=== KERAS_BACKEND=$$job"; cat .cache/test-$${job/:/-}.log; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED on:$$failed"; exit 1; fi
+
+# ruff, configured in pyproject.toml: lint rules and the formatter's layout.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test-all:
 	$(MAKE) test PYTEST_ARGS="-m ''"

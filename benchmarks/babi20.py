@@ -30,8 +30,8 @@ import os
 from absl import app, flags
 
 from benchmarks.common import RESULTS, ROOT, command_line, machine_description, run_example, write_results
-from keras_rm.pipelines.plotting import figure
 from keras_rm.pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
 
 MODELS = {
     "memory": {"model": "memory"},
@@ -62,9 +62,16 @@ def run_dir(model, seed):
 
 def run_one(model, seed):
     settings = {
-        "task": "all", "length": 0, "data_dir": os.path.abspath(os.path.expanduser(FLAGS.data_dir)), "seed": seed,
-        "epochs": FLAGS.epochs, "train_examples": FLAGS.train_examples, "test_examples": FLAGS.test_examples,
-        "hidden_dim": FLAGS.hidden_dim, "batch_size": FLAGS.batch_size, **MODELS[model],
+        "task": "all",
+        "length": 0,
+        "data_dir": os.path.abspath(os.path.expanduser(FLAGS.data_dir)),
+        "seed": seed,
+        "epochs": FLAGS.epochs,
+        "train_examples": FLAGS.train_examples,
+        "test_examples": FLAGS.test_examples,
+        "hidden_dim": FLAGS.hidden_dim,
+        "batch_size": FLAGS.batch_size,
+        **MODELS[model],
     }
     if settings["model"] == "memory":
         settings.update(num_slots=FLAGS.num_slots, reader_hops=FLAGS.reader_hops)
@@ -99,8 +106,17 @@ def table(summary):
     models = list(summary)
     tasks = list(summary[models[0]]["error_by_task"])
     counts = summary[models[0]]["test_examples_by_task"]
-    rows = [[t, counts[t], *(f"{summary[m]['error_by_task'][t]:.1%}" + (" *" if t in summary[m]["failed_tasks"] else "")
-                             for m in models)] for t in tasks]
+    rows = [
+        [
+            t,
+            counts[t],
+            *(
+                f"{summary[m]['error_by_task'][t]:.1%}" + (" *" if t in summary[m]["failed_tasks"] else "")
+                for m in models
+            ),
+        ]
+        for t in tasks
+    ]
     rows.append(["mean", "", *(f"{summary[m]['mean_error']:.1%}" for m in models)])
     rows.append(["failed (> 5%)", "", *(str(len(summary[m]["failed_tasks"])) for m in models)])
     rows.append(["seeds", "", *(",".join(map(str, summary[m]["seeds"])) for m in models)])
@@ -115,9 +131,13 @@ def plot(summary, path):
     width = 0.8 / len(models)
     with figure(path, size=(9, 3.4)) as (ax,):
         for i, model in enumerate(models):
-            ax.bar(np.arange(len(tasks)) + i * width, [100 * summary[model]["error_by_task"][t] for t in tasks],
-                   width, label=f"{model} (mean {summary[model]['mean_error']:.1%}, "
-                                f"{len(summary[model]['failed_tasks'])} failed)")
+            ax.bar(
+                np.arange(len(tasks)) + i * width,
+                [100 * summary[model]["error_by_task"][t] for t in tasks],
+                width,
+                label=f"{model} (mean {summary[model]['mean_error']:.1%}, "
+                f"{len(summary[model]['failed_tasks'])} failed)",
+            )
         ax.axhline(100 * FAILED, color="grey", linestyle="--", linewidth=0.8)
         ax.set_xticks(np.arange(len(tasks)) + width * (len(models) - 1) / 2, tasks)
         ax.set_xlabel("bAbI task (stories as written, joint training on all 20)")
@@ -131,10 +151,31 @@ def main(argv):
         runs = list(pool.map(lambda job: run_one(*job), jobs))
     summary = summarise(runs)
     print(table(summary))
-    command = command_line("babi20.py", ["models", "seeds", "epochs", "train_examples", "test_examples", "num_slots",
-                                         "reader_hops", "hidden_dim", "batch_size", "backend"])
-    write_results("babi20", {"machine": machine_description(), "backend": FLAGS.backend, "command": command,
-                             "summary": summary, "runs": runs})
+    command = command_line(
+        "babi20.py",
+        [
+            "models",
+            "seeds",
+            "epochs",
+            "train_examples",
+            "test_examples",
+            "num_slots",
+            "reader_hops",
+            "hidden_dim",
+            "batch_size",
+            "backend",
+        ],
+    )
+    write_results(
+        "babi20",
+        {
+            "machine": machine_description(),
+            "backend": FLAGS.backend,
+            "command": command,
+            "summary": summary,
+            "runs": runs,
+        },
+    )
     plot(summary, os.path.join(RESULTS, "babi20.png"))
     print(f"Wrote {RESULTS}/babi20.json and babi20.png")
 

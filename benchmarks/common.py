@@ -45,7 +45,10 @@ def run_example(script, settings, output_dir, backend, threads):
     module = "examples." + script.removesuffix(".py")
     result = subprocess.run(
         [sys.executable, "-m", module, *args, "--noexport", f"--output_dir={output_dir}"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if result.returncode:
         raise RuntimeError(f"{script} {' '.join(args)} failed:\n{result.stderr[-4000:]}")
@@ -66,7 +69,8 @@ def check_one_per_length(*names):
     values = {name: flags.FLAGS[name].value for name in ("lengths", *names)}
     if any(len(values[name]) != len(values["lengths"]) for name in names):
         raise ValueError(
-            " and ".join(f"`--{name}`" for name in names) + " need one value per length. Received: "
+            " and ".join(f"`--{name}`" for name in names)
+            + " need one value per length. Received: "
             + ", ".join(f"--{name}={value}" for name, value in values.items())
         )
 
@@ -103,7 +107,9 @@ def command_line(script, flag_names):
     """The command that reproduces a benchmark run: `python -m benchmarks.<script>` with these flags' values."""
     from absl import flags
 
-    return f"python -m benchmarks.{script.removesuffix('.py')} " + " ".join(flags.FLAGS[name].serialize() for name in flag_names)
+    return f"python -m benchmarks.{script.removesuffix('.py')} " + " ".join(
+        flags.FLAGS[name].serialize() for name in flag_names
+    )
 
 
 def epoch_timer():

@@ -37,10 +37,17 @@ import os
 from absl import app, flags
 
 from benchmarks.common import (
-    RESULTS, ROOT, check_one_per_length, machine_description, merge_runs, run_example, train_by_length,
-    write_results)
-from keras_rm.pipelines.plotting import figure
+    RESULTS,
+    ROOT,
+    check_one_per_length,
+    machine_description,
+    merge_runs,
+    run_example,
+    train_by_length,
+    write_results,
+)
 from keras_rm.pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
 
 VARIANTS = {
     "recent": {"model": "recent"},
@@ -80,18 +87,25 @@ def run_dir(length, variant, seed):
 def run_one(variant, length, seed, init_from):
     index = FLAGS.lengths.index(str(length))
     settings = {
-        "history_length": length, "epochs": int(FLAGS.epochs[index]), "train_users": int(FLAGS.train_users[index]),
-        "test_users": FLAGS.test_users, "seed": seed, "sampler": FLAGS.sampler,
-        "recollection_weight": FLAGS.recollection_weight, "familiarity_weight": FLAGS.familiarity_weight,
-        "warmup_epochs": FLAGS.warmup_epochs, "warmup_length": FLAGS.warmup_length,
+        "history_length": length,
+        "epochs": int(FLAGS.epochs[index]),
+        "train_users": int(FLAGS.train_users[index]),
+        "test_users": FLAGS.test_users,
+        "seed": seed,
+        "sampler": FLAGS.sampler,
+        "recollection_weight": FLAGS.recollection_weight,
+        "familiarity_weight": FLAGS.familiarity_weight,
+        "warmup_epochs": FLAGS.warmup_epochs,
+        "warmup_length": FLAGS.warmup_length,
         **VARIANTS[variant],
     }
     if FLAGS.data_dir:
         settings["data_dir"] = FLAGS.data_dir
     if init_from:
         settings["init_from"] = init_from
-    metrics = run_example("ctr.py", settings, run_dir(length, variant, seed), FLAGS.backend,
-                          max(1, os.cpu_count() // FLAGS.jobs))
+    metrics = run_example(
+        "ctr.py", settings, run_dir(length, variant, seed), FLAGS.backend, max(1, os.cpu_count() // FLAGS.jobs)
+    )
     return dict(metrics, length=length, variant=variant, seed=seed, settings=settings)
 
 
@@ -101,9 +115,12 @@ def summarise(length, variant, by_seed):
 
     first = next(iter(by_seed.values()))
     return {
-        "length": length, "variant": variant, "config": first["config"],
+        "length": length,
+        "variant": variant,
+        "config": first["config"],
         **{key: float(np.mean([m[key] for m in by_seed.values()])) for key in ("auc", "gauc", "seconds")},
-        "test_examples": first["test_examples"], "state_bytes_per_user": first["state_bytes_per_user"],
+        "test_examples": first["test_examples"],
+        "state_bytes_per_user": first["state_bytes_per_user"],
         "by_seed": by_seed,
     }
 
@@ -114,10 +131,35 @@ def table(runs):
         c = r["config"]
         schedule = f"{c['epochs']} x {c['train_users']:,}" + (" (from the shorter run)" if c.get("init_from") else "")
         aucs = " / ".join(f"{m['auc']:.4f}" for m in r["by_seed"].values())
-        rows.append([r["length"], r["variant"], schedule, len(r["by_seed"]), f"{r['auc']:.4f}", aucs,
-                     f"{r['gauc']:.4f}", r["test_examples"], f"{r['state_bytes_per_user']:,}", f"{r['seconds']:.0f}"])
-    return format_table(["behaviours", "model", "epochs x users", "seeds", "AUC (mean)", "AUC per seed", "GAUC",
-                         "test examples", "state bytes/user", "train s"], rows)
+        rows.append(
+            [
+                r["length"],
+                r["variant"],
+                schedule,
+                len(r["by_seed"]),
+                f"{r['auc']:.4f}",
+                aucs,
+                f"{r['gauc']:.4f}",
+                r["test_examples"],
+                f"{r['state_bytes_per_user']:,}",
+                f"{r['seconds']:.0f}",
+            ]
+        )
+    return format_table(
+        [
+            "behaviours",
+            "model",
+            "epochs x users",
+            "seeds",
+            "AUC (mean)",
+            "AUC per seed",
+            "GAUC",
+            "test examples",
+            "state bytes/user",
+            "train s",
+        ],
+        rows,
+    )
 
 
 def plot(runs, path):
@@ -129,8 +171,9 @@ def plot(runs, path):
     width = 0.8 / len(lengths)
     with figure(path, size=(7, 3.6)) as (ax,):
         for i, length in enumerate(lengths):
-            values = [next((r["auc"] for r in runs if r["variant"] == v and r["length"] == length), np.nan)
-                      for v in variants]
+            values = [
+                next((r["auc"] for r in runs if r["variant"] == v and r["length"] == length), np.nan) for v in variants
+            ]
             ax.bar(np.arange(len(variants)) + i * width, values, width, label=f"{length} behaviours")
         ax.set_xticks(np.arange(len(variants)) + width * (len(lengths) - 1) / 2, variants, rotation=15)
         ax.set_ylim(0.5, 1.0)
@@ -147,15 +190,17 @@ def main(argv):
 
     runs = []
     seeds = list(map(int, FLAGS.seeds))
-    for length, results in train_by_length(map(int, FLAGS.lengths), variants, seeds, run_one, run_dir,
-                                           FLAGS.warm_start, FLAGS.jobs):
+    for length, results in train_by_length(
+        map(int, FLAGS.lengths), variants, seeds, run_one, run_dir, FLAGS.warm_start, FLAGS.jobs
+    ):
         for variant in variants(length):
             runs.append(summarise(length, variant, {str(seed): results[variant, seed] for seed in seeds}))
             print(f"{length:>5} {variant:<17} AUC {runs[-1]['auc']:.4f}", flush=True)
     name = "ctr" if not FLAGS.data_dir else "ctr_movielens"
     # Seeds run earlier stay beside the new ones; the means are over all of them.
-    runs = [summarise(r["length"], r["variant"], r["by_seed"])
-            for r in merge_runs(name, runs, VARIANTS, keep=["by_seed"])]
+    runs = [
+        summarise(r["length"], r["variant"], r["by_seed"]) for r in merge_runs(name, runs, VARIANTS, keep=["by_seed"])
+    ]
     print(table(runs))
     write_results(name, {"machine": machine_description(), "backend": FLAGS.backend, "runs": runs})
     plot(runs, os.path.join(RESULTS, f"{name}.png"))

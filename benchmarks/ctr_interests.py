@@ -21,8 +21,8 @@ import os
 from absl import app, flags
 
 from benchmarks.common import RESULTS, ROOT, write_results
-from keras_rm.pipelines.plotting import figure
 from keras_rm.pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("runs", None, "Run directories of examples/ctr.py (default: the 500-behaviour benchmark runs).")
@@ -47,21 +47,27 @@ def interest_aucs(run_dir, examples):
     from keras_rm.pipelines.metrics import auc
 
     model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
-    scores = np.asarray(model.predict({"items": examples["items"], "query": examples["query"]}, batch_size=64,
-                                      verbose=0)).reshape(-1)
+    scores = np.asarray(
+        model.predict({"items": examples["items"], "query": examples["query"]}, batch_size=64, verbose=0)
+    ).reshape(-1)
     labels = examples["label"]
-    favourite = np.array([favourite_positive(items, query, FLAGS.length)
-                          for items, query in zip(examples["items"], examples["query"])])
+    favourite = np.array(
+        [favourite_positive(items, query, FLAGS.length) for items, query in zip(examples["items"], examples["query"])]
+    )
     negatives = labels == 0
 
     def positives_auc(chosen):
         picked = chosen | negatives
         return float(auc(labels[picked], scores[picked]))
 
-    return {"run": os.path.relpath(run_dir, ROOT), "all": float(auc(labels, scores)),
-            "favourites": positives_auc((labels == 1) & favourite), "drift": positives_auc((labels == 1) & ~favourite),
-            "favourite_positives": int(((labels == 1) & favourite).sum()),
-            "drift_positives": int(((labels == 1) & ~favourite).sum())}
+    return {
+        "run": os.path.relpath(run_dir, ROOT),
+        "all": float(auc(labels, scores)),
+        "favourites": positives_auc((labels == 1) & favourite),
+        "drift": positives_auc((labels == 1) & ~favourite),
+        "favourite_positives": int(((labels == 1) & favourite).sum()),
+        "drift_positives": int(((labels == 1) & ~favourite).sum()),
+    }
 
 
 def main(argv):
@@ -71,9 +77,21 @@ def main(argv):
     users = generate_lifelong_users(FLAGS.users, FLAGS.length, seed=FLAGS.seed)
     examples = make_examples(users, FLAGS.length, seed=FLAGS.seed + 1)
     rows = [interest_aucs(run, examples) for run in runs]
-    print(format_table(["run", "AUC", "favourites", "drift", "positives (fav. / drift)"],
-                       [[r["run"], f"{r['all']:.3f}", f"{r['favourites']:.3f}", f"{r['drift']:.3f}",
-                         f"{r['favourite_positives']} / {r['drift_positives']}"] for r in rows]))
+    print(
+        format_table(
+            ["run", "AUC", "favourites", "drift", "positives (fav. / drift)"],
+            [
+                [
+                    r["run"],
+                    f"{r['all']:.3f}",
+                    f"{r['favourites']:.3f}",
+                    f"{r['drift']:.3f}",
+                    f"{r['favourite_positives']} / {r['drift_positives']}",
+                ]
+                for r in rows
+            ],
+        )
+    )
     write_results("ctr_interests", {"length": FLAGS.length, "users": FLAGS.users, "seed": FLAGS.seed, "runs": rows})
     with figure(os.path.join(RESULTS, "ctr_interests.png"), size=(7, 3.6)) as (ax,):
         names = [os.path.basename(r["run"]) for r in rows]

@@ -21,14 +21,16 @@ from absl import app, flags
 
 from benchmarks.common import (
     RESULTS,
-    TRAINING_CONFIG as CONFIG,
     epoch_timer,
     machine_description,
     run_worker,
     write_results,
 )
-from keras_rm.pipelines.plotting import figure
+from benchmarks.common import (
+    TRAINING_CONFIG as CONFIG,
+)
 from keras_rm.pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("worker", False, "Internal: measure under the current KERAS_BACKEND and print JSON.")
@@ -66,8 +68,7 @@ def measure(num_devices):
         model = keras_rm.RehearsalMemoryModel(encoder, num_classes=16, seed=0, **config)
         model.compile()
     timer = epoch_timer()
-    history = model.fit(x, y, batch_size=FLAGS.batch_size, epochs=1 + FLAGS.timed_epochs, verbose=0,
-                        callbacks=[timer])
+    history = model.fit(x, y, batch_size=FLAGS.batch_size, epochs=1 + FLAGS.timed_epochs, verbose=0, callbacks=[timer])
     return {
         "backend": keras.config.backend(),
         "devices": devices,
@@ -82,8 +83,12 @@ def main(argv):
     if FLAGS.worker:
         print(json.dumps(measure(FLAGS.num_devices)))
         return
-    args = [f"--batch_size={FLAGS.batch_size}", f"--length={FLAGS.length}", f"--steps={FLAGS.steps}",
-            f"--timed_epochs={FLAGS.timed_epochs}"]
+    args = [
+        f"--batch_size={FLAGS.batch_size}",
+        f"--length={FLAGS.length}",
+        f"--steps={FLAGS.steps}",
+        f"--timed_epochs={FLAGS.timed_epochs}",
+    ]
     runs = {}
     for backend in FLAGS.backends:
         for count in map(int, FLAGS.devices):
@@ -95,14 +100,23 @@ def main(argv):
         step = {c: results[c]["seconds_per_step"] for c in counts}
         rows.append([backend, *(f"{step[c] * 1000:.0f} ms ({step[c] / step[counts[0]]:.2f}x)" for c in counts)])
     table = format_table(["backend", *(f"{c} device{'s' if c > 1 else ''}" for c in counts)], rows)
-    print(f"Step time of data-parallel training, global batch {FLAGS.batch_size} x {FLAGS.length} items, "
-          f"rehearsal config {CONFIG}, CPU devices sharing {os.cpu_count()} cores ({machine_description()})")
+    print(
+        f"Step time of data-parallel training, global batch {FLAGS.batch_size} x {FLAGS.length} items, "
+        f"rehearsal config {CONFIG}, CPU devices sharing {os.cpu_count()} cores ({machine_description()})"
+    )
     print(table)
-    path = write_results("data_parallel", {
-        "command": "python -m benchmarks.data_parallel " + " ".join(args),
-        "config": CONFIG, "batch_size": FLAGS.batch_size, "length": FLAGS.length,
-        "machine": machine_description(), "results": runs, "table": table,
-    })
+    path = write_results(
+        "data_parallel",
+        {
+            "command": "python -m benchmarks.data_parallel " + " ".join(args),
+            "config": CONFIG,
+            "batch_size": FLAGS.batch_size,
+            "length": FLAGS.length,
+            "machine": machine_description(),
+            "results": runs,
+            "table": table,
+        },
+    )
     plot(runs, counts, os.path.join(RESULTS, "data_parallel.png"))
     print(f"Wrote {path} and data_parallel.png")
 

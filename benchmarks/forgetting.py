@@ -35,9 +35,16 @@ import os
 from absl import app, flags
 
 from benchmarks.common import (
-    RESULTS, ROOT, check_one_per_length, command_line, machine_description, run_example, write_results)
-from keras_rm.pipelines.plotting import figure, quarter_axis
+    RESULTS,
+    ROOT,
+    check_one_per_length,
+    command_line,
+    machine_description,
+    run_example,
+    write_results,
+)
 from keras_rm.pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure, quarter_axis
 
 VARIANTS = {
     "plain": {"recollection_weight": 0.0, "familiarity_weight": 0.0},
@@ -53,8 +60,7 @@ TRAIN_TERMS = ("accuracy", "recollection_accuracy", "familiarity_accuracy", "tea
 FLAGS = flags.FLAGS
 flags.DEFINE_list("tasks", ["1"], "bAbI tasks (built-in generator: 1, 2, 3, 6, 7).")
 flags.DEFINE_list("lengths", ["200"], "Sentences per lengthened story.")
-flags.DEFINE_list("variants", ["plain", "uniform", "uniform_warmup", "teacher", "full_attention"],
-                  "Models compared.")
+flags.DEFINE_list("variants", ["plain", "uniform", "uniform_warmup", "teacher", "full_attention"], "Models compared.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (data, initialisation, rehearsal draws).")
 flags.DEFINE_list("epochs", ["6"], "Epochs at each length, the same for every variant.")
 flags.DEFINE_list("train_examples", ["8000"], "Fresh training stories per epoch at each length.")
@@ -80,11 +86,18 @@ def run_one(task, length, variant, seed, init_from):
     """Runs the example once (or reads back a finished identical run); returns its metrics."""
     index = FLAGS.lengths.index(str(length))
     settings = {
-        "task": task, "length": length, "seed": seed, "epochs": FLAGS.epochs[index],
-        "train_examples": FLAGS.train_examples[index], "test_examples": FLAGS.test_examples,
-        "segment_length": FLAGS.segment_length, "num_slots": FLAGS.num_slots, "story_length": FLAGS.story_length,
+        "task": task,
+        "length": length,
+        "seed": seed,
+        "epochs": FLAGS.epochs[index],
+        "train_examples": FLAGS.train_examples[index],
+        "test_examples": FLAGS.test_examples,
+        "segment_length": FLAGS.segment_length,
+        "num_slots": FLAGS.num_slots,
+        "story_length": FLAGS.story_length,
         "recollection_weight": FLAGS.recollection_weight,
-        "familiarity_weight": FLAGS.familiarity_weight, "rehearsal_warmup": FLAGS.rehearsal_warmup,
+        "familiarity_weight": FLAGS.familiarity_weight,
+        "rehearsal_warmup": FLAGS.rehearsal_warmup,
         **VARIANTS[variant],
     }
     if init_from:
@@ -104,16 +117,25 @@ def summarise(runs):
     for (task, length, variant), group in groups.items():
         accuracy = np.array([run["accuracy"] for run in group])
         by_depth = np.array([[np.nan if v is None else v for v in run["accuracy_by_depth"]] for run in group])
-        summary.append({
-            "task": task, "length": length, "variant": variant, "seeds": len(group),
-            "accuracy_mean": float(accuracy.mean()), "accuracy_std": float(accuracy.std()),
-            "by_depth_mean": np.nanmean(by_depth, axis=0).tolist(),
-            "by_depth_std": np.nanstd(by_depth, axis=0).tolist(),
-            "seconds_mean": float(np.mean([run["seconds"] for run in group])),
-            # Last training epoch, mean over seeds: did the rehearsal (and the teacher) learn anything?
-            **{f"train_{name}_mean": float(np.mean([run["train_logs"][name] for run in group]))
-               for name in TRAIN_TERMS if all(name in run["train_logs"] for run in group)},
-        })
+        summary.append(
+            {
+                "task": task,
+                "length": length,
+                "variant": variant,
+                "seeds": len(group),
+                "accuracy_mean": float(accuracy.mean()),
+                "accuracy_std": float(accuracy.std()),
+                "by_depth_mean": np.nanmean(by_depth, axis=0).tolist(),
+                "by_depth_std": np.nanstd(by_depth, axis=0).tolist(),
+                "seconds_mean": float(np.mean([run["seconds"] for run in group])),
+                # Last training epoch, mean over seeds: did the rehearsal (and the teacher) learn anything?
+                **{
+                    f"train_{name}_mean": float(np.mean([run["train_logs"][name] for run in group]))
+                    for name in TRAIN_TERMS
+                    if all(name in run["train_logs"] for run in group)
+                },
+            }
+        )
     return summary
 
 
@@ -131,22 +153,52 @@ def main(argv):
                         jobs[(task, variant, seed)] = pool.submit(run_one, task, length, variant, seed, init_from)
             for (task, variant, seed), job in jobs.items():
                 metrics = job.result()
-                runs.append({"task": task, "length": length, "variant": variant, "seed": seed,
-                             "accuracy": metrics["accuracy"], "accuracy_by_depth": metrics["accuracy_by_depth"],
-                             "test_examples_by_depth": metrics.get("test_examples_by_depth"),
-                             "train_logs": metrics.get("train_logs", {}), "seconds": metrics["seconds"]})
-                print(f"task {task} length {length} {variant:>17} seed {seed}: {metrics['accuracy']:.1%} "
-                      f"({metrics['seconds']:.0f} s)", flush=True)
+                runs.append(
+                    {
+                        "task": task,
+                        "length": length,
+                        "variant": variant,
+                        "seed": seed,
+                        "accuracy": metrics["accuracy"],
+                        "accuracy_by_depth": metrics["accuracy_by_depth"],
+                        "test_examples_by_depth": metrics.get("test_examples_by_depth"),
+                        "train_logs": metrics.get("train_logs", {}),
+                        "seconds": metrics["seconds"],
+                    }
+                )
+                print(
+                    f"task {task} length {length} {variant:>17} seed {seed}: {metrics['accuracy']:.1%} "
+                    f"({metrics['seconds']:.0f} s)",
+                    flush=True,
+                )
     summary = summarise(runs)
     rows = [
-        [s["task"], s["length"], s["variant"], f"{s['accuracy_mean']:.1%} ± {s['accuracy_std']:.1%}",
-         *[f"{v:.1%}" for v in s["by_depth_mean"]],
-         f"{s['train_recollection_accuracy_mean']:.3f}" if "train_recollection_accuracy_mean" in s else "-",
-         f"{s['seconds_mean']:.0f}"]
+        [
+            s["task"],
+            s["length"],
+            s["variant"],
+            f"{s['accuracy_mean']:.1%} ± {s['accuracy_std']:.1%}",
+            *[f"{v:.1%}" for v in s["by_depth_mean"]],
+            f"{s['train_recollection_accuracy_mean']:.3f}" if "train_recollection_accuracy_mean" in s else "-",
+            f"{s['seconds_mean']:.0f}",
+        ]
         for s in summary
     ]
-    table = format_table(["task", "length", "variant", "accuracy (mean ± sd)", "Q1 (earliest)", "Q2", "Q3",
-                          "Q4 (latest)", "recollection acc. (train)", "s/run"], rows)
+    table = format_table(
+        [
+            "task",
+            "length",
+            "variant",
+            "accuracy (mean ± sd)",
+            "Q1 (earliest)",
+            "Q2",
+            "Q3",
+            "Q4 (latest)",
+            "recollection acc. (train)",
+            "s/run",
+        ],
+        rows,
+    )
     counts = {}
     for run in runs:
         if run["test_examples_by_depth"]:
@@ -155,17 +207,42 @@ def main(argv):
         f"task {task}, {length}, seed {seed}: {'/'.join(map(str, n))}"
         for (task, length, seed), n in sorted(counts.items())
     )
-    command = command_line("forgetting.py", (
-        "tasks", "lengths", "variants", "seeds", "epochs", "train_examples", "test_examples", "recollection_weight",
-        "familiarity_weight", "rehearsal_warmup", "segment_length", "num_slots", "story_length", "warm_start",
-        "backend"))
-    print(f"\nTest accuracy by quarter of the sequence holding the supporting facts "
-          f"({len(FLAGS.seeds)} seeds, {FLAGS.backend}, {machine_description()})")
+    command = command_line(
+        "forgetting.py",
+        (
+            "tasks",
+            "lengths",
+            "variants",
+            "seeds",
+            "epochs",
+            "train_examples",
+            "test_examples",
+            "recollection_weight",
+            "familiarity_weight",
+            "rehearsal_warmup",
+            "segment_length",
+            "num_slots",
+            "story_length",
+            "warm_start",
+            "backend",
+        ),
+    )
+    print(
+        f"\nTest accuracy by quarter of the sequence holding the supporting facts "
+        f"({len(FLAGS.seeds)} seeds, {FLAGS.backend}, {machine_description()})"
+    )
     print(table)
-    path = write_results(FLAGS.results_name, {
-        "command": command, "machine": machine_description(), "backend": FLAGS.backend,
-        "summary": summary, "runs": runs, "table": table,
-    })
+    path = write_results(
+        FLAGS.results_name,
+        {
+            "command": command,
+            "machine": machine_description(),
+            "backend": FLAGS.backend,
+            "summary": summary,
+            "runs": runs,
+            "table": table,
+        },
+    )
     plot(summary, os.path.join(RESULTS, f"{FLAGS.results_name}.png"))
     print(f"Wrote {path} and {FLAGS.results_name}.png")
 
@@ -177,8 +254,14 @@ def plot(summary, path):
         for ax, (task, length) in zip(axes, panels):
             for s in summary:
                 if (s["task"], s["length"]) == (task, length):
-                    ax.errorbar(range(1, 5), s["by_depth_mean"], yerr=s["by_depth_std"], marker="o", capsize=3,
-                                label=s["variant"])
+                    ax.errorbar(
+                        range(1, 5),
+                        s["by_depth_mean"],
+                        yerr=s["by_depth_std"],
+                        marker="o",
+                        capsize=3,
+                        label=s["variant"],
+                    )
             ax.set_title(f"bAbI task {task}, {length} sentences")
             quarter_axis(ax, "quarter holding the facts", "test accuracy" if ax is axes[0] else None)
         axes[-1].legend(fontsize=8)

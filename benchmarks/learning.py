@@ -29,10 +29,9 @@ import os
 
 from absl import app, flags
 
-from benchmarks.common import (
-    RESULTS, ROOT, command_line, machine_description, run_example, write_results)
-from keras_rm.pipelines.plotting import figure
+from benchmarks.common import RESULTS, ROOT, command_line, machine_description, run_example, write_results
 from keras_rm.pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
 
 # Models as flags of examples/babi_long.py: the memory, the upper bound, and the memory with one of
 # the pieces that make it learn taken out (the ablation).
@@ -54,8 +53,11 @@ flags.DEFINE_integer("test_examples", 500, "Test stories (fixed per seed; the cu
 flags.DEFINE_integer("task2_hops", 2, "Reader hops of the memory on task 2 (two supporting facts).")
 flags.DEFINE_integer("curriculum_from", 200, "Settings longer than this go on from the run at this length.")
 flags.DEFINE_integer("curriculum_epochs", 3, "Epochs of a curriculum setting (after its shorter run).")
-flags.DEFINE_list("curriculum_models", ["memory"], "Models of the curriculum and extrapolation settings (full attention "
-                  "over 1,000+ sentences costs quadratic time).")
+flags.DEFINE_list(
+    "curriculum_models",
+    ["memory"],
+    "Models of the curriculum and extrapolation settings (full attention over 1,000+ sentences costs quadratic time).",
+)
 flags.DEFINE_float("target", 0.9, "Accuracy whose first epoch the table reports.")
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the runs.")
 flags.DEFINE_integer("jobs", 2, "Runs at a time (each gets cpu_count / jobs threads).")
@@ -83,9 +85,16 @@ def run_dir(setting, model, seed):
 def run_one(setting, model, seed):
     task, length, test_length = parse_setting(setting)
     settings = {
-        "task": task, "length": length, "model": "memory", "seed": seed, "epochs": FLAGS.epochs,
-        "train_examples": FLAGS.train_examples, "test_examples": FLAGS.test_examples,
-        "recollection_weight": 0.0, "familiarity_weight": 0.0, **MODELS[model],
+        "task": task,
+        "length": length,
+        "model": "memory",
+        "seed": seed,
+        "epochs": FLAGS.epochs,
+        "train_examples": FLAGS.train_examples,
+        "test_examples": FLAGS.test_examples,
+        "recollection_weight": 0.0,
+        "familiarity_weight": 0.0,
+        **MODELS[model],
     }
     if settings["model"] == "memory" and task == 2:
         settings["reader_hops"] = FLAGS.task2_hops
@@ -119,15 +128,21 @@ def summarise(runs):
     summary = []
     for (setting, model), group in groups.items():
         by_depth = np.array([[np.nan if v is None else v for v in run["accuracy_by_depth"]] for run in group])
-        summary.append({
-            "setting": setting, "model": model, "seeds": [run["seed"] for run in group],
-            "accuracy_mean": float(np.mean([run["accuracy"] for run in group])),
-            "accuracy_per_seed": [run["accuracy"] for run in group],
-            "by_depth_mean": np.nanmean(by_depth, axis=0).tolist(),
-            "stories_to_target": [stories_to_reach(run["learning_curve"], FLAGS.target) if run["learning_curve"]
-                                  else "-" for run in group],  # "-": a test of a trained run
-            "seconds_mean": float(np.mean([run["seconds"] for run in group])),
-        })
+        summary.append(
+            {
+                "setting": setting,
+                "model": model,
+                "seeds": [run["seed"] for run in group],
+                "accuracy_mean": float(np.mean([run["accuracy"] for run in group])),
+                "accuracy_per_seed": [run["accuracy"] for run in group],
+                "by_depth_mean": np.nanmean(by_depth, axis=0).tolist(),
+                "stories_to_target": [
+                    stories_to_reach(run["learning_curve"], FLAGS.target) if run["learning_curve"] else "-"
+                    for run in group
+                ],  # "-": a test of a trained run
+                "seconds_mean": float(np.mean([run["seconds"] for run in group])),
+            }
+        )
     return summary
 
 
@@ -138,47 +153,103 @@ def main(argv):
         jobs = {}
         for depth in (1, 2, 3):
             models = FLAGS.models if depth == 1 else [m for m in FLAGS.models if m in FLAGS.curriculum_models]
-            submitted = {(setting, model, int(seed)): pool.submit(run_one, setting, model, int(seed))
-                         for setting in FLAGS.settings if len(chain(setting)) == depth
-                         for model in models for seed in FLAGS.seeds}
+            submitted = {
+                (setting, model, int(seed)): pool.submit(run_one, setting, model, int(seed))
+                for setting in FLAGS.settings
+                if len(chain(setting)) == depth
+                for model in models
+                for seed in FLAGS.seeds
+            }
             concurrent.futures.wait(submitted.values())
             jobs.update(submitted)
         for (setting, model, seed), job in jobs.items():
             metrics = job.result()
-            curve = [{"stories": row["stories"], "val_accuracy": row["val_accuracy"]}
-                     for row in metrics["learning_curve"]]
-            runs.append({"setting": setting, "model": model, "seed": seed, "accuracy": metrics["accuracy"],
-                         "accuracy_by_depth": metrics["accuracy_by_depth"],
-                         "test_examples_by_depth": metrics["test_examples_by_depth"],
-                         "learning_curve": curve, "seconds": metrics["seconds"]})
-            print(f"{setting} {model:>14} seed {seed}: {metrics['accuracy']:.1%} ({metrics['seconds']:.0f} s)",
-                  flush=True)
+            curve = [
+                {"stories": row["stories"], "val_accuracy": row["val_accuracy"]} for row in metrics["learning_curve"]
+            ]
+            runs.append(
+                {
+                    "setting": setting,
+                    "model": model,
+                    "seed": seed,
+                    "accuracy": metrics["accuracy"],
+                    "accuracy_by_depth": metrics["accuracy_by_depth"],
+                    "test_examples_by_depth": metrics["test_examples_by_depth"],
+                    "learning_curve": curve,
+                    "seconds": metrics["seconds"],
+                }
+            )
+            print(
+                f"{setting} {model:>14} seed {seed}: {metrics['accuracy']:.1%} ({metrics['seconds']:.0f} s)", flush=True
+            )
     summary = summarise(runs)
 
     def stories(values):
         return " / ".join("never" if v is None else v if isinstance(v, str) else f"{v:,}" for v in values)
 
     rows = [
-        [s["setting"], s["model"], f"{s['accuracy_mean']:.1%}", " / ".join(f"{v:.1%}" for v in s["accuracy_per_seed"]),
-         *[f"{v:.1%}" for v in s["by_depth_mean"]], stories(s["stories_to_target"]), f"{s['seconds_mean']:.0f}"]
+        [
+            s["setting"],
+            s["model"],
+            f"{s['accuracy_mean']:.1%}",
+            " / ".join(f"{v:.1%}" for v in s["accuracy_per_seed"]),
+            *[f"{v:.1%}" for v in s["by_depth_mean"]],
+            stories(s["stories_to_target"]),
+            f"{s['seconds_mean']:.0f}",
+        ]
         for s in summary
     ]
-    table = format_table(["setting", "model", "accuracy (mean)", "per seed", "Q1 (earliest)", "Q2", "Q3",
-                          "Q4 (latest)", f"stories to {FLAGS.target:.0%} (per seed)", "s/run"], rows)
+    table = format_table(
+        [
+            "setting",
+            "model",
+            "accuracy (mean)",
+            "per seed",
+            "Q1 (earliest)",
+            "Q2",
+            "Q3",
+            "Q4 (latest)",
+            f"stories to {FLAGS.target:.0%} (per seed)",
+            "s/run",
+        ],
+        rows,
+    )
     counts = sorted({(run["setting"], run["seed"], tuple(run["test_examples_by_depth"])) for run in runs})
     table += "\ntest stories per quarter (Q1/Q2/Q3/Q4): " + "; ".join(
         f"{setting} seed {seed}: {'/'.join(map(str, n))}" for setting, seed, n in counts
     )
-    command = command_line("learning.py", ("settings", "models", "seeds", "epochs", "train_examples",
-                                           "test_examples", "task2_hops", "curriculum_from", "curriculum_epochs", "curriculum_models",
-                                           "backend"))
-    print(f"\nTest accuracy after {FLAGS.epochs} epochs of {FLAGS.train_examples:,} fresh stories "
-          f"({len(FLAGS.seeds)} seeds, {FLAGS.backend}, {machine_description()})")
+    command = command_line(
+        "learning.py",
+        (
+            "settings",
+            "models",
+            "seeds",
+            "epochs",
+            "train_examples",
+            "test_examples",
+            "task2_hops",
+            "curriculum_from",
+            "curriculum_epochs",
+            "curriculum_models",
+            "backend",
+        ),
+    )
+    print(
+        f"\nTest accuracy after {FLAGS.epochs} epochs of {FLAGS.train_examples:,} fresh stories "
+        f"({len(FLAGS.seeds)} seeds, {FLAGS.backend}, {machine_description()})"
+    )
     print(table)
-    path = write_results("learning", {
-        "command": command, "machine": machine_description(), "backend": FLAGS.backend,
-        "summary": summary, "runs": runs, "table": table,
-    })
+    path = write_results(
+        "learning",
+        {
+            "command": command,
+            "machine": machine_description(),
+            "backend": FLAGS.backend,
+            "summary": summary,
+            "runs": runs,
+            "table": table,
+        },
+    )
     plot(runs, os.path.join(RESULTS, "learning.png"))
     print(f"Wrote {path} and learning.png")
 
@@ -192,9 +263,14 @@ def plot(runs, path):
             for run in runs:
                 if run["setting"] == setting:
                     curve = run["learning_curve"]
-                    ax.plot([row["stories"] for row in curve], [row["val_accuracy"] for row in curve], marker=".",
-                            color=colours[run["model"]], label=f"{run['model']} (seed {run['seed']})",
-                            linestyle="-" if run["seed"] == runs[0]["seed"] else "--")
+                    ax.plot(
+                        [row["stories"] for row in curve],
+                        [row["val_accuracy"] for row in curve],
+                        marker=".",
+                        color=colours[run["model"]],
+                        label=f"{run['model']} (seed {run['seed']})",
+                        linestyle="-" if run["seed"] == runs[0]["seed"] else "--",
+                    )
             task, length, test_length = parse_setting(setting)
             tested = f", tested at {test_length}" if test_length else ""
             ax.set_title(f"bAbI task {task}, {length} sentences{tested}")

@@ -30,8 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from absl import app, flags, logging
 
 from benchmarks.common import RESULTS, machine_description, write_results
-from keras_rm.pipelines.plotting import figure
 from keras_rm.pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("lengths", [str(2**k) for k in range(10, 17)], "Sequence lengths, in items (1k to 64k).")
@@ -85,8 +85,14 @@ def measure(folder):
     lengths = [int(n) for n in FLAGS.lengths]
     segment = CONFIG["segment_length"]
     memory_model = keras_rm.RehearsalMemoryModel(
-        encoder(), num_classes=10, num_slots=CONFIG["num_slots"], segment_length=segment,
-        num_heads=CONFIG["num_heads"], recollection_weight=0.0, familiarity_weight=0.0, name="memory",
+        encoder(),
+        num_classes=10,
+        num_slots=CONFIG["num_slots"],
+        segment_length=segment,
+        num_heads=CONFIG["num_heads"],
+        recollection_weight=0.0,
+        familiarity_weight=0.0,
+        name="memory",
     )
     served = export(memory_model, segment, folder)
     query = rng.integers(1, CONFIG["vocabulary_size"], (1, QUERY_LENGTH)).astype("int32")
@@ -112,7 +118,10 @@ def measure(folder):
         }
         if attention_gb(length) <= FLAGS.full_attention_max_gb:
             full = keras_rm.FullAttentionModel(
-                encoder(), num_classes=10, num_layers=CONFIG["full_layers"], num_heads=CONFIG["num_heads"],
+                encoder(),
+                num_classes=10,
+                num_layers=CONFIG["full_layers"],
+                num_heads=CONFIG["num_heads"],
                 name="full_attention",
             )
             full_served = export(full, length, folder)  # kept alive: its functions reference its variables
@@ -136,11 +145,29 @@ def table(rows):
         return "n/a (too large)" if value is None else f"{value:.2f}"
 
     return format_table(
-        ["items", "write ms/segment", "answer ms", f"answer vs {rows[0]['length']}", "full attention ms",
-         "full / answer", "memory bytes", "full-attention bytes"],
-        [[r["length"], f"{r['write_ms']:.2f}", f"{r['answer_ms']:.3f}", f"{r['answer_vs_first']:.2f}x",
-          ms(r["full_ms"]), "n/a" if r["full_vs_answer"] is None else f"{r['full_vs_answer']:.0f}x",
-          f"{r['memory_bytes']:,}", f"{r['full_bytes']:,}"] for r in rows],
+        [
+            "items",
+            "write ms/segment",
+            "answer ms",
+            f"answer vs {rows[0]['length']}",
+            "full attention ms",
+            "full / answer",
+            "memory bytes",
+            "full-attention bytes",
+        ],
+        [
+            [
+                r["length"],
+                f"{r['write_ms']:.2f}",
+                f"{r['answer_ms']:.3f}",
+                f"{r['answer_vs_first']:.2f}x",
+                ms(r["full_ms"]),
+                "n/a" if r["full_vs_answer"] is None else f"{r['full_vs_answer']:.0f}x",
+                f"{r['memory_bytes']:,}",
+                f"{r['full_bytes']:,}",
+            ]
+            for r in rows
+        ],
     )
 
 
@@ -168,8 +195,10 @@ def main(argv):
     print(table(rows))
     first, last = rows[0], rows[-1]
     constant = "constant" if len({r["memory_bytes"] for r in rows}) == 1 else "NOT constant"
-    print(f"answer latency at {last['length']} items vs {first['length']}: {last['answer_vs_first']:.2f}x "
-          f"(target <= 1.2x); memory state {constant} at {first['memory_bytes']:,} bytes")
+    print(
+        f"answer latency at {last['length']} items vs {first['length']}: {last['answer_vs_first']:.2f}x "
+        f"(target <= 1.2x); memory state {constant} at {first['memory_bytes']:,} bytes"
+    )
     at_16k = next((r for r in rows if r["length"] == 16384 and r["full_vs_answer"]), None)
     if at_16k:
         print(f"full attention / answer at 16384 items: {at_16k['full_vs_answer']:.0f}x (target >= 20x)")

@@ -16,14 +16,16 @@ from absl import app, flags
 from benchmarks.common import (
     BACKENDS,
     RESULTS,
-    TRAINING_CONFIG as CONFIG,
     epoch_timer,
     machine_description,
     run_worker,
     write_results,
 )
-from keras_rm.pipelines.plotting import figure
+from benchmarks.common import (
+    TRAINING_CONFIG as CONFIG,
+)
 from keras_rm.pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("worker", False, "Internal: measure under the current KERAS_BACKEND and print JSON.")
@@ -70,29 +72,43 @@ def main(argv):
     if FLAGS.worker:
         print(json.dumps(measure()))
         return
-    args = [f"--batch_size={FLAGS.batch_size}", f"--length={FLAGS.length}", f"--steps={FLAGS.steps}",
-            f"--timed_epochs={FLAGS.timed_epochs}"]
+    args = [
+        f"--batch_size={FLAGS.batch_size}",
+        f"--length={FLAGS.length}",
+        f"--steps={FLAGS.steps}",
+        f"--timed_epochs={FLAGS.timed_epochs}",
+    ]
     runs = {backend: run_worker(__file__, backend, args)["results"] for backend in FLAGS.backends}
     rows = []
     for backend, results in runs.items():
         plain, rehearsal = results["plain memory"], results["rehearsal"]
-        rows.append([
-            backend,
-            f"{plain['items_per_second']:,.0f}",
-            f"{rehearsal['items_per_second']:,.0f}",
-            f"{rehearsal['seconds_per_step'] / plain['seconds_per_step']:.2f}x",
-            f"{plain['warmup_seconds']:.0f} / {rehearsal['warmup_seconds']:.0f}",
-        ])
+        rows.append(
+            [
+                backend,
+                f"{plain['items_per_second']:,.0f}",
+                f"{rehearsal['items_per_second']:,.0f}",
+                f"{rehearsal['seconds_per_step'] / plain['seconds_per_step']:.2f}x",
+                f"{plain['warmup_seconds']:.0f} / {rehearsal['warmup_seconds']:.0f}",
+            ]
+        )
     table = format_table(
         ["backend", "plain items/s", "rehearsal items/s", "rehearsal step cost", "warm-up s (plain / rehearsal)"], rows
     )
-    print(f"Training throughput, batch {FLAGS.batch_size} x {FLAGS.length} items, config {CONFIG} ({machine_description()})")
+    shape = f"batch {FLAGS.batch_size} x {FLAGS.length} items"
+    print(f"Training throughput, {shape}, config {CONFIG} ({machine_description()})")
     print(table)
-    path = write_results("throughput", {
-        "command": "python -m benchmarks.throughput " + " ".join(args),
-        "config": CONFIG, "batch_size": FLAGS.batch_size, "length": FLAGS.length,
-        "machine": machine_description(), "results": runs, "table": table,
-    })
+    path = write_results(
+        "throughput",
+        {
+            "command": "python -m benchmarks.throughput " + " ".join(args),
+            "config": CONFIG,
+            "batch_size": FLAGS.batch_size,
+            "length": FLAGS.length,
+            "machine": machine_description(),
+            "results": runs,
+            "table": table,
+        },
+    )
     plot(runs, os.path.join(RESULTS, "throughput.png"))
     print(f"Wrote {path} and throughput.png")
 

@@ -23,8 +23,8 @@ import time
 from absl import app, flags
 
 from benchmarks.common import BACKENDS, RESULTS, machine_description, run_worker, write_results
-from keras_rm.pipelines.plotting import figure
 from keras_rm.pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
 from keras_rm.tuning import search
 
 search.define_flags()  # every flag of the search applies: --max_trials, --epochs, --space, ...
@@ -56,11 +56,21 @@ def measure():
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as directory:
-        _, trials = search.run_search(**{name: FLAGS[name].value for name in SEARCH_FLAGS}, directory=directory,
-                                      space=json.loads(FLAGS.space) if FLAGS.space else None,
-                                      callbacks=[RecordRss()], export=False, verbose=0)
-    return {"backend": keras.config.backend(), "seconds": time.perf_counter() - start, "rss_mib": RSS_AFTER_TRIAL,
-            "best_score": trials[0]["score"], "trials": len(trials)}
+        _, trials = search.run_search(
+            **{name: FLAGS[name].value for name in SEARCH_FLAGS},
+            directory=directory,
+            space=json.loads(FLAGS.space) if FLAGS.space else None,
+            callbacks=[RecordRss()],
+            export=False,
+            verbose=0,
+        )
+    return {
+        "backend": keras.config.backend(),
+        "seconds": time.perf_counter() - start,
+        "rss_mib": RSS_AFTER_TRIAL,
+        "best_score": trials[0]["score"],
+        "trials": len(trials),
+    }
 
 
 def main(argv):
@@ -69,16 +79,39 @@ def main(argv):
         return
     args = [FLAGS[name].serialize() for name in SEARCH_FLAGS + (("space",) if FLAGS.space else ())]
     runs = {backend: run_worker(__file__, backend, args) for backend in FLAGS.backends}
-    rows = [[backend, r["trials"], f"{r['seconds']:.0f}", f"{r['rss_mib'][0]:.0f}", f"{r['rss_mib'][-1]:.0f}",
-             f"{r['rss_mib'][-1] - r['rss_mib'][0]:+.0f}", f"{r['best_score']:.3f}"] for backend, r in runs.items()]
-    table = format_table(["backend", "trials", "wall s", "RSS after trial 1 (MiB)", "RSS after last (MiB)",
-                          "growth (MiB)", "best val_accuracy"], rows)
-    print(f"{FLAGS.tuner} search, bAbI task {FLAGS.babi_task}, {FLAGS.length} sentences, {FLAGS.train_examples} "
-          f"training stories, {FLAGS.epochs} epochs per trial ({machine_description()})")
+    rows = [
+        [
+            backend,
+            r["trials"],
+            f"{r['seconds']:.0f}",
+            f"{r['rss_mib'][0]:.0f}",
+            f"{r['rss_mib'][-1]:.0f}",
+            f"{r['rss_mib'][-1] - r['rss_mib'][0]:+.0f}",
+            f"{r['best_score']:.3f}",
+        ]
+        for backend, r in runs.items()
+    ]
+    table = format_table(
+        [
+            "backend",
+            "trials",
+            "wall s",
+            "RSS after trial 1 (MiB)",
+            "RSS after last (MiB)",
+            "growth (MiB)",
+            "best val_accuracy",
+        ],
+        rows,
+    )
+    print(
+        f"{FLAGS.tuner} search, bAbI task {FLAGS.babi_task}, {FLAGS.length} sentences, {FLAGS.train_examples} "
+        f"training stories, {FLAGS.epochs} epochs per trial ({machine_description()})"
+    )
     print(table)
     command = "python -m benchmarks.tuning_search " + " ".join(map(shlex.quote, args))
-    path = write_results(FLAGS.results_name, {"command": command,
-                                    "machine": machine_description(), "results": runs, "table": table})
+    path = write_results(
+        FLAGS.results_name, {"command": command, "machine": machine_description(), "results": runs, "table": table}
+    )
     plot(runs, os.path.join(RESULTS, f"{FLAGS.results_name}.png"))
     print(f"Wrote {path} and {FLAGS.results_name}.png")
 

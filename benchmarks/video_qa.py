@@ -49,18 +49,24 @@ import sys
 from absl import app, flags
 
 from benchmarks.common import (
-    RESULTS, ROOT, check_one_per_length, machine_description, merge_runs, run_example, train_by_length,
-    write_results)
-from keras_rm.pipelines.plotting import figure, quarter_axis
+    RESULTS,
+    ROOT,
+    check_one_per_length,
+    machine_description,
+    merge_runs,
+    run_example,
+    train_by_length,
+    write_results,
+)
 from keras_rm.pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure, quarter_axis
 
 VARIANTS = {
     "plain": {"model": "memory", "recollection_weight": 0.0, "familiarity_weight": 0.0},
     "uniform": {"model": "memory", "sampler": "uniform"},
     "teacher": {"model": "memory", "sampler": "teacher"},
     "teacher_warmup": {"model": "memory", "sampler": "teacher", "rehearsal_warmup": 500},
-    "uniform_light": {"model": "memory", "sampler": "uniform", "recollection_weight": 0.1,
-                      "familiarity_weight": 0.05},
+    "uniform_light": {"model": "memory", "sampler": "uniform", "recollection_weight": 0.1, "familiarity_weight": 0.05},
     "full_attention": {"model": "full_attention"},
 }
 
@@ -92,11 +98,18 @@ flags.DEFINE_integer("num_frames", 512, "Internal: the video length the worker m
 def settings(variant, length, seed, init_from=None):
     """The flags of `examples/video_qa.py` for one accuracy run."""
     index = FLAGS.lengths.index(str(length))
-    config = {"num_frames": length, "epochs": int(FLAGS.epochs[index]),
-              "train_videos": int(FLAGS.train_videos[index]), "warmup_epochs": FLAGS.warmup_epochs,
-              "warmup_length": FLAGS.warmup_length, "test_videos": FLAGS.test_videos,
-              "num_negatives": FLAGS.num_negatives, "segment_length": FLAGS.segment_length, "seed": seed,
-              **VARIANTS[variant]}
+    config = {
+        "num_frames": length,
+        "epochs": int(FLAGS.epochs[index]),
+        "train_videos": int(FLAGS.train_videos[index]),
+        "warmup_epochs": FLAGS.warmup_epochs,
+        "warmup_length": FLAGS.warmup_length,
+        "test_videos": FLAGS.test_videos,
+        "num_negatives": FLAGS.num_negatives,
+        "segment_length": FLAGS.segment_length,
+        "seed": seed,
+        **VARIANTS[variant],
+    }
     return dict(config, init_from=init_from) if init_from else config
 
 
@@ -120,11 +133,18 @@ def step_cost():
     x, y, _ = next(iter(vectorizer.dataset(videos, FLAGS.cost_batch, FLAGS.num_frames)))
     x, y = {key: np.asarray(value) for key, value in x.items()}, np.asarray(y)
     net = build_model(  # 8 slots x 64 and the rehearsal weights: examples/video_qa.py's defaults
-        config["model"], vectorizer, feature_dim=videos[0].frames.shape[1], num_slots=8,
-        segment_length=FLAGS.segment_length, hidden_dim=64,
+        config["model"],
+        vectorizer,
+        feature_dim=videos[0].frames.shape[1],
+        num_slots=8,
+        segment_length=FLAGS.segment_length,
+        hidden_dim=64,
         recollection_weight=config.get("recollection_weight", 1.0),
-        familiarity_weight=config.get("familiarity_weight", 0.5), sampler=config.get("sampler", "uniform"),
-        num_negatives=FLAGS.num_negatives, seed=seed)
+        familiarity_weight=config.get("familiarity_weight", 0.5),
+        sampler=config.get("sampler", "uniform"),
+        num_negatives=FLAGS.num_negatives,
+        seed=seed,
+    )
     net.compile()
     with open("/proc/self/statm") as f:
         before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -134,17 +154,28 @@ def step_cost():
         net.train_on_batch(x, y)  # returns numpy logs: the step has finished
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"step_seconds": float(np.median(times[2:])), "first_step_seconds": times[0],
-            "peak_memory_bytes": peak - before, "backend": keras.config.backend()}
+    return {
+        "step_seconds": float(np.median(times[2:])),
+        "first_step_seconds": times[0],
+        "peak_memory_bytes": peak - before,
+        "backend": keras.config.backend(),
+    }
 
 
 def measure_cost(variant, length):
     env = dict(os.environ, KERAS_BACKEND=FLAGS.backend, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
-    args = [f"--variant={variant}", f"--num_frames={length}", f"--cost_batch={FLAGS.cost_batch}",
-            f"--cost_steps={FLAGS.cost_steps}", f"--num_negatives={FLAGS.num_negatives}",
-            f"--segment_length={FLAGS.segment_length}", f"--seeds={FLAGS.seeds[0]}"]
-    done = subprocess.run([sys.executable, __file__, "--worker", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True)
+    args = [
+        f"--variant={variant}",
+        f"--num_frames={length}",
+        f"--cost_batch={FLAGS.cost_batch}",
+        f"--cost_steps={FLAGS.cost_steps}",
+        f"--num_negatives={FLAGS.num_negatives}",
+        f"--segment_length={FLAGS.segment_length}",
+        f"--seeds={FLAGS.seeds[0]}",
+    ]
+    done = subprocess.run(
+        [sys.executable, __file__, "--worker", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     if done.returncode:
         reason = "killed (out of memory)" if done.returncode == -9 else done.stderr.strip().splitlines()[-1][-300:]
         return {"failed": reason}
@@ -156,8 +187,13 @@ def run_dir(length, variant, seed):
 
 
 def accuracy_run(variant, length, seed, init_from):
-    return run_example("video_qa.py", settings(variant, length, seed, init_from), run_dir(length, variant, seed),
-                       FLAGS.backend, max(1, os.cpu_count() // FLAGS.jobs))
+    return run_example(
+        "video_qa.py",
+        settings(variant, length, seed, init_from),
+        run_dir(length, variant, seed),
+        FLAGS.backend,
+        max(1, os.cpu_count() // FLAGS.jobs),
+    )
 
 
 def mean_accuracy(run):
@@ -167,8 +203,7 @@ def mean_accuracy(run):
     seeds = list(run.get("accuracy", {}).values())
     if not seeds:
         return None, [None] * 4
-    by_depth = [[m["accuracy_by_depth"][q] for m in seeds if m["accuracy_by_depth"][q] is not None]
-                for q in range(4)]
+    by_depth = [[m["accuracy_by_depth"][q] for m in seeds if m["accuracy_by_depth"][q] is not None] for q in range(4)]
     return float(np.mean([m["accuracy"] for m in seeds])), [float(np.mean(v)) if v else None for v in by_depth]
 
 
@@ -187,12 +222,22 @@ def table(runs):
     for r in runs:
         c = r["cost"]
         accuracy, by_depth = mean_accuracy(r)
-        rows.append([r["length"], r["variant"], len(r.get("accuracy", {})), percent(accuracy),
-                     percent(mean_chance(r)), *(percent(v) for v in by_depth),
-                     "failed" if "failed" in c else f"{c['step_seconds'] * 1000:,.0f}",
-                     "failed" if "failed" in c else f"{c['peak_memory_bytes'] / 2 ** 20:,.0f}"])
-    return format_table(["frames", "model", "seeds", "accuracy", "chance", "Q1 (earliest)", "Q2", "Q3", "Q4",
-                         "step ms", "peak MiB"], rows)
+        rows.append(
+            [
+                r["length"],
+                r["variant"],
+                len(r.get("accuracy", {})),
+                percent(accuracy),
+                percent(mean_chance(r)),
+                *(percent(v) for v in by_depth),
+                "failed" if "failed" in c else f"{c['step_seconds'] * 1000:,.0f}",
+                "failed" if "failed" in c else f"{c['peak_memory_bytes'] / 2**20:,.0f}",
+            ]
+        )
+    return format_table(
+        ["frames", "model", "seeds", "accuracy", "chance", "Q1 (earliest)", "Q2", "Q3", "Q4", "step ms", "peak MiB"],
+        rows,
+    )
 
 
 def plot(runs, path):
@@ -205,13 +250,26 @@ def plot(runs, path):
     with figure(path, ncols=2, size=(5, 3.6), title="Long video QA on dense frames (built-in videos)") as axes:
         for r in runs:
             if r.get("accuracy"):
-                axes[0].plot(range(1, 5), [np.nan if v is None else v for v in mean_accuracy(r)[1]], marker="o",
-                             label=f"{r['variant']}, {r['length']} frames")
+                axes[0].plot(
+                    range(1, 5),
+                    [np.nan if v is None else v for v in mean_accuracy(r)[1]],
+                    marker="o",
+                    label=f"{r['variant']}, {r['length']} frames",
+                )
         quarter_axis(axes[0], "quarter of the video holding what the answer needs", "test accuracy (mean over seeds)")
         axes[0].legend(fontsize=7)
         for i, length in enumerate(lengths):
-            values = [next((r["cost"].get("step_seconds", np.nan) * 1000 for r in runs
-                            if r["variant"] == v and r["length"] == length), np.nan) for v in variants]
+            values = [
+                next(
+                    (
+                        r["cost"].get("step_seconds", np.nan) * 1000
+                        for r in runs
+                        if r["variant"] == v and r["length"] == length
+                    ),
+                    np.nan,
+                )
+                for v in variants
+            ]
             axes[1].bar(np.arange(len(variants)) + i * width, values, width, label=f"{length} frames")
         axes[1].set_xticks(np.arange(len(variants)) + width * (len(lengths) - 1) / 2, variants, rotation=15)
         axes[1].set_yscale("log")
@@ -230,14 +288,24 @@ def main(argv):
         runs.append({"variant": variant, "length": length, "cost": measure_cost(variant, length)})
         print(f"{length:>5} {variant:<15} cost {runs[-1]['cost']}", flush=True)
     if FLAGS.accuracy:
-        trained = {(r["variant"], r["length"]): r for r in runs
-                   if r["variant"] != "full_attention" or r["length"] <= FLAGS.full_attention_max_length}
+        trained = {
+            (r["variant"], r["length"]): r
+            for r in runs
+            if r["variant"] != "full_attention" or r["length"] <= FLAGS.full_attention_max_length
+        }
 
         def variants(length):
             return [v for v, run_length in trained if run_length == length]
 
-        for length, results in train_by_length(map(int, FLAGS.lengths), variants, list(map(int, FLAGS.seeds)),
-                                               accuracy_run, run_dir, FLAGS.warm_start, FLAGS.jobs):
+        for length, results in train_by_length(
+            map(int, FLAGS.lengths),
+            variants,
+            list(map(int, FLAGS.seeds)),
+            accuracy_run,
+            run_dir,
+            FLAGS.warm_start,
+            FLAGS.jobs,
+        ):
             for (variant, seed), result in results.items():
                 trained[variant, length].setdefault("accuracy", {})[str(seed)] = result
     for run in runs:  # (an accuracy run records its own settings in its `config`)

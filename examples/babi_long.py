@@ -50,16 +50,28 @@ import os
 from absl import app, flags, logging
 
 from examples.training import (  # noqa: F401 (completed_epochs: for the tests)
-    accuracy_report, completed_epochs, define_flags, depth_table, evaluation_batch_size, fit_epochs, flag_values,
-    learning_curve, learning_rate_schedule, predict_classes, write_run)
+    accuracy_report,
+    completed_epochs,
+    define_flags,
+    depth_table,
+    evaluation_batch_size,
+    fit_epochs,
+    flag_values,
+    learning_curve,
+    learning_rate_schedule,
+    predict_classes,
+    write_run,
+)
 
 FLAGS = flags.FLAGS
 
 # One flag per argument of `run`, its default taken from there. Rehearsal is off by default: on long bAbI it has
 # not yet beaten the plain memory (see the README).
 FLAG_HELP = {
-    "task": "bAbI task, 1-20 (built-in generator: 1, 2, 3, 6, 7); several separated by commas, or 'all', train "
-            "one model on all of them together and report each.",
+    "task": (
+        "bAbI task, 1-20 (built-in generator: 1, 2, 3, 6, 7); several separated by commas, or 'all', train "
+        "one model on all of them together and report each."
+    ),
     "length": "Sentences per lengthened story; 0: the stories as written (padded to the longest), no distractors.",
     "depth": (["uniform", "early", "late"], "Where the story's facts are placed."),
     "data_dir": (str, "Folder with the official qa*_train.txt / qa*_test.txt files."),
@@ -69,44 +81,66 @@ FLAG_HELP = {
     "segment_length": "Sentences written per segment.",
     "hidden_dim": "Width of sentences and slots.",
     "reader_hops": "Attention hops of the memory reader (task 2 and 3 chain facts: try 2).",
-    "slot_identity": "A learned identity per memory slot in its write query (--noslot_identity: the slots collapse"
-                     " into one vector and the memory does not learn).",
-    "null_item": "Slots may attend to a learned null item and write only by the share of attention they gave "
-                 "real sentences (--nonull_item: every segment wears every slot down).",
+    "slot_identity": (
+        "A learned identity per memory slot in its write query (--noslot_identity: the slots collapse"
+        " into one vector and the memory does not learn)."
+    ),
+    "null_item": (
+        "Slots may attend to a learned null item and write only by the share of attention they gave "
+        "real sentences (--nonull_item: every segment wears every slot down)."
+    ),
     "keep_bias": "Initial bias of the slots' GRU update gate (how much a slot keeps per segment).",
-    "recollection_weight": "Weight of the recollection loss (0 with familiarity 0: no rehearsal; the paper's "
-                           "setting is 1.0).",
+    "recollection_weight": (
+        "Weight of the recollection loss (0 with familiarity 0: no rehearsal; the paper's setting is 1.0)."
+    ),
     "familiarity_weight": "Weight of the familiarity loss (the paper's setting is 0.5).",
-    "rehearsal_warmup": "Training steps over which the rehearsal weights rise from 0, so the task is learned first "
-                        "(0: the paper; with 0 rehearsal cost 2 points on task 1 at 200 sentences, with 1000 0.4).",
+    "rehearsal_warmup": (
+        "Training steps over which the rehearsal weights rise from 0, so the task is learned first "
+        "(0: the paper; with 0 rehearsal cost 2 points on task 1 at 200 sentences, with 1000 0.4)."
+    ),
     "sampler": (["uniform", "teacher"], "History sampler of the rehearsal."),
-    "mask_selection": (["random", "important"], "Recollection masks random items of a fragment or the teacher's "
-                                                "most important ones."),
+    "mask_selection": (
+        ["random", "important"],
+        "Recollection masks random items of a fragment or the teacher's most important ones.",
+    ),
     "story_length": "Sentences per built-in story before lengthening.",
-    "train_examples": "Training examples per task and epoch (fresh ones every epoch; of an official file at most all"
-                      " of it).",
+    "train_examples": (
+        "Training examples per task and epoch (fresh ones every epoch; of an official file at most all of it)."
+    ),
     "test_examples": "Test examples per task.",
-    "test_length": (int, "Sentences per test story (default: --length); e.g. test a model trained on 1,000-sentence "
-                         "stories on 10,000-sentence ones."),
+    "test_length": (
+        int,
+        "Sentences per test story (default: --length); e.g. test a model trained on 1,000-sentence "
+        "stories on 10,000-sentence ones.",
+    ),
     "epochs": "Epochs.",
-    "warmup_epochs": "First epochs trained on short stories of --warmup_length sentences (a length curriculum: "
-                     "with facts close together the memory finds out sooner what to keep). None with --init_from or "
-                     "--length=0.",
+    "warmup_epochs": (
+        "First epochs trained on short stories of --warmup_length sentences (a length curriculum: "
+        "with facts close together the memory finds out sooner what to keep). None with --init_from or "
+        "--length=0."
+    ),
     "warmup_length": "Sentences per story in the --warmup_epochs (at least the longest story of the data).",
     "batch_size": "Batch size.",
     "learning_rate": "Adam's learning rate (gradients clipped to norm 1).",
-    "learning_rate_warmup": "Steps over which the learning rate rises linearly from 0 (without it, some seeds sat at "
-                            "chance for epochs).",
+    "learning_rate_warmup": (
+        "Steps over which the learning rate rises linearly from 0 (without it, some seeds sat at chance for epochs)."
+    ),
     "max_words": (int, "Words kept per sentence (default: the longest sentence or question of the data)."),
     "seed": "Seed of data, initialisation and rehearsal draws.",
     "output_dir": "Where the model, metrics, logs and plot go.",
     "export": "Export a SavedModel (serve, and for the memory: initial_memory, write, answer).",
-    "init_from": (str, "Output directory of an earlier run: start from its model.keras and vocabulary.json (e.g. "
-                       "train on short stories, then go on with longer ones); model flags are then ignored."),
-    "resume": "Go on from the backup an interrupted run left in output_dir/backup (--noresume deletes it "
-              "and starts over).",
-    "data_parallel": "Train on every local device (JAX: keras.distribution.DataParallel, TF: MirroredStrategy; not"
-                     " torch); --batch_size is the global batch and must divide by the device count.",
+    "init_from": (
+        str,
+        "Output directory of an earlier run: start from its model.keras and vocabulary.json (e.g. "
+        "train on short stories, then go on with longer ones); model flags are then ignored.",
+    ),
+    "resume": (
+        "Go on from the backup an interrupted run left in output_dir/backup (--noresume deletes it and starts over)."
+    ),
+    "data_parallel": (
+        "Train on every local device (JAX: keras.distribution.DataParallel, TF: MirroredStrategy; not"
+        " torch); --batch_size is the global batch and must divide by the device count."
+    ),
 }
 
 
@@ -121,8 +155,9 @@ def parse_tasks(task):
     except ValueError:
         tasks = []
     if not tasks or any(t not in TASK_NUMBERS for t in tasks) or len(set(tasks)) != len(tasks):
-        raise ValueError(f"`task` must be a bAbI task 1-20, several separated by commas, or 'all'. "
-                         f"Received: `task` = {task!r}")
+        raise ValueError(
+            f"`task` must be a bAbI task 1-20, several separated by commas, or 'all'. Received: `task` = {task!r}"
+        )
     return tasks
 
 
@@ -140,13 +175,44 @@ def build_model(model, vectorizer, hidden_dim, **memory_kwargs):
     return keras_rm.RehearsalMemoryModel(encoder, **common, **memory_kwargs)
 
 
-def run(task="1", length=100, depth="uniform", data_dir=None, distractors=None, model="memory", num_slots=8,
-        segment_length=16, hidden_dim=64, reader_hops=1, slot_identity=True, null_item=True, keep_bias=1.0,
-        recollection_weight=0.0, familiarity_weight=0.0, rehearsal_warmup=1000, sampler="uniform",
-        mask_selection="random", story_length=10, train_examples=8000, test_examples=500, test_length=None, epochs=10,
-        warmup_epochs=2, warmup_length=32, batch_size=32, learning_rate=1e-3, learning_rate_warmup=500, max_words=None,
-        seed=0, output_dir="output/babi_long", export=True, init_from=None, resume=True, data_parallel=False,
-        verbose=1):
+def run(
+    task="1",
+    length=100,
+    depth="uniform",
+    data_dir=None,
+    distractors=None,
+    model="memory",
+    num_slots=8,
+    segment_length=16,
+    hidden_dim=64,
+    reader_hops=1,
+    slot_identity=True,
+    null_item=True,
+    keep_bias=1.0,
+    recollection_weight=0.0,
+    familiarity_weight=0.0,
+    rehearsal_warmup=1000,
+    sampler="uniform",
+    mask_selection="random",
+    story_length=10,
+    train_examples=8000,
+    test_examples=500,
+    test_length=None,
+    epochs=10,
+    warmup_epochs=2,
+    warmup_length=32,
+    batch_size=32,
+    learning_rate=1e-3,
+    learning_rate_warmup=500,
+    max_words=None,
+    seed=0,
+    output_dir="output/babi_long",
+    export=True,
+    init_from=None,
+    resume=True,
+    data_parallel=False,
+    verbose=1,
+):
     """Trains, evaluates and writes everything; returns the metrics dict.
 
     With `data_parallel` under JAX the process keeps the `keras.distribution` it sets.
@@ -156,7 +222,14 @@ def run(task="1", length=100, depth="uniform", data_dir=None, distractors=None, 
 
     import keras_rm  # (also registers the model classes `load_model` needs)
     from keras_rm.pipelines.babi import (
-        TASKS, BabiVectorizer, as_written, generate_babi, generate_long_babi, lengthen, read_babi_task)
+        TASKS,
+        BabiVectorizer,
+        as_written,
+        generate_babi,
+        generate_long_babi,
+        lengthen,
+        read_babi_task,
+    )
 
     os.makedirs(output_dir, exist_ok=True)
     keras.utils.set_random_seed(seed)
@@ -210,14 +283,28 @@ def run(task="1", length=100, depth="uniform", data_dir=None, distractors=None, 
         else:
             vectorizer = BabiVectorizer(max_words)
             # Every word and answer of an official file (a later epoch draws other questions), or of what was drawn.
-            seen = [e for split in official.values() for examples in split.values() for e in examples] \
-                if official else first_train + test
+            seen = (
+                [e for split in official.values() for examples in split.values() for e in examples]
+                if official
+                else first_train + test
+            )
             vectorizer.adapt(seen)
             net = build_model(
-                model, vectorizer, hidden_dim, num_slots=num_slots, segment_length=segment_length,
-                reader_hops=reader_hops, slot_identity=slot_identity, null_item=null_item, keep_bias=keep_bias,
-                recollection_weight=recollection_weight, familiarity_weight=familiarity_weight,
-                rehearsal_warmup=rehearsal_warmup, sampler=sampler, mask_selection=mask_selection, seed=seed,
+                model,
+                vectorizer,
+                hidden_dim,
+                num_slots=num_slots,
+                segment_length=segment_length,
+                reader_hops=reader_hops,
+                slot_identity=slot_identity,
+                null_item=null_item,
+                keep_bias=keep_bias,
+                recollection_weight=recollection_weight,
+                familiarity_weight=familiarity_weight,
+                rehearsal_warmup=rehearsal_warmup,
+                sampler=sampler,
+                mask_selection=mask_selection,
+                seed=seed,
             )
             schedule = learning_rate_schedule(learning_rate, learning_rate_warmup)
             net.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
@@ -241,14 +328,16 @@ def run(task="1", length=100, depth="uniform", data_dir=None, distractors=None, 
         else:
             train = lengthened("train", train_examples, seed + epoch, epoch_length)
         order = np.random.default_rng(seed + epoch).permutation(len(train))
-        return without_depth(vectorizer.dataset([train[i] for i in order], batch_size, epoch_length, seed=seed + epoch,
-                                                bucket=bucket))
+        return without_depth(
+            vectorizer.dataset([train[i] for i in order], batch_size, epoch_length, seed=seed + epoch, bucket=bucket)
+        )
 
     test_data = vectorizer.dataset(test, evaluation_batch_size(len(test), batch_size), test_length)
     # The learning curve: test accuracy after every epoch (reported, never used to choose anything).
     curve_data = without_depth(test_data) if test_length == length else None
-    history, start = fit_epochs(net, epoch_data, epochs, output_dir, resume, verbose, scope, curve_data,
-                                shape_changes=[warmup_epochs])
+    history, start = fit_epochs(
+        net, epoch_data, epochs, output_dir, resume, verbose, scope, curve_data, shape_changes=[warmup_epochs]
+    )
 
     predictions, labels, depths = predict_classes(net, test_data)
     correct = predictions == labels
@@ -260,15 +349,34 @@ def run(task="1", length=100, depth="uniform", data_dir=None, distractors=None, 
         "train_logs": {name: float(v[-1]) for name, v in history.history.items()} if history else {},  # last epoch
         "learning_curve": [{"stories": row["epoch"] * len(first_train), **row} for row in learning_curve(output_dir)],
         "backend": keras.config.backend(),
-        "config": {"task": task, "length": length, "test_length": test_length, "depth": depth, "model": model,
-                   "num_slots": num_slots, "segment_length": segment_length, "reader_hops": reader_hops,
-                   "slot_identity": slot_identity, "null_item": null_item, "keep_bias": keep_bias,
-                   "learning_rate": learning_rate, "learning_rate_warmup": learning_rate_warmup,
-                   "train_examples": train_examples, "recollection_weight": recollection_weight,
-                   "familiarity_weight": familiarity_weight, "rehearsal_warmup": rehearsal_warmup,
-                   "sampler": sampler, "mask_selection": mask_selection,
-                   "epochs": epochs, "warmup_epochs": warmup_epochs, "warmup_length": warmup_length, "seed": seed,
-                   "max_words": vectorizer.max_words, "init_from": init_from, "data_parallel": data_parallel},
+        "config": {
+            "task": task,
+            "length": length,
+            "test_length": test_length,
+            "depth": depth,
+            "model": model,
+            "num_slots": num_slots,
+            "segment_length": segment_length,
+            "reader_hops": reader_hops,
+            "slot_identity": slot_identity,
+            "null_item": null_item,
+            "keep_bias": keep_bias,
+            "learning_rate": learning_rate,
+            "learning_rate_warmup": learning_rate_warmup,
+            "train_examples": train_examples,
+            "recollection_weight": recollection_weight,
+            "familiarity_weight": familiarity_weight,
+            "rehearsal_warmup": rehearsal_warmup,
+            "sampler": sampler,
+            "mask_selection": mask_selection,
+            "epochs": epochs,
+            "warmup_epochs": warmup_epochs,
+            "warmup_length": warmup_length,
+            "seed": seed,
+            "max_words": vectorizer.max_words,
+            "init_from": init_from,
+            "data_parallel": data_parallel,
+        },
         "resumed_after_epochs": start,
     }
     title = f"bAbI task{'s' if len(tasks) > 1 else ''} {task}, {'as written' if written else f'{length} sentences'}"
@@ -281,16 +389,26 @@ def task_table(metrics):
     papers)."""
     from keras_rm.pipelines.metrics import format_table
 
-    rows = [[task, f"{accuracy:.1%}", f"{1 - accuracy:.1%}", "failed" if 1 - accuracy > 0.05 else "",
-             metrics["test_examples_by_task"][task]] for task, accuracy in metrics["accuracy_by_task"].items()]
+    rows = [
+        [
+            task,
+            f"{accuracy:.1%}",
+            f"{1 - accuracy:.1%}",
+            "failed" if 1 - accuracy > 0.05 else "",
+            metrics["test_examples_by_task"][task],
+        ]
+        for task, accuracy in metrics["accuracy_by_task"].items()
+    ]
     return format_table(["task", "accuracy", "error", "", "examples"], rows)
 
 
 def main(argv):
     logging.set_verbosity(logging.WARNING)  # absl INFO lines (e.g. JAX looking for a TPU) are noise here
     metrics = run(**flag_values(run), verbose=2)
-    print(f"\nTest accuracy, bAbI task {FLAGS.task}, {metrics['config']['test_length']} sentences, by the quarter "
-          f"of the story holding the supporting facts:")
+    print(
+        f"\nTest accuracy, bAbI task {FLAGS.task}, {metrics['config']['test_length']} sentences, by the quarter "
+        f"of the story holding the supporting facts:"
+    )
     print(depth_table(metrics))
     if len(metrics["accuracy_by_task"]) > 1:
         print("\nTest accuracy by task:")

@@ -33,9 +33,7 @@ import os
 
 from absl import app, flags, logging
 
-from examples.training import (
-    define_flags, epoch_size, fit_epochs, flag_values, learning_rate_schedule, write_run)
-
+from examples.training import define_flags, epoch_size, fit_epochs, flag_values, learning_rate_schedule, write_run
 
 FLAGS = flags.FLAGS
 MODELS = ("memory", "recent", "target_all", "gru", "full_attention")
@@ -57,11 +55,16 @@ FLAG_HELP = {
     "train_users": "Training users per epoch (built-in data).",
     "test_users": "Test users (built-in data).",
     "epochs": "Epochs.",
-    "warmup_epochs": "First epochs on histories of `--warmup_length` behaviours (built-in data; as many behaviours "
-                     "an epoch as a full one).",
+    "warmup_epochs": (
+        "First epochs on histories of `--warmup_length` behaviours (built-in data; as many behaviours "
+        "an epoch as a full one)."
+    ),
     "warmup_length": "Behaviours per history in the warm-up epochs.",
-    "init_from": (str, "Output directory of an earlier run whose model.keras this run goes on training (e.g. on "
-                       "longer histories); no warm-up epochs then."),
+    "init_from": (
+        str,
+        "Output directory of an earlier run whose model.keras this run goes on training (e.g. on "
+        "longer histories); no warm-up epochs then.",
+    ),
     "batch_size": "Batch size.",
     "learning_rate": "Adam's learning rate (gradients clipped to norm 1).",
     "learning_rate_warmup": "Steps over which the learning rate rises linearly from 0.",
@@ -72,16 +75,35 @@ FLAG_HELP = {
 }
 
 
-def build_model(model, num_items, num_categories, hidden_dim, num_slots=8, segment_length=50, keep_bias=1.0,
-                recollection_weight=0.0, familiarity_weight=0.0, sampler="uniform", recent=50, seed=0):
+def build_model(
+    model,
+    num_items,
+    num_categories,
+    hidden_dim,
+    num_slots=8,
+    segment_length=50,
+    keep_bias=1.0,
+    recollection_weight=0.0,
+    familiarity_weight=0.0,
+    sampler="uniform",
+    recent=50,
+    seed=0,
+):
     """The click model `model` (a name of `MODELS`) over items with one side feature (the category)."""
     import keras_rm
 
     encoder = keras_rm.layers.CategoricalItemEncoder(num_items, hidden_dim, side_vocabulary_sizes=[num_categories])
     if model == "memory":
         return keras_rm.RehearsalMemoryModel(
-            encoder, task="click", num_slots=num_slots, segment_length=segment_length, keep_bias=keep_bias,
-            recollection_weight=recollection_weight, familiarity_weight=familiarity_weight, sampler=sampler, seed=seed,
+            encoder,
+            task="click",
+            num_slots=num_slots,
+            segment_length=segment_length,
+            keep_bias=keep_bias,
+            recollection_weight=recollection_weight,
+            familiarity_weight=familiarity_weight,
+            sampler=sampler,
+            seed=seed,
         )
     if model in ("recent", "target_all"):
         return keras_rm.TargetAttentionModel(encoder, recent=recent if model == "recent" else None)
@@ -99,11 +121,33 @@ def state_bytes(model, history_length, hidden_dim, num_slots, recent):
     }.get(model, history_length * 2 * 4)
 
 
-def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_length=50, hidden_dim=32,
-        keep_bias=1.0, recollection_weight=1.0, familiarity_weight=0.5, sampler="uniform", recent=50, train_users=2000,
-        test_users=500, epochs=20, warmup_epochs=2, warmup_length=50, init_from=None, batch_size=32,
-        learning_rate=1e-3, learning_rate_warmup=0, seed=0, output_dir="output/ctr", export=True, resume=True,
-        verbose=1):
+def run(
+    data_dir=None,
+    history_length=500,
+    model="memory",
+    num_slots=8,
+    segment_length=50,
+    hidden_dim=32,
+    keep_bias=1.0,
+    recollection_weight=1.0,
+    familiarity_weight=0.5,
+    sampler="uniform",
+    recent=50,
+    train_users=2000,
+    test_users=500,
+    epochs=20,
+    warmup_epochs=2,
+    warmup_length=50,
+    init_from=None,
+    batch_size=32,
+    learning_rate=1e-3,
+    learning_rate_warmup=0,
+    seed=0,
+    output_dir="output/ctr",
+    export=True,
+    resume=True,
+    verbose=1,
+):
     """Trains (going on after a crash, as `examples.training.fit_epochs`), evaluates and writes everything; returns
     the metrics dict. The defaults are the memory of `benchmarks/ctr.py` with its default rehearsal (0 and 0 for
     both weights: the plain memory).
@@ -116,7 +160,13 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
     import keras
     import numpy as np
 
-    from keras_rm.pipelines.behaviour import ctr_dataset, generate_lifelong_users, make_examples, read_movielens, split_users
+    from keras_rm.pipelines.behaviour import (
+        ctr_dataset,
+        generate_lifelong_users,
+        make_examples,
+        read_movielens,
+        split_users,
+    )
     from keras_rm.pipelines.metrics import auc, gauc
 
     os.makedirs(output_dir, exist_ok=True)
@@ -142,9 +192,18 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
         net = keras.saving.load_model(os.path.join(init_from, "model.keras"))
     else:
         net = build_model(
-            model, catalogue.num_items, catalogue.num_categories, hidden_dim, num_slots=num_slots,
-            segment_length=segment_length, keep_bias=keep_bias, recollection_weight=recollection_weight,
-            familiarity_weight=familiarity_weight, sampler=sampler, recent=recent, seed=seed,
+            model,
+            catalogue.num_items,
+            catalogue.num_categories,
+            hidden_dim,
+            num_slots=num_slots,
+            segment_length=segment_length,
+            keep_bias=keep_bias,
+            recollection_weight=recollection_weight,
+            familiarity_weight=familiarity_weight,
+            sampler=sampler,
+            recent=recent,
+            seed=seed,
         )
         schedule = learning_rate_schedule(learning_rate, learning_rate_warmup)
         net.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
@@ -152,14 +211,20 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
         net.build({"items": (None, history_length, 2), "query": (None, 2)})
     started = time.perf_counter()
     history, _ = fit_epochs(
-        net, lambda epoch: ctr_dataset(train_examples(epoch), batch_size, shuffle=True, seed=seed + epoch),
-        epochs, output_dir, resume, verbose, shape_changes=[warmup_epochs],
+        net,
+        lambda epoch: ctr_dataset(train_examples(epoch), batch_size, shuffle=True, seed=seed + epoch),
+        epochs,
+        output_dir,
+        resume,
+        verbose,
+        shape_changes=[warmup_epochs],
     )
     train_seconds = time.perf_counter() - started
 
     test = make_examples(test_behaviours, history_length, seed=seed + 20_000)
-    scores = np.asarray(net.predict({"items": test["items"], "query": test["query"]}, batch_size=batch_size,
-                                    verbose=0)).reshape(-1)
+    scores = np.asarray(
+        net.predict({"items": test["items"], "query": test["query"]}, batch_size=batch_size, verbose=0)
+    ).reshape(-1)
     metrics = {
         "auc": auc(test["label"], scores),
         "gauc": gauc(test["label"], scores, test["user"]),
@@ -168,13 +233,27 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
         "train_seconds": train_seconds,
         "train_logs": {name: float(v[-1]) for name, v in history.history.items()} if history else {},
         "backend": keras.config.backend(),
-        "config": {"data_dir": data_dir, "history_length": history_length, "model": model, "num_slots": num_slots,
-                   "segment_length": segment_length, "hidden_dim": hidden_dim, "keep_bias": keep_bias,
-                   "learning_rate": learning_rate, "learning_rate_warmup": learning_rate_warmup,
-                   "recollection_weight": recollection_weight, "familiarity_weight": familiarity_weight,
-                   "sampler": sampler, "recent": recent, "train_users": train_users, "epochs": epochs,
-                   "warmup_epochs": warmup_epochs, "warmup_length": warmup_length, "init_from": init_from,
-                   "seed": seed},
+        "config": {
+            "data_dir": data_dir,
+            "history_length": history_length,
+            "model": model,
+            "num_slots": num_slots,
+            "segment_length": segment_length,
+            "hidden_dim": hidden_dim,
+            "keep_bias": keep_bias,
+            "learning_rate": learning_rate,
+            "learning_rate_warmup": learning_rate_warmup,
+            "recollection_weight": recollection_weight,
+            "familiarity_weight": familiarity_weight,
+            "sampler": sampler,
+            "recent": recent,
+            "train_users": train_users,
+            "epochs": epochs,
+            "warmup_epochs": warmup_epochs,
+            "warmup_length": warmup_length,
+            "init_from": init_from,
+            "seed": seed,
+        },
     }
     write_run(net, metrics, output_dir, export and model == "memory")
     return metrics
@@ -183,9 +262,11 @@ def run(data_dir=None, history_length=500, model="memory", num_slots=8, segment_
 def main(argv):
     logging.set_verbosity(logging.WARNING)
     metrics = run(**flag_values(run), verbose=2)
-    print(f"\n{FLAGS.model}, histories of {FLAGS.history_length} behaviours: test AUC {metrics['auc']:.4f}, "
-          f"GAUC {metrics['gauc']:.4f} ({metrics['test_examples']} examples); state kept per user "
-          f"{metrics['state_bytes_per_user']:,} bytes; training {metrics['train_seconds']:.0f} s.")
+    print(
+        f"\n{FLAGS.model}, histories of {FLAGS.history_length} behaviours: test AUC {metrics['auc']:.4f}, "
+        f"GAUC {metrics['gauc']:.4f} ({metrics['test_examples']} examples); state kept per user "
+        f"{metrics['state_bytes_per_user']:,} bytes; training {metrics['train_seconds']:.0f} s."
+    )
     print(f"Wrote metrics.json and model.keras to {FLAGS.output_dir}")
 
 

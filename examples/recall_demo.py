@@ -73,8 +73,8 @@ def main(argv):
     variants = {"plain memory": memory_model}
     for spec in FLAGS.rehearsal:
         sampler, recollection, familiarity = spec.split(":")
-        variants[f"rehearsal {spec}"] = lambda s=sampler, r=float(recollection), f=float(familiarity): (
-            memory_model(s, r, f)
+        variants[f"rehearsal {spec}"] = lambda s=sampler, r=float(recollection), f=float(familiarity): memory_model(
+            s, r, f
         )
     variants["full attention"] = lambda: keras_rm.FullAttentionModel(encoder(), num_classes=TASK["num_values"])
     rows, models = [], {}

@@ -20,7 +20,6 @@ import os
 
 from absl import app, flags, logging
 
-
 FLAGS = flags.FLAGS
 
 
@@ -42,8 +41,10 @@ def run(model_dir, task=1, length=1000, questions=4, seed=0):
 
     served = tf.saved_model.load(os.path.join(model_dir, "saved_model"))
     if not hasattr(served, "write_text"):
-        raise ValueError(f"{model_dir}/saved_model has no `write_text` signature: export a memory model of "
-                         "sentences that holds its `text_vectorizer` (examples/babi_long.py does).")
+        raise ValueError(
+            f"{model_dir}/saved_model has no `write_text` signature: export a memory model of "
+            "sentences that holds its `text_vectorizer` (examples/babi_long.py does)."
+        )
     segment_length = served.write_text.concrete_functions[0].structured_input_signature[0][1].shape[1]
 
     # Consecutive examples share one story; the same seed places it identically among the distractors.
@@ -61,8 +62,13 @@ def run(model_dir, task=1, length=1000, questions=4, seed=0):
     probabilities = tf.nn.softmax(answers["logits"]).numpy()
     return {
         "questions": [
-            {"question": e.question, "answer": answer.decode(), "probability": float(p.max()),
-             "truth": str(e.answer), "depth": e.depth}
+            {
+                "question": e.question,
+                "answer": answer.decode(),
+                "probability": float(p.max()),
+                "truth": str(e.answer),
+                "depth": e.depth,
+            }
             for e, answer, p in zip(examples, answers["answer"].numpy(), probabilities)
         ],
         "segments_written": -(-length // segment_length),
@@ -78,10 +84,14 @@ def main(argv):
     print(f"Streamed {FLAGS.length} sentences in {result['segments_written']} writes; kept only the memory.")
     for q in result["questions"]:
         mark = "right" if q["answer"] == q["truth"] else f"wrong, truth: {q['truth']}"
-        print(f"  {q['question']:<36} -> {q['answer']:<10} p={q['probability']:.2f} "
-              f"({mark}; fact at {q['depth']:.0%} of the story)")
-    print(f"State kept: memory {tuple(result['state_shape'])} float32 = {result['state_bytes']:,} bytes "
-          f"(the story as text: {result['story_bytes']:,} bytes, growing with its length).")
+        print(
+            f"  {q['question']:<36} -> {q['answer']:<10} p={q['probability']:.2f} "
+            f"({mark}; fact at {q['depth']:.0%} of the story)"
+        )
+    print(
+        f"State kept: memory {tuple(result['state_shape'])} float32 = {result['state_bytes']:,} bytes "
+        f"(the story as text: {result['story_bytes']:,} bytes, growing with its length)."
+    )
     with open(os.path.join(FLAGS.model_dir, "serve_stream.json"), "w") as f:
         json.dump(result, f, indent=2)
 

@@ -40,8 +40,13 @@ def define_flags(fn, table):
 
     from absl import flags
 
-    define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
-              str: flags.DEFINE_string, list: flags.DEFINE_list}
+    define = {
+        bool: flags.DEFINE_bool,
+        int: flags.DEFINE_integer,
+        float: flags.DEFINE_float,
+        str: flags.DEFINE_string,
+        list: flags.DEFINE_list,
+    }
     defaults = {name: parameter.default for name, parameter in inspect.signature(fn).parameters.items()}
     for name, entry in table.items():
         kind, help_text = entry if isinstance(entry, tuple) else (type(defaults[name]), entry)
@@ -77,8 +82,17 @@ def epoch_size(epoch, length, count, warmup_epochs, warmup_length):
     return short, count * length // short
 
 
-def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scope=contextlib.nullcontext,
-               validation_data=None, shape_changes=()):
+def fit_epochs(
+    net,
+    epoch_data,
+    epochs,
+    output_dir,
+    resume=True,
+    verbose=1,
+    scope=contextlib.nullcontext,
+    validation_data=None,
+    shape_changes=(),
+):
     """Trains `net` for `epochs` on fresh data every epoch (`epoch_data(epoch)`), going on after a crash.
 
     One `fit` runs every epoch (progress reads "Epoch 3/6"): its dataset
@@ -120,9 +134,16 @@ def fit_epochs(net, epoch_data, epochs, output_dir, resume=True, verbose=1, scop
                 net.build({key: (None, *spec.shape[1:]) for key, spec in data.element_spec[0].items()})
         # The backup outlives `fit` (a later phase's `fit` reads it) and goes when the run is written.
         backup = keras.callbacks.BackupAndRestore(backup_dir(output_dir), delete_checkpoint=False)
-        history = net.fit(data, initial_epoch=first, epochs=end, steps_per_epoch=steps,
-                          callbacks=[tensorboard, csv_logger, backup], validation_data=validation_data,
-                          shuffle=False, verbose=verbose)
+        history = net.fit(
+            data,
+            initial_epoch=first,
+            epochs=end,
+            steps_per_epoch=steps,
+            callbacks=[tensorboard, csv_logger, backup],
+            validation_data=validation_data,
+            shuffle=False,
+            verbose=verbose,
+        )
     collect_finished_iterators()
     return history, start
 
@@ -185,8 +206,10 @@ def learning_curve(output_dir):
         return []
     with open(history_path(output_dir)) as f:
         rows = {int(row["epoch"]): row for row in csv.DictReader(f)}
-    return [{"epoch": epoch + 1, **{k: float(v) for k, v in rows[epoch].items() if k != "epoch" and v != "NA"}}
-            for epoch in sorted(rows)]
+    return [
+        {"epoch": epoch + 1, **{k: float(v) for k, v in rows[epoch].items() if k != "epoch" and v != "NA"}}
+        for epoch in sorted(rows)
+    ]
 
 
 def write_run(net, metrics, output_dir, export, title=None):
@@ -210,9 +233,14 @@ def depth_table(metrics):
 
     return format_table(
         ["", "all", "1st (earliest)", "2nd", "3rd", "4th (latest)"],
-        [["accuracy", f"{metrics['accuracy']:.1%}",
-          *("n/a" if v is None else f"{v:.1%}" for v in metrics["accuracy_by_depth"])],
-         ["examples", metrics["test_examples"], *metrics["test_examples_by_depth"]]],
+        [
+            [
+                "accuracy",
+                f"{metrics['accuracy']:.1%}",
+                *("n/a" if v is None else f"{v:.1%}" for v in metrics["accuracy_by_depth"]),
+            ],
+            ["examples", metrics["test_examples"], *metrics["test_examples_by_depth"]],
+        ],
     )
 
 

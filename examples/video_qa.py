@@ -46,7 +46,15 @@ import os
 from absl import app, flags, logging
 
 from examples.training import (
-    accuracy_report, define_flags, depth_table, epoch_size, fit_epochs, flag_values, predict_classes, write_run)
+    accuracy_report,
+    define_flags,
+    depth_table,
+    epoch_size,
+    fit_epochs,
+    flag_values,
+    predict_classes,
+    write_run,
+)
 
 FLAGS = flags.FLAGS
 
@@ -66,22 +74,31 @@ FLAG_HELP = {
     "hidden_dim": "Width of frames, words and slots.",
     "recollection_weight": "Weight of the recollection loss (0 with familiarity 0: none).",
     "familiarity_weight": "Weight of the familiarity loss.",
-    "rehearsal_warmup": "Training steps over which the rehearsal weights rise from 0, so the task and the teacher are "
-                        "learned before rehearsal weighs in (0: the paper; 500, the warm-up epochs, was the best "
-                        "measured over 5 seeds, by a little).",
-    "sampler": (["uniform", "teacher"], "History sampler of the rehearsal (on built-in videos teacher rehearsal "
-                                        "was the best measured, uniform 9-14 points below no rehearsal)."),
+    "rehearsal_warmup": (
+        "Training steps over which the rehearsal weights rise from 0, so the task and the teacher are "
+        "learned before rehearsal weighs in (0: the paper; 500, the warm-up epochs, was the best "
+        "measured over 5 seeds, by a little)."
+    ),
+    "sampler": (
+        ["uniform", "teacher"],
+        "History sampler of the rehearsal (on built-in videos teacher rehearsal "
+        "was the best measured, uniform 9-14 points below no rehearsal).",
+    ),
     "num_negatives": "Frames of the same video each recollected frame is contrasted with.",
     "train_videos": "Training videos per epoch (built-in data).",
     "test_videos": "Test videos (built-in data).",
     "num_answers": "Answer classes kept (the most frequent training answers).",
     "max_words": "Words kept per question.",
     "epochs": "Epochs.",
-    "warmup_epochs": "First epochs on videos of `--warmup_length` frames (built-in data; as many frames an epoch "
-                     "as a full one).",
+    "warmup_epochs": (
+        "First epochs on videos of `--warmup_length` frames (built-in data; as many frames an epoch as a full one)."
+    ),
     "warmup_length": "Frames per video in the warm-up epochs (the built-in generator needs 192 or more).",
-    "init_from": (str, "Output directory of an earlier run: start from its model.keras and vocabulary.json (e.g. "
-                       "trained on shorter videos); model flags are then ignored and there are no warm-up epochs."),
+    "init_from": (
+        str,
+        "Output directory of an earlier run: start from its model.keras and vocabulary.json (e.g. "
+        "trained on shorter videos); model flags are then ignored and there are no warm-up epochs.",
+    ),
     "batch_size": "Batch size.",
     "seed": "Seed of data, initialisation and rehearsal draws.",
     "output_dir": "Where the model, metrics, logs and plot go.",
@@ -98,8 +115,9 @@ def build_model(model, vectorizer, feature_dim, hidden_dim, **memory_kwargs):
     words = keras_rm.layers.TokenItemEncoder(vectorizer.vocabulary_size, hidden_dim, name="question_encoder")
     if model == "full_attention":
         return keras_rm.FullAttentionModel(frames, num_classes=vectorizer.num_classes, query_encoder=words)
-    return keras_rm.RehearsalMemoryModel(frames, num_classes=vectorizer.num_classes, query_encoder=words,
-                                         **memory_kwargs)
+    return keras_rm.RehearsalMemoryModel(
+        frames, num_classes=vectorizer.num_classes, query_encoder=words, **memory_kwargs
+    )
 
 
 def prior_accuracy(train, test, vectorizer):
@@ -118,17 +136,42 @@ def prior_accuracy(train, test, vectorizer):
     return float(sum(e.answer == prior.get(e.kind) and vectorizer.answer_id(e.answer) != 0 for e in test) / len(test))
 
 
-def run(data_dir=None, train_questions=None, train_answers=None, test_questions=None, test_answers=None,
-        num_frames=512, feature_dim=64, model="memory", num_slots=8, segment_length=32, hidden_dim=64,
-        recollection_weight=1.0, familiarity_weight=0.5, rehearsal_warmup=500, sampler="teacher", num_negatives=30,
-        train_videos=2000, test_videos=500, num_answers=1000, max_words=12, epochs=10, warmup_epochs=3,
-        warmup_length=192, init_from=None, batch_size=32, seed=0, output_dir="output/video_qa", export=True,
-        resume=True, verbose=1):
+def run(
+    data_dir=None,
+    train_questions=None,
+    train_answers=None,
+    test_questions=None,
+    test_answers=None,
+    num_frames=512,
+    feature_dim=64,
+    model="memory",
+    num_slots=8,
+    segment_length=32,
+    hidden_dim=64,
+    recollection_weight=1.0,
+    familiarity_weight=0.5,
+    rehearsal_warmup=500,
+    sampler="teacher",
+    num_negatives=30,
+    train_videos=2000,
+    test_videos=500,
+    num_answers=1000,
+    max_words=12,
+    epochs=10,
+    warmup_epochs=3,
+    warmup_length=192,
+    init_from=None,
+    batch_size=32,
+    seed=0,
+    output_dir="output/video_qa",
+    export=True,
+    resume=True,
+    verbose=1,
+):
     """Trains, evaluates and writes everything; returns the metrics dict."""
     import keras
     import numpy as np
 
-    import keras_rm
     from keras_rm.pipelines.video import VideoQAVectorizer, generate_videos, load_frames, read_activitynet_qa
 
     os.makedirs(output_dir, exist_ok=True)
@@ -148,14 +191,25 @@ def run(data_dir=None, train_questions=None, train_answers=None, test_questions=
     else:
         vectorizer = VideoQAVectorizer(max_words, num_answers)
         vectorizer.adapt(train if data_dir else train + test)  # built-in answers are a closed set: all of it
-        net = build_model(model, vectorizer, feature_dim=frame_features, hidden_dim=hidden_dim, num_slots=num_slots,
-                          segment_length=segment_length, recollection_weight=recollection_weight,
-                          familiarity_weight=familiarity_weight, rehearsal_warmup=rehearsal_warmup,
-                          sampler=sampler, num_negatives=num_negatives, seed=seed)
+        net = build_model(
+            model,
+            vectorizer,
+            feature_dim=frame_features,
+            hidden_dim=hidden_dim,
+            num_slots=num_slots,
+            segment_length=segment_length,
+            recollection_weight=recollection_weight,
+            familiarity_weight=familiarity_weight,
+            rehearsal_warmup=rehearsal_warmup,
+            sampler=sampler,
+            num_negatives=num_negatives,
+            seed=seed,
+        )
         net.compile()
         # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
-        net.build({"items": (None, num_frames, frame_features), "item_mask": (None, num_frames),
-                   "query": (None, max_words)})
+        net.build(
+            {"items": (None, num_frames, frame_features), "item_mask": (None, num_frames), "query": (None, max_words)}
+        )
     vectorizer.save(os.path.join(output_dir, "vocabulary.json"))
     if data_dir or init_from:
         warmup_epochs = 0  # real videos are not shortened; a model that goes on has learned from short ones
@@ -173,8 +227,7 @@ def run(data_dir=None, train_questions=None, train_answers=None, test_questions=
         data = vectorizer.dataset([examples[i] for i in order], batch_size, length)
         return data.map(lambda x, y, d: (x, y))
 
-    history, start = fit_epochs(net, epoch_data, epochs, output_dir, resume, verbose,
-                                shape_changes=[warmup_epochs])
+    history, start = fit_epochs(net, epoch_data, epochs, output_dir, resume, verbose, shape_changes=[warmup_epochs])
 
     predictions, labels, depths = predict_classes(net, vectorizer.dataset(test, batch_size, num_frames))
     correct = vectorizer.correct(predictions, labels)
@@ -186,13 +239,25 @@ def run(data_dir=None, train_questions=None, train_answers=None, test_questions=
         "answer_classes": vectorizer.num_classes,
         "train_logs": {name: float(v[-1]) for name, v in history.history.items()} if history else {},  # last epoch
         "backend": keras.config.backend(),
-        "config": {"data_dir": data_dir, "num_frames": num_frames, "model": model, "num_slots": num_slots,
-                   "segment_length": segment_length, "hidden_dim": hidden_dim,
-                   "recollection_weight": recollection_weight, "familiarity_weight": familiarity_weight,
-                   "rehearsal_warmup": rehearsal_warmup, "sampler": sampler, "num_negatives": num_negatives,
-                   "train_videos": train_videos,
-                   "epochs": epochs, "warmup_epochs": warmup_epochs, "warmup_length": warmup_length,
-                   "init_from": init_from, "seed": seed},
+        "config": {
+            "data_dir": data_dir,
+            "num_frames": num_frames,
+            "model": model,
+            "num_slots": num_slots,
+            "segment_length": segment_length,
+            "hidden_dim": hidden_dim,
+            "recollection_weight": recollection_weight,
+            "familiarity_weight": familiarity_weight,
+            "rehearsal_warmup": rehearsal_warmup,
+            "sampler": sampler,
+            "num_negatives": num_negatives,
+            "train_videos": train_videos,
+            "epochs": epochs,
+            "warmup_epochs": warmup_epochs,
+            "warmup_length": warmup_length,
+            "init_from": init_from,
+            "seed": seed,
+        },
         "resumed_after_epochs": start,
     }
     write_run(net, metrics, output_dir, export, f"Video QA, {num_frames} frames, {model}")
@@ -202,8 +267,10 @@ def run(data_dir=None, train_questions=None, train_answers=None, test_questions=
 def main(argv):
     logging.set_verbosity(logging.WARNING)
     metrics = run(**flag_values(run), verbose=2)
-    print(f"\nTest accuracy, video QA, {FLAGS.num_frames} frames, {FLAGS.model}, by the quarter of the video "
-          f"holding what the answer needs:")
+    print(
+        f"\nTest accuracy, video QA, {FLAGS.num_frames} frames, {FLAGS.model}, by the quarter of the video "
+        f"holding what the answer needs:"
+    )
     print(depth_table(metrics))
     print("By question type: " + ", ".join(f"{k} {v:.1%}" for k, v in metrics["accuracy_by_kind"].items()))
     exported = ", saved_model/" if FLAGS.export else ""

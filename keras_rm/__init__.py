@@ -5,7 +5,7 @@ Importing this package never imports TensorFlow.
 """
 
 from keras_rm import distribute, export, layers, samplers
-from keras_rm.models import FullAttentionModel, RecurrentModel, RehearsalMemoryModel, TargetAttentionModel
 from keras_rm.fragments import FamiliarityLoss
+from keras_rm.models import FullAttentionModel, RecurrentModel, RehearsalMemoryModel, TargetAttentionModel
 
 __version__ = "0.5.0"

@@ -15,7 +15,6 @@ from keras_rm.layers.item_encoder import ItemEncoder
 from keras_rm.models.full_attention_model import FullAttentionModel
 from keras_rm.models.rehearsal_memory_model import RehearsalMemoryModel
 
-
 # Endpoints serve, nobody differentiates them: JAX's converter then saves no custom gradients (whose absence
 # TensorFlow warns about, three times, when the SavedModel is loaded).
 SERVING = {"jax2tf_kwargs": {"with_gradient": False}} if keras.config.backend() == "jax" else {}
@@ -107,8 +106,11 @@ def export_saved_model(model, path, verbose=False):
 def id_encoders(model):
     """`{"items": encoder, "query": encoder}` of the inputs the model reads as ids of its own encoders."""
     encoders = {"items": model.item_encoder, "query": model.query_encoder or model.item_encoder}
-    return {name: encoder for name, encoder in encoders.items()
-            if isinstance(encoder, ItemEncoder) and encoder.integer_items}
+    return {
+        name: encoder
+        for name, encoder in encoders.items()
+        if isinstance(encoder, ItemEncoder) and encoder.integer_items
+    }
 
 
 def _save_checking_ids(model, source, path):
@@ -133,8 +135,10 @@ def _save_checking_ids(model, source, path):
             for name, value in zip(names, args):
                 for label, ids, size in encoders[name].id_ranges(value, name) if name in encoders else []:
                     message = f"`{label}` holds ids outside the vocabulary [0, {size}) of the served model"
-                    assertions += [tf.debugging.assert_non_negative(ids, message=message),
-                                   tf.debugging.assert_less(ids, tf.cast(size, ids.dtype), message=message)]
+                    assertions += [
+                        tf.debugging.assert_non_negative(ids, message=message),
+                        tf.debugging.assert_less(ids, tf.cast(size, ids.dtype), message=message),
+                    ]
             with tf.control_dependencies(assertions):
                 return function(*args)
 
@@ -225,8 +229,10 @@ def _add_text_endpoints(archive, model, write, answer, memory):
     memory = tf.TensorSpec(memory.shape, memory.dtype, name="memory")
 
     # (autograph off: it would rewrite Keras' preprocessing layers into code that fails outside TF's backend)
-    @tf.function(input_signature=[memory, tf.TensorSpec((None, model.segment_length), tf.string, name="sentences")],
-                 autograph=False)
+    @tf.function(
+        input_signature=[memory, tf.TensorSpec((None, model.segment_length), tf.string, name="sentences")],
+        autograph=False,
+    )
     def write_text(memory, sentences):
         items = vectorizer(sentences)
         return write(memory, items, tf.reduce_any(items > 0, axis=-1))

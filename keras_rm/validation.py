@@ -71,7 +71,4 @@ def check_ids_in_range(name, ids, vocabulary_size):
     low, high = int(low), int(high)
     if low < 0 or high >= vocabulary_size:
         bad = low if low < 0 else high
-        raise ValueError(
-            f"`{name}` holds ids outside the vocabulary [0, {vocabulary_size}). "
-            f"Received: an id = {bad}"
-        )
+        raise ValueError(f"`{name}` holds ids outside the vocabulary [0, {vocabulary_size}). Received: an id = {bad}")

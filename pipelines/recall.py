@@ -55,9 +55,7 @@ def make_recall_data(
     if num_pairs > num_keys:
         raise ValueError(f"`num_pairs` must not exceed `num_keys`. Received: {num_pairs} > {num_keys}")
     if 2 * num_pairs > real:
-        raise ValueError(
-            f"{num_pairs} bindings need {2 * num_pairs} tokens; the sequence has {real} real tokens."
-        )
+        raise ValueError(f"{num_pairs} bindings need {2 * num_pairs} tokens; the sequence has {real} real tokens.")
     rng = np.random.default_rng(seed)
     first_distractor = 1 + num_keys + num_values
     items = rng.integers(first_distractor, first_distractor + num_distractors, (num_examples, length))

@@ -3,7 +3,6 @@
 import json
 import re
 
-
 _WORD = re.compile(r"[a-z0-9]+")
 
 

@@ -134,8 +134,14 @@ def test_vectorizer_dataset_feeds_the_model(tmp_path):
 
     model = keras_rm.RehearsalMemoryModel(
         keras_rm.layers.SentenceItemEncoder(vectorizer.vocabulary_size, 8, max_words=6),
-        num_classes=len(vectorizer.answers), num_slots=2, segment_length=8, num_heads=2,
-        num_fragments=2, fragment_length=4, num_negatives=3, decoder_layers=1,
+        num_classes=len(vectorizer.answers),
+        num_slots=2,
+        segment_length=8,
+        num_heads=2,
+        num_fragments=2,
+        fragment_length=4,
+        num_negatives=3,
+        decoder_layers=1,
     )
     model.compile()
     train = vectorizer.dataset(examples, batch_size=8).map(lambda x, y, depth: (x, y))
@@ -151,21 +157,23 @@ def test_token_level_dataset_flattens_sentences():
     examples = [lengthen(e, 40, rng=rng) for e in generate_babi(2, 8, seed=0)]
     vectorizer = BabiVectorizer()
     vectorizer.adapt(examples)
-    (inputs, answers, depth), = list(vectorizer.dataset(examples, batch_size=8, tokens=True))
+    ((inputs, answers, depth),) = list(vectorizer.dataset(examples, batch_size=8, tokens=True))
     words = [w for s in examples[0].story for w in tokenize(s)]
     assert inputs["items"].shape[0] == 8 and inputs["items"].shape[1] == max(
         sum(len(tokenize(s)) for s in e.story) for e in examples
     )
     ids = np.asarray(inputs["items"][0])
     assert [vectorizer.words[i - 2] for i in ids[: len(words)]] == words
-    assert (ids[len(words):] == 0).all()
+    assert (ids[len(words) :] == 0).all()
     assert 0 <= float(depth[0]) < 1
 
 
 def test_tfds_builder_builds_offline(tmp_path):
     from keras_rm.pipelines.babi.tfds import BabiLong, make_config
 
-    builder = BabiLong(config=make_config(6, 40, depth="late", train_examples=12, test_examples=4), data_dir=str(tmp_path))
+    builder = BabiLong(
+        config=make_config(6, 40, depth="late", train_examples=12, test_examples=4), data_dir=str(tmp_path)
+    )
     builder.download_and_prepare()
     test = list(builder.as_dataset(split="test").as_numpy_iterator())
     assert len(test) == 4 and builder.info.splits["train"].num_examples == 12

@@ -38,10 +38,14 @@ def run_python(code, backend, *args):
 READS_UNDER_MAKE_TEST = {"jax": "tensorflow", "tensorflow": "torch", "torch": "jax"}
 
 
-@pytest.mark.parametrize("writer", [
-    b if b == READS_UNDER_MAKE_TEST[BACKEND] else pytest.param(b, marks=pytest.mark.slow)
-    for b in ("tensorflow", "jax", "torch") if b != BACKEND
-])
+@pytest.mark.parametrize(
+    "writer",
+    [
+        b if b == READS_UNDER_MAKE_TEST[BACKEND] else pytest.param(b, marks=pytest.mark.slow)
+        for b in ("tensorflow", "jax", "torch")
+        if b != BACKEND
+    ],
+)
 def test_keras_file_from_another_backend_predicts_the_same(writer, tmp_path):
     from tests.testing import recall_data
 

@@ -75,8 +75,20 @@ def test_non_finite_dense_features_are_masked_out():
         ({**X, "extra": X["query"]}, ValueError, "Unknown input keys"),
         (X["items"], TypeError, "takes a dict"),
     ],
-    ids=["id-too-large", "id-negative", "float-ids", "float-query", "query-batch", "mask-batch", "mask-length",
-         "items-rank", "query-rank", "no-query", "unknown-key", "not-dict"],
+    ids=[
+        "id-too-large",
+        "id-negative",
+        "float-ids",
+        "float-query",
+        "query-batch",
+        "mask-batch",
+        "mask-length",
+        "items-rank",
+        "query-rank",
+        "no-query",
+        "unknown-key",
+        "not-dict",
+    ],
 )
 def test_bad_values_dtypes_and_shapes(model, inputs, error, match):
     with pytest.raises(error, match=match):
@@ -99,8 +111,11 @@ def test_ids_out_of_the_vocabulary_stop_compiled_fit_evaluate_and_predict(model,
         bad = bad if data is None else "-?[0-9]+"
         message = f"`{name}` holds ids outside the vocabulary \\[0, {VOCABULARY}\\). Received: an id = {bad}"
         for call in ("fit", "evaluate", "predict"):
-            kwargs = {"x": data.map(lambda x, y: x) if call == "predict" else data} if data is not None else (
-                {"x": inputs} if call == "predict" else {"x": inputs, "y": Y, "batch_size": 2})
+            kwargs = (
+                {"x": data.map(lambda x, y: x) if call == "predict" else data}
+                if data is not None
+                else ({"x": inputs} if call == "predict" else {"x": inputs, "y": Y, "batch_size": 2})
+            )
             with pytest.raises(Exception, match=message) as caught:
                 getattr(model, call)(verbose=0, **kwargs)
             if source == "arrays":
@@ -113,7 +128,10 @@ def test_ids_out_of_the_vocabulary_stop_compiled_fit_evaluate_and_predict(model,
 
 def test_query_longer_than_a_sentence_and_wrong_feature_width():
     sentences = keras_rm.RehearsalMemoryModel(
-        keras_rm.layers.SentenceItemEncoder(20, 8, max_words=6), num_classes=3, num_slots=2, segment_length=4,
+        keras_rm.layers.SentenceItemEncoder(20, 8, max_words=6),
+        num_classes=3,
+        num_slots=2,
+        segment_length=4,
         num_fragments=1,
     )
     items = np.ones((2, 8, 6), "int32")
@@ -121,7 +139,10 @@ def test_query_longer_than_a_sentence_and_wrong_feature_width():
     with pytest.raises(ValueError, match="last axis of `query` must equal `max_words` = 6.*\\(2, 9\\)"):
         sentences({"items": items, "query": np.ones((2, 9), "int32")})
     frames = keras_rm.RehearsalMemoryModel(
-        keras_rm.layers.DenseItemEncoder(8, feature_dim=3), num_classes=2, num_slots=2, segment_length=4,
+        keras_rm.layers.DenseItemEncoder(8, feature_dim=3),
+        num_classes=2,
+        num_slots=2,
+        segment_length=4,
         num_fragments=1,
     )
     with pytest.raises(ValueError, match="last axis of `items` must equal `feature_dim` = 3.*\\(2, 8, 5\\)"):

@@ -6,7 +6,11 @@ import pytest
 
 import keras_rm
 from keras_rm.pipelines.behaviour import (
-    ctr_dataset, generate_lifelong_users, make_examples, read_movielens, split_users,
+    ctr_dataset,
+    generate_lifelong_users,
+    make_examples,
+    read_movielens,
+    split_users,
 )
 
 
@@ -18,8 +22,7 @@ def write_movielens_dat(folder, extra_rating_lines=""):
     )
     (folder / "ratings.dat").write_text(
         "7::2::5::300\n7::1::3::100\n7::3::4::200\n7::1::4::200\n"  # user 7: out of order, two at t=200
-        "8::4::5::50\n"  # user 8: one behaviour only
-        + extra_rating_lines
+        "8::4::5::50\n" + extra_rating_lines  # user 8: one behaviour only
     )
 
 
@@ -45,7 +48,9 @@ def test_reader_csv_format_with_quoted_titles(tmp_path):
     assert behaviours.num_categories == 4  # padding, Action, Comedy, unknown (movie 99 has no movies.csv line)
 
 
-@pytest.mark.parametrize("bad,match", [("7::2::oops::x\n", "ratings.dat, line 6"), ("9::1::5\n", "ratings.dat, line 6")])
+@pytest.mark.parametrize(
+    "bad,match", [("7::2::oops::x\n", "ratings.dat, line 6"), ("9::1::5\n", "ratings.dat, line 6")]
+)
 def test_reader_errors_name_file_and_line(tmp_path, bad, match):
     write_movielens_dat(tmp_path, bad)
     with pytest.raises(ValueError, match=match):
@@ -68,8 +73,9 @@ def test_examples_never_see_the_future_and_negatives_are_unseen(tmp_path):
     behaviours = generate_lifelong_users(30, 60, seed=1)
     examples = make_examples(behaviours, history_length=40, candidates_per_user=5, negatives=3, seed=2)
     histories = list(behaviours.histories.values())
-    for query, label, user, when in zip(examples["query"], examples["label"], examples["user"],
-                                        examples["candidate_time"]):
+    for query, label, user, when in zip(
+        examples["query"], examples["label"], examples["user"], examples["candidate_time"]
+    ):
         items, times = histories[user]
         if label == 0:
             assert query[0] not in items[times <= when], "a negative is never an item the user had touched"
@@ -94,7 +100,7 @@ def test_dataset_has_static_shapes_and_split_is_disjoint():
     behaviours = generate_lifelong_users(20, 30, seed=0)
     train, test = split_users(behaviours, test_share=0.25)
     assert len(train.histories) == 15 and not set(train.histories) & set(test.histories)
-    (x, y), = list(ctr_dataset(make_examples(test, 32), batch_size=10).take(1))
+    ((x, y),) = list(ctr_dataset(make_examples(test, 32), batch_size=10).take(1))
     assert x["items"].shape == (10, 32, 2) and x["query"].shape == (10, 2) and y.shape == (10,)
 
 
@@ -123,8 +129,17 @@ def encoder():
 
 def test_memory_ctr_model_incremental_write_per_user_equals_whole_history():
     x, y, _ = click_data()
-    model = keras_rm.RehearsalMemoryModel(encoder(), task="click", num_slots=2, segment_length=8, num_heads=2,
-                                          num_fragments=2, fragment_length=4, num_negatives=3, seed=0)
+    model = keras_rm.RehearsalMemoryModel(
+        encoder(),
+        task="click",
+        num_slots=2,
+        segment_length=8,
+        num_heads=2,
+        num_fragments=2,
+        fragment_length=4,
+        num_negatives=3,
+        seed=0,
+    )
     model.compile()
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     whole = keras.ops.convert_to_numpy(model.predict(x, verbose=0))
@@ -148,8 +163,11 @@ def test_recent_target_attention_reads_only_the_last_behaviours():
     assert not np.allclose(model.predict(changed, verbose=0), model.predict(x, verbose=0))
 
 
-@pytest.mark.parametrize("make", [lambda: keras_rm.TargetAttentionModel(encoder(), recent=None),
-                                  lambda: keras_rm.RecurrentModel(encoder())], ids=["target_all", "gru"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: keras_rm.TargetAttentionModel(encoder(), recent=None), lambda: keras_rm.RecurrentModel(encoder())],
+    ids=["target_all", "gru"],
+)
 def test_whole_history_baselines_ignore_padding_and_round_trip(make, tmp_path):
     x, y, _ = click_data()
     model = make()

@@ -21,6 +21,7 @@ import keras_rm
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from testing import BACKEND, ROOT, subprocess_env  # noqa: E402
+
 DEVICES = 4
 BATCH = 16
 LEARNING_RATE = 0.1
@@ -73,7 +74,6 @@ def test_tensorflow_mirrored_step_equals_the_single_device_step():
 @pytest.mark.skipif(BACKEND != "torch", reason="the torch error")
 def test_torch_refuses_a_distribution_instead_of_training_on_one_device(tmp_path):
     import torch.distributed
-
     from testing import recall_data, tiny_model
 
     with pytest.raises(RuntimeError, match="not supported on the torch backend"):
@@ -87,9 +87,7 @@ def test_torch_refuses_a_distribution_instead_of_training_on_one_device(tmp_path
             model.fit(x, y, batch_size=8, verbose=0)
     finally:
         keras.distribution.set_distribution(None)
-    torch.distributed.init_process_group(
-        "gloo", init_method=f"file://{tmp_path / 'group'}", rank=0, world_size=1
-    )
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / 'group'}", rank=0, world_size=1)
     try:
         with pytest.raises(RuntimeError, match="DistributedDataParallel"):
             model.fit(x, y, batch_size=8, verbose=0)
@@ -151,7 +149,6 @@ def _jax_worker(x, y):
 
 def _tensorflow_worker(x, y):
     import tensorflow as tf
-
     from testing import gradients
 
     cpu = tf.config.list_physical_devices("CPU")[0]

@@ -22,7 +22,7 @@ X, Y, _ = recall_data(4)
         (dict(slot_dim=16), "`slot_dim` must equal"),
         (dict(temperature=0.0), "`temperature` must be > 0"),
         (dict(mask_selection="first"), "`mask_selection` must be one of"),
-        (dict(mask_selection="important"), 'needs a sampler that scores items'),
+        (dict(mask_selection="important"), "needs a sampler that scores items"),
     ],
 )
 def test_bad_arguments(overrides, match):

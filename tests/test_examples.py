@@ -47,15 +47,28 @@ def watch_draws(monkeypatch, module, name):
 
 def suspended_data_iterators():
     """The names of the live generators suspended inside Keras's data plumbing or our `tf.data` pipelines."""
-    return [g.gi_code.co_name for g in gc.get_objects() if isinstance(g, types.GeneratorType) and g.gi_frame
-            and any(part in g.gi_code.co_filename for part in ("keras/src/trainers", "keras/src/backend", "examples"))]
+    return [
+        g.gi_code.co_name
+        for g in gc.get_objects()
+        if isinstance(g, types.GeneratorType)
+        and g.gi_frame
+        and any(part in g.gi_code.co_filename for part in ("keras/src/trainers", "keras/src/backend", "examples"))
+    ]
 
 
 def test_babi_long_writes_everything_and_serve_stream_answers_as_the_keras_model(tmp_path):
     # The first epoch on shorter stories (a curriculum): under TF the second epoch's new length needs a new step.
     metrics = babi_long.run(
-        length=32, num_slots=2, segment_length=8, hidden_dim=8, epochs=2, warmup_epochs=1, warmup_length=16,
-        max_words=6, output_dir=str(tmp_path), **TINY
+        length=32,
+        num_slots=2,
+        segment_length=8,
+        hidden_dim=8,
+        epochs=2,
+        warmup_epochs=1,
+        warmup_length=16,
+        max_words=6,
+        output_dir=str(tmp_path),
+        **TINY,
     )
     files = set(os.listdir(tmp_path))
     assert {"model.keras", "saved_model", "metrics.json", "vocabulary.json", "accuracy_by_depth.png", "logs"} <= files
@@ -74,8 +87,9 @@ def test_babi_long_writes_everything_and_serve_stream_answers_as_the_keras_model
     examples = [lengthen(e, 30, rng=np.random.default_rng(5)) for e in asked]
     vectorizer = BabiVectorizer.load(str(tmp_path / "vocabulary.json"))
     x = next(iter(vectorizer.dataset(examples, batch_size=3, length=32)))[0]
-    expected = keras.ops.convert_to_numpy(keras.ops.softmax(model.predict({k: np.asarray(v) for k, v in x.items()},
-                                                                          verbose=0)))
+    expected = keras.ops.convert_to_numpy(
+        keras.ops.softmax(model.predict({k: np.asarray(v) for k, v in x.items()}, verbose=0))
+    )
     assert [q["answer"] for q in served["questions"]] == [vectorizer.answers[i] for i in expected.argmax(-1)]
     np.testing.assert_allclose([q["probability"] for q in served["questions"]], expected.max(-1), atol=1e-5)
     assert [q["question"] for q in served["questions"]] == [e.question for e in examples]
@@ -85,15 +99,36 @@ def test_babi_long_writes_everything_and_serve_stream_answers_as_the_keras_model
 @only_torch_unless_slow
 def test_babi_long_goes_on_from_an_earlier_run_at_another_length(tmp_path, monkeypatch):
     short, long = tmp_path / "short", tmp_path / "long"
-    babi_long.run(length=32, num_slots=2, segment_length=8, hidden_dim=8, sampler="teacher", recollection_weight=1.0,
-                  familiarity_weight=0.5, mask_selection="important", epochs=1, output_dir=str(short), export=False,
-                  **TINY)
+    babi_long.run(
+        length=32,
+        num_slots=2,
+        segment_length=8,
+        hidden_dim=8,
+        sampler="teacher",
+        recollection_weight=1.0,
+        familiarity_weight=0.5,
+        mask_selection="important",
+        epochs=1,
+        output_dir=str(short),
+        export=False,
+        **TINY,
+    )
     lengths = []  # of the stories generated: test, then each training epoch's
     generate = babi.generate_long_babi
-    monkeypatch.setattr(babi, "generate_long_babi", lambda *args, **kwargs: lengths.append(args[2]) or generate(
-        *args, **kwargs))
-    metrics = babi_long.run(length=64, test_length=96, epochs=2, warmup_epochs=1, warmup_length=16,
-                            init_from=str(short), output_dir=str(long), export=False, **TINY)
+    monkeypatch.setattr(
+        babi, "generate_long_babi", lambda *args, **kwargs: lengths.append(args[2]) or generate(*args, **kwargs)
+    )
+    metrics = babi_long.run(
+        length=64,
+        test_length=96,
+        epochs=2,
+        warmup_epochs=1,
+        warmup_length=16,
+        init_from=str(short),
+        output_dir=str(long),
+        export=False,
+        **TINY,
+    )
     assert metrics["config"]["init_from"] == str(short) and metrics["config"]["length"] == 64
     assert lengths == [96, 64, 64], "no warm-up on short stories when going on from a trained model"
     # Tested on longer stories than it was trained on; no learning curve then (it is measured at the trained length).
@@ -101,12 +136,11 @@ def test_babi_long_goes_on_from_an_earlier_run_at_another_length(tmp_path, monke
     assert metrics["learning_curve"] and all("val_accuracy" not in row for row in metrics["learning_curve"])
     before = keras.saving.load_model(str(short / "model.keras"))
     after = keras.saving.load_model(str(long / "model.keras"))
-    assert after.num_slots == 2 and after.rehearsal.mask_selection == "important", \
+    assert after.num_slots == 2 and after.rehearsal.mask_selection == "important", (
         "the earlier run's model, not the flags'"
+    )
     assert (long / "vocabulary.json").read_text() == (short / "vocabulary.json").read_text()
-    assert any(
-        not np.allclose(a, b) for a, b in zip(before.get_weights(), after.get_weights())
-    ), "training went on"
+    assert any(not np.allclose(a, b) for a, b in zip(before.get_weights(), after.get_weights())), "training went on"
 
 
 OFFICIAL_DIR = os.path.join(ROOT, "tests", "data", "babi")  # a few stories of official tasks 2, 5, 8, 19
@@ -114,9 +148,22 @@ OFFICIAL_DIR = os.path.join(ROOT, "tests", "data", "babi")  # a few stories of o
 
 def test_babi_long_trains_one_model_on_several_official_tasks_as_written_and_reports_each(tmp_path):
     # Segments of 32 sentences: stories as written come in batches of 32 or 64 (JAX compiles a step for each).
-    metrics = babi_long.run(task="2,8,19", length=0, data_dir=OFFICIAL_DIR, num_slots=2, segment_length=32,
-                            hidden_dim=8, reader_hops=2, epochs=2, train_examples=24, test_examples=3, batch_size=3,
-                            output_dir=str(tmp_path), export=False, verbose=0)
+    metrics = babi_long.run(
+        task="2,8,19",
+        length=0,
+        data_dir=OFFICIAL_DIR,
+        num_slots=2,
+        segment_length=32,
+        hidden_dim=8,
+        reader_hops=2,
+        epochs=2,
+        train_examples=24,
+        test_examples=3,
+        batch_size=3,
+        output_dir=str(tmp_path),
+        export=False,
+        verbose=0,
+    )
     assert metrics["test_examples_by_task"] == {"2": 3, "8": 3, "19": 3}
     by_task = [metrics["accuracy_by_task"][t] for t in ("2", "8", "19")]
     assert metrics["accuracy"] == pytest.approx(np.mean(by_task))
@@ -130,16 +177,40 @@ def test_babi_long_trains_one_model_on_several_official_tasks_as_written_and_rep
 @only_torch_unless_slow
 def test_babi_long_warms_up_on_stories_no_shorter_than_the_official_ones(tmp_path):
     # The task-2 fixture holds a 50-sentence story: a 16-sentence warm-up cannot hold it, so it holds 50.
-    metrics = babi_long.run(task=2, length=64, data_dir=OFFICIAL_DIR, num_slots=2, segment_length=8, hidden_dim=8,
-                            epochs=2, warmup_epochs=1, warmup_length=16, train_examples=16, test_examples=8,
-                            batch_size=8, output_dir=str(tmp_path), export=False, verbose=0)
+    metrics = babi_long.run(
+        task=2,
+        length=64,
+        data_dir=OFFICIAL_DIR,
+        num_slots=2,
+        segment_length=8,
+        hidden_dim=8,
+        epochs=2,
+        warmup_epochs=1,
+        warmup_length=16,
+        train_examples=16,
+        test_examples=8,
+        batch_size=8,
+        output_dir=str(tmp_path),
+        export=False,
+        verbose=0,
+    )
     assert metrics["config"]["warmup_length"] == 50 and metrics["test_examples_by_task"] == {"2": 8}
     with pytest.raises(ValueError, match="`task` must be a bAbI task 1-20, several separated by commas, or 'all'"):
         babi_long.run(task="2,21", data_dir=OFFICIAL_DIR, output_dir=str(tmp_path / "bad"))
 
 
-CTR_TINY = dict(history_length=32, train_users=16, test_users=8, epochs=1, batch_size=8, hidden_dim=8, num_slots=2,
-                segment_length=8, recent=5, verbose=0)
+CTR_TINY = dict(
+    history_length=32,
+    train_users=16,
+    test_users=8,
+    epochs=1,
+    batch_size=8,
+    hidden_dim=8,
+    num_slots=2,
+    segment_length=8,
+    recent=5,
+    verbose=0,
+)
 
 
 def ctr_aucs_of_saved_model(output_dir):
@@ -155,8 +226,9 @@ def ctr_aucs_of_saved_model(output_dir):
 
 
 def test_ctr_trains_the_memory_with_rehearsal_and_writes_auc_gauc_and_saved_model(tmp_path):
-    metrics = ctr.run(model="memory", recollection_weight=1.0, familiarity_weight=0.5, output_dir=str(tmp_path),
-                      **CTR_TINY)
+    metrics = ctr.run(
+        model="memory", recollection_weight=1.0, familiarity_weight=0.5, output_dir=str(tmp_path), **CTR_TINY
+    )
     with open(tmp_path / "metrics.json") as f:
         assert json.load(f) == metrics
     assert (metrics["auc"], metrics["gauc"]) == pytest.approx(ctr_aucs_of_saved_model(tmp_path))
@@ -166,8 +238,15 @@ def test_ctr_trains_the_memory_with_rehearsal_and_writes_auc_gauc_and_saved_mode
     assert {"model.keras", "saved_model", "history.csv", "logs"} <= written and "backup" not in written
 
 
-@pytest.mark.parametrize("model", ["recent", "target_all", pytest.param("gru", marks=pytest.mark.slow),
-                                   pytest.param("full_attention", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "recent",
+        "target_all",
+        pytest.param("gru", marks=pytest.mark.slow),
+        pytest.param("full_attention", marks=pytest.mark.slow),
+    ],
+)
 def test_ctr_baselines_run(model, tmp_path):
     metrics = ctr.run(model=model, output_dir=str(tmp_path), export=False, **CTR_TINY)
     assert metrics["config"]["model"] == model
@@ -242,8 +321,9 @@ def test_babi_long_resumes_after_a_crash_and_ends_as_an_uninterrupted_run_or_sta
     after = keras.saving.load_model(str(crashed / "model.keras"))
     reference = keras.saving.load_model(str(through / "model.keras"))
     for a, b in zip(after.variables, reference.variables):  # weights and seed-generator states
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(a.value), keras.ops.convert_to_numpy(b.value),
-                                   atol=1e-6, err_msg=a.path)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(a.value), keras.ops.convert_to_numpy(b.value), atol=1e-6, err_msg=a.path
+        )
 
 
 DEVICES = 2
@@ -260,8 +340,9 @@ def test_babi_long_data_parallel_trains_on_every_local_device_or_refuses_under_t
     env = subprocess_env(
         XLA_FLAGS=f"--xla_force_host_platform_device_count={DEVICES} --xla_backend_optimization_level=0"
     )
-    done = subprocess.run([sys.executable, __file__, json.dumps(config)], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, __file__, json.dumps(config)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["devices_per_variable"] == [DEVICES], "every trained variable lies on both devices"
@@ -294,12 +375,26 @@ def data_parallel_worker(config):
 
     babi_long.write_run = watched_write_run
     metrics = babi_long.run(**config)
-    return {"metrics": metrics, "devices_per_variable": sorted(held),
-            "suspended_data_iterators": suspended_data_iterators()}
+    return {
+        "metrics": metrics,
+        "devices_per_variable": sorted(held),
+        "suspended_data_iterators": suspended_data_iterators(),
+    }
 
 
-VIDEO_TINY = dict(num_frames=192, feature_dim=6, hidden_dim=8, num_slots=2, segment_length=32, num_negatives=4,
-                  train_videos=16, test_videos=16, epochs=1, batch_size=8, verbose=0)
+VIDEO_TINY = dict(
+    num_frames=192,
+    feature_dim=6,
+    hidden_dim=8,
+    num_slots=2,
+    segment_length=32,
+    num_negatives=4,
+    train_videos=16,
+    test_videos=16,
+    epochs=1,
+    batch_size=8,
+    verbose=0,
+)
 
 
 def video_accuracy_of_saved_model(output_dir, frames):
@@ -317,8 +412,12 @@ def video_accuracy_of_saved_model(output_dir, frames):
 def test_video_qa_trains_with_contrastive_recollection_and_writes_metrics(tmp_path, monkeypatch):
     drawn = watch_draws(monkeypatch, keras_rm.pipelines.video, "generate_videos")  # (videos, frames)
     # (No SavedModel: tests/test_export.py exports the video models, and `write_run` is babi_long's.)
-    metrics = video_qa.run(output_dir=str(tmp_path), sampler="uniform", export=False,
-                           **dict(VIDEO_TINY, num_frames=256, epochs=2, warmup_epochs=1, warmup_length=192))
+    metrics = video_qa.run(
+        output_dir=str(tmp_path),
+        sampler="uniform",
+        export=False,
+        **dict(VIDEO_TINY, num_frames=256, epochs=2, warmup_epochs=1, warmup_length=192),
+    )
     assert drawn[:2] == [(16, 256), (16, 256)] and drawn[-1] == (16, 256), "train and test videos; the last epoch's"
     assert set(drawn[2:-1]) == {(21, 192)}, "the warm-up epoch: as many frames in shorter videos"
     written = json.loads((tmp_path / "metrics.json").read_text())
@@ -337,8 +436,12 @@ def test_video_qa_goes_on_from_an_earlier_run_at_another_length(tmp_path, monkey
     shorter, longer = tmp_path / "shorter", tmp_path / "longer"
     video_qa.run(output_dir=str(shorter), sampler="uniform", export=False, **dict(VIDEO_TINY, warmup_epochs=0))
     drawn = watch_draws(monkeypatch, keras_rm.pipelines.video, "generate_videos")  # (videos, frames)
-    metrics = video_qa.run(output_dir=str(longer), init_from=str(shorter), export=False,
-                           **dict(VIDEO_TINY, num_frames=288, warmup_epochs=1, hidden_dim=4))
+    metrics = video_qa.run(
+        output_dir=str(longer),
+        init_from=str(shorter),
+        export=False,
+        **dict(VIDEO_TINY, num_frames=288, warmup_epochs=1, hidden_dim=4),
+    )
     assert set(drawn) == {(16, 288)}, "no warm-up when going on from a trained model"
     assert metrics["config"]["init_from"] == str(shorter)
     before = keras.saving.load_model(str(shorter / "model.keras"))
@@ -356,13 +459,24 @@ def test_video_qa_reads_activitynet_format_and_counts_unknown_answers_wrong(tmp_
     for i in range(24):
         np.save(features / f"v_video{i}.npy", rng.normal(size=(int(rng.integers(20, 60)), 6)).astype("float32"))
         split["train" if i < 16 else "test"].append(
-            {"video_name": f"video{i}", "question_id": f"q{i}", "question": "what is happening",
-             "answer": "unseen" if i >= 20 else ["cooking", "dancing"][i % 2]})
+            {
+                "video_name": f"video{i}",
+                "question_id": f"q{i}",
+                "question": "what is happening",
+                "answer": "unseen" if i >= 20 else ["cooking", "dancing"][i % 2],
+            }
+        )
     for name, entries in split.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(entries))
-    metrics = video_qa.run(data_dir=str(features), train_questions=str(tmp_path / "train.json"),
-                           test_questions=str(tmp_path / "test.json"), output_dir=str(tmp_path / "out"),
-                           model="full_attention", export=False, **dict(VIDEO_TINY, num_frames=40))
+    metrics = video_qa.run(
+        data_dir=str(features),
+        train_questions=str(tmp_path / "train.json"),
+        test_questions=str(tmp_path / "test.json"),
+        output_dir=str(tmp_path / "out"),
+        model="full_attention",
+        export=False,
+        **dict(VIDEO_TINY, num_frames=40),
+    )
     assert metrics["answer_classes"] == 3  # <unk>, cooking, dancing
     assert metrics["accuracy"] <= 0.5, "the four test answers never seen in training count as wrong"
     assert metrics["accuracy_by_depth"] == [None] * 4 and metrics["test_examples"] == 8

@@ -31,8 +31,17 @@ def memory_export(tmp_path_factory):
     encoder = keras_rm.layers.SentenceItemEncoder(VOCABULARY, 8, WORDS)
     vectorizer = keras_rm.layers.SentenceVectorizer(max_words=WORDS, vocabulary=WORD_LIST, answers=ANSWERS)
     model = keras_rm.RehearsalMemoryModel(
-        encoder, num_classes=4, num_slots=2, segment_length=SEGMENT, num_heads=2, num_fragments=2,
-        fragment_length=4, num_negatives=3, decoder_layers=1, seed=3, text_vectorizer=vectorizer,
+        encoder,
+        num_classes=4,
+        num_slots=2,
+        segment_length=SEGMENT,
+        num_heads=2,
+        num_fragments=2,
+        fragment_length=4,
+        num_negatives=3,
+        decoder_layers=1,
+        seed=3,
+        text_vectorizer=vectorizer,
     )
     model.compile()
     x, y = sentence_data(16)
@@ -55,7 +64,13 @@ def test_serve_equals_predict(memory_export):
     logits = served.serve(x["items"], x["item_mask"], x["query"])["logits"].numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-5)
     assert sorted(served.signatures) == [
-        "answer", "answer_text", "initial_memory", "serve", "serving_default", "write", "write_text"
+        "answer",
+        "answer_text",
+        "initial_memory",
+        "serve",
+        "serving_default",
+        "write",
+        "write_text",
     ]
 
 
@@ -169,21 +184,35 @@ def test_dense_frames_with_a_word_query(kind, tmp_path):
     words = keras_rm.layers.TokenItemEncoder(11, 8)
     if kind == "memory":
         model = keras_rm.RehearsalMemoryModel(
-            frames, num_classes=3, query_encoder=words, num_slots=2, segment_length=4, num_heads=2,
-            num_fragments=2, fragment_length=4, num_negatives=3, decoder_layers=1, seed=0)
+            frames,
+            num_classes=3,
+            query_encoder=words,
+            num_slots=2,
+            segment_length=4,
+            num_heads=2,
+            num_fragments=2,
+            fragment_length=4,
+            num_negatives=3,
+            decoder_layers=1,
+            seed=0,
+        )
     else:
         model = keras_rm.FullAttentionModel(frames, num_classes=3, query_encoder=words, num_layers=1, num_heads=2)
     model.compile()
     rng = np.random.default_rng(0)
     mask = np.ones((8, 12), bool)
     mask[:4, 9:] = False  # shorter videos, padded
-    x = {"items": rng.normal(size=(8, 12, 5)).astype("float32"), "item_mask": mask,
-         "query": rng.integers(0, 11, (8, 4)).astype("int32")}
+    x = {
+        "items": rng.normal(size=(8, 12, 5)).astype("float32"),
+        "item_mask": mask,
+        "query": rng.integers(0, 11, (8, 4)).astype("int32"),
+    }
     model.fit(x, rng.integers(0, 3, 8), epochs=1, verbose=0)
     served = load(export_saved_model(model, str(tmp_path / kind)))
     assert ("write" in served.signatures) == (kind == "memory")
-    np.testing.assert_allclose(served.serve(x["items"], mask, x["query"])["logits"].numpy(),
-                               np.asarray(model.predict(x, verbose=0)), atol=1e-5)
+    np.testing.assert_allclose(
+        served.serve(x["items"], mask, x["query"])["logits"].numpy(), np.asarray(model.predict(x, verbose=0)), atol=1e-5
+    )
 
 
 def test_unbuilt_model_is_a_clear_error(tmp_path):

@@ -8,8 +8,11 @@ from tests.testing import BACKEND, ROOT, subprocess_env
 
 
 def test_the_wheel_adds_only_keras_rm_and_its_subpackages_import_from_it(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(ROOT)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = (tmp_path / "dist").glob("keras_rm-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
@@ -20,15 +23,20 @@ def test_the_wheel_adds_only_keras_rm_and_its_subpackages_import_from_it(tmp_pat
     # Installed into a folder of its own, imported from there in a fresh process outside the checkout (its
     # dependencies from this environment): nothing under keras_rm reaches for the checkout's folders.
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
-                   check=True, capture_output=True)
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import keras, keras_rm, keras_rm.pipelines.babi, "
-            "keras_rm.tuning.hypermodel; assert keras_rm.__file__.startswith(sys.argv[1]), keras_rm.__file__; "
-            "print(keras.config.backend(), keras_rm.__version__)")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import keras, keras_rm, keras_rm.pipelines.babi, "
+        "keras_rm.tuning.hypermodel; assert keras_rm.__file__.startswith(sys.argv[1]), keras_rm.__file__; "
+        "print(keras.config.backend(), keras_rm.__version__)"
+    )
     env = subprocess_env()
     env.pop("PYTHONPATH")
-    done = subprocess.run([sys.executable, "-c", code, str(target)], env=env, cwd=tmp_path,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(target)], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == f"{BACKEND} 0.5.0"
-

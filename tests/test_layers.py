@@ -137,9 +137,7 @@ def test_memory_reader():
 @pytest.mark.parametrize("task,classes", [("classification", 5), ("click", 1)])
 def test_task_head(task, classes):
     vectors = rng.normal(size=(B, D)).astype("float32")
-    run_layer_test(
-        layers.TaskHead, dict(task=task, num_classes=5, hidden_dim=D), (vectors, vectors), (B, classes)
-    )
+    run_layer_test(layers.TaskHead, dict(task=task, num_classes=5, hidden_dim=D), (vectors, vectors), (B, classes))
 
 
 def test_rehearsal_decoder_builds_only_enabled_read_outs():
@@ -167,8 +165,16 @@ def test_rehearsal_returns_its_terms_and_its_gradients_reach_memory_and_items(sa
     items = rng.normal(size=(B, 16, D)).astype("float32")
     mask = np.ones((B, 16), bool)
     query, labels = rng.normal(size=(B, D)).astype("float32"), np.array([1, 3])
-    rehearsal = layers.Rehearsal(hidden_dim=D, num_classes=5, sampler=sampler, num_fragments=2, fragment_length=4,
-                                 num_negatives=3, num_heads=2, seed=1)
+    rehearsal = layers.Rehearsal(
+        hidden_dim=D,
+        num_classes=5,
+        sampler=sampler,
+        num_fragments=2,
+        fragment_length=4,
+        num_negatives=3,
+        num_heads=2,
+        seed=1,
+    )
     terms = rehearsal(memory, items, mask, query, labels=labels)
     expected = {"loss", "recollection_loss", "recollection_accuracy", "familiarity_loss", "familiarity_accuracy"}
     assert set(terms) == expected | ({"teacher_loss", "teacher_accuracy"} if sampler == "teacher" else set())
@@ -189,11 +195,24 @@ def test_rehearsal_corrupts_half_the_fragments_with_the_next_sequences_items_whe
     masked = np.zeros((rows, length), bool)
     masked[:, :4] = True
     visible = ~masked
-    rehearsal = layers.Rehearsal(hidden_dim=D, num_fragments=rows // 2, fragment_length=length, mask_ratio=0.5,
-                                 corruption_ratio=0.5, num_heads=2, seed=3)
-    out, corrupted, weights = (ops.convert_to_numpy(x) for x in rehearsal._corrupt_half(
-        ops.convert_to_tensor(view), ops.convert_to_tensor(visible), ops.convert_to_tensor(items),
-        ops.convert_to_tensor(np.ones((2, 16), bool))))
+    rehearsal = layers.Rehearsal(
+        hidden_dim=D,
+        num_fragments=rows // 2,
+        fragment_length=length,
+        mask_ratio=0.5,
+        corruption_ratio=0.5,
+        num_heads=2,
+        seed=3,
+    )
+    out, corrupted, weights = (
+        ops.convert_to_numpy(x)
+        for x in rehearsal._corrupt_half(
+            ops.convert_to_tensor(view),
+            ops.convert_to_tensor(visible),
+            ops.convert_to_tensor(items),
+            ops.convert_to_tensor(np.ones((2, 16), bool)),
+        )
+    )
     assert 0.4 < corrupted.mean() < 0.6 and np.all(weights == 1)
     ids, original = out[..., 0], view[..., 0]
     np.testing.assert_array_equal(ids[~corrupted], original[~corrupted])  # real fragments untouched
@@ -215,7 +234,8 @@ def test_rehearsal_off_builds_nothing_and_checks_its_arguments():
         layers.Rehearsal(hidden_dim=D, num_fragments=1, fragment_length=32).check_length(16)
     with pytest.raises(ValueError, match="needs `importance`"):
         layers.Rehearsal(hidden_dim=D, sampler="importance", num_fragments=2, fragment_length=4)(
-            memory, items, np.ones((B, 16), bool), np.zeros((B, D), "float32"))
+            memory, items, np.ones((B, 16), bool), np.zeros((B, D), "float32")
+        )
 
 
 def test_sentence_vectorizer_ids_and_its_vocabularies_travel_inside_the_model_file(tmp_path):
@@ -225,8 +245,16 @@ def test_sentence_vectorizer_ids_and_its_vocabularies_travel_inside_the_model_fi
     assert vectorizer.vocabulary_size == 5
     np.testing.assert_array_equal(ops.convert_to_numpy(vectorizer.answer_classes(np.array(["hall", "garden"]))), [1, 0])
     encoder = layers.SentenceItemEncoder(vocabulary_size=5, hidden_dim=D, max_words=4)
-    model = keras_rm.RehearsalMemoryModel(encoder, num_classes=2, num_slots=2, segment_length=4, num_heads=2,
-                                          recollection_weight=0.0, familiarity_weight=0.0, text_vectorizer=vectorizer)
+    model = keras_rm.RehearsalMemoryModel(
+        encoder,
+        num_classes=2,
+        num_slots=2,
+        segment_length=4,
+        num_heads=2,
+        recollection_weight=0.0,
+        familiarity_weight=0.0,
+        text_vectorizer=vectorizer,
+    )
     model.build({"items": (None, 8, 4), "query": (None, 4)})
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras").text_vectorizer

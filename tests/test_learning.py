@@ -28,15 +28,22 @@ def test_memory_learns_a_small_long_babi_task():
         vocabulary_size=vectorizer.vocabulary_size, hidden_dim=32, max_words=6
     )
     model = keras_rm.RehearsalMemoryModel(
-        encoder, num_classes=len(vectorizer.answers), num_slots=4, segment_length=8, num_heads=2,
-        recollection_weight=0.0, familiarity_weight=0.0, seed=0,
+        encoder,
+        num_classes=len(vectorizer.answers),
+        num_slots=4,
+        segment_length=8,
+        num_heads=2,
+        recollection_weight=0.0,
+        familiarity_weight=0.0,
+        seed=0,
     )
     warmup = keras.optimizers.schedules.CosineDecay(0.0, decay_steps=1, alpha=1.0, warmup_target=1e-3, warmup_steps=100)
     model.compile(optimizer=keras.optimizers.Adam(warmup, clipnorm=1.0))
     # examples/babi_long.py's recipe, small: 2 epochs of short stories, then 5 of 40 sentences; 3,000 stories each.
     for epoch in range(7):
-        model.fit(*babi_batch(vectorizer, 3000, epoch, WARMUP_LENGTH if epoch < 2 else LENGTH), batch_size=32,
-                  verbose=0)
+        model.fit(
+            *babi_batch(vectorizer, 3000, epoch, WARMUP_LENGTH if epoch < 2 else LENGTH), batch_size=32, verbose=0
+        )
     x, y = babi_batch(vectorizer, 300, seed=1000)
     # Reached here: JAX 99%, TF 83%, torch 64% (the backends draw different initial weights).
     assert (model.predict(x, verbose=0).argmax(-1) == y).mean() > 0.55

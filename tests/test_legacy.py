@@ -25,8 +25,12 @@ def test_old_names_are_renamed_and_other_classes_untouched():
 def test_every_row_names_a_class_and_an_argument_it_takes():
     import inspect
 
-    classes = {name: getattr(module, name) for module in (keras_rm, keras_rm.models, keras_rm.layers, keras_rm.samplers)
-               for name in dir(module) if isinstance(getattr(module, name), type)}
+    classes = {
+        name: getattr(module, name)
+        for module in (keras_rm, keras_rm.models, keras_rm.layers, keras_rm.samplers)
+        for name in dir(module)
+        if isinstance(getattr(module, name), type)
+    }
     for _, owner, argument, _ in ADDED:
         assert argument in inspect.signature(classes[owner].__init__).parameters, (owner, argument)
     for _, owner, _, new in RENAMED:

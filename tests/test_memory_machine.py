@@ -97,8 +97,9 @@ def slot_spread(memory):
 def test_slots_stay_distinct_over_60_segments_only_with_slot_identity(slot_identity):
     # A shared GRU fed the same reads drives every slot to one vector; the slot identity keeps them apart.
     keras.utils.set_random_seed(0)
-    machine = layers.MemoryMachine(num_slots=8, hidden_dim=16, segment_length=4, num_heads=2,
-                                   slot_identity=slot_identity)
+    machine = layers.MemoryMachine(
+        num_slots=8, hidden_dim=16, segment_length=4, num_heads=2, slot_identity=slot_identity
+    )
     items = np.random.default_rng(0).normal(size=(2, 60 * 4, 16)).astype("float32")
     spread = slot_spread(np_memory(machine, items))
     assert spread > 0.1 if slot_identity else spread < 0.01, spread

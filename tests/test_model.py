@@ -83,8 +83,10 @@ def test_rehearsal_warmup_ramps_the_weights_from_the_optimizer_step():
     inputs = [forward[name] for name in ("memory", "items", "item_mask", "query")]
     for step, ramp in ((None, 1.0), (0, 0.0), (250_000, 0.25), (2_000_000, 1.0)):
         terms = rehearsal(*inputs, step=step)
-        expected = ramp * (rehearsal.recollection_weight * terms["recollection_loss"]
-                           + rehearsal.familiarity_weight * terms["familiarity_loss"])
+        expected = ramp * (
+            rehearsal.recollection_weight * terms["recollection_loss"]
+            + rehearsal.familiarity_weight * terms["familiarity_loss"]
+        )
         np.testing.assert_allclose(ops.convert_to_numpy(terms["loss"]), ops.convert_to_numpy(expected), rtol=1e-5)
 
 
@@ -130,8 +132,10 @@ def test_dropout_is_random_in_training_only_and_trains():
     # Two segments: under JAX, training with dropout takes the unrolled segment loop (a scan cannot draw).
     assert x["items"].shape[1] == 2 * TINY["segment_length"]
     items, mask = model.item_encoder(x["items"])
-    for call in (lambda training: model(x, training=training),
-                 lambda training: model.memory_machine(items, mask, training=training)):
+    for call in (
+        lambda training: model(x, training=training),
+        lambda training: model.memory_machine(items, mask, training=training),
+    ):
         a, b = (ops.convert_to_numpy(call(True)) for _ in range(2))
         assert not np.allclose(a, b, atol=1e-4), "training draws new dropout masks every call"
         np.testing.assert_array_equal(ops.convert_to_numpy(call(False)), ops.convert_to_numpy(call(False)))
@@ -208,8 +212,9 @@ def test_familiarity_loss_is_twice_the_binary_cross_entropy_and_finite_when_conf
     np.testing.assert_allclose(loss, 100.0, rtol=1e-5)  # 2 * (0 + 0 + 100 + 100) / 4
     small = np.array([0.3, -1.2], "float32")
     expected = 2 * np.mean([np.log1p(np.exp(-0.3)), np.log1p(np.exp(-1.2))])  # -log s(real), -log(1 - s(corrupt))
-    np.testing.assert_allclose(ops.convert_to_numpy(FamiliarityLoss()(np.array([False, True]), small)), expected,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(FamiliarityLoss()(np.array([False, True]), small)), expected, rtol=1e-5
+    )
     confident = ops.convert_to_numpy(FamiliarityLoss()(np.array([False, True]), np.array([1e4, -1e4], "float32")))
     assert np.isfinite(confident) and confident == 0.0
 
@@ -356,8 +361,9 @@ def test_a_users_own_query_encoder_keeps_word_order_trains_and_saves(tmp_path):
     history = fit(model, epochs=2, x=x)
     assert history["loss"][-1] < history["loss"][0]
     swapped = {**x, "query": x["query"][:, ::-1]}
-    assert not np.allclose(model.predict(x, verbose=0), model.predict(swapped, verbose=0), atol=1e-4), \
+    assert not np.allclose(model.predict(x, verbose=0), model.predict(swapped, verbose=0), atol=1e-4), (
         "the question's word order reaches the answer"
+    )
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
@@ -374,8 +380,9 @@ def test_any_keras_layer_can_encode_the_query_and_the_model_saves_and_exports(tm
     expected = model.predict(x, verbose=0)
     assert not np.allclose(expected, model.predict({**x, "query": x["query"][:, ::-1]}, verbose=0), atol=1e-4)
     model.save(tmp_path / "model.keras")
-    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "model.keras").predict(x, verbose=0), expected,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        keras.saving.load_model(tmp_path / "model.keras").predict(x, verbose=0), expected, atol=1e-6
+    )
     model.export(str(tmp_path / "exported"))
     served = tf.saved_model.load(str(tmp_path / "exported"))
     logits = served.serve(x["items"], np.ones(x["items"].shape, bool), x["query"].astype("int32"))["logits"]

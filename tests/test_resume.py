@@ -19,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from testing import BACKEND, ROOT, subprocess_env  # noqa: E402
+
 EPOCHS = 4
 KILLED_IN = 2  # the epoch (0-based) in whose middle the second run is killed
 STALL = "KERAS_RM_TEST_STALL_IN_EPOCH"  # only the run to kill stalls there, so the command stays the same
@@ -34,8 +35,12 @@ def start(output_dir, stall=False):
     if stall:
         env[STALL] = str(KILLED_IN)
     return subprocess.Popen(
-        [sys.executable, __file__, str(output_dir)], env=env, cwd=ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, __file__, str(output_dir)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -73,8 +78,9 @@ def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path):
     for a, b in zip(reference, resumed):
         assert a.keys() == b.keys()
         for name in a["logs"]:
-            np.testing.assert_allclose(b["logs"][name], a["logs"][name], rtol=TOLERANCE, atol=TOLERANCE,
-                                       err_msg=f"epoch {a['epoch']} {name}")
+            np.testing.assert_allclose(
+                b["logs"][name], a["logs"][name], rtol=TOLERANCE, atol=TOLERANCE, err_msg=f"epoch {a['epoch']} {name}"
+            )
     expected, actual = np.load(through / "final.npz"), np.load(crashed / "final.npz")
     assert expected.files == actual.files
     diff = max(float(np.abs(expected[k] - actual[k]).max()) for k in expected.files)

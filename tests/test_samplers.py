@@ -1,8 +1,8 @@
 """History samplers: valid positions only, distributions, teacher."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 from keras import ops
 
 from keras_rm import fragments, samplers
@@ -37,7 +37,7 @@ def test_importance_sampler_distribution_and_preference():
     probs = ops.convert_to_numpy(sampler.distribution(MASK, importance))
     assert probs.shape == (B, len(starts_at))
     np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
-    valid_windows = np.stack([MASK[:, s:s + 4].any(axis=1) for s in starts_at], axis=1)
+    valid_windows = np.stack([MASK[:, s : s + 4].any(axis=1) for s in starts_at], axis=1)
     assert (probs[~valid_windows] == 0).all(), "padded windows must never be drawn"
     assert probs[0, 1] + probs[0, 2] > 0.8  # the two windows holding item 5 (starts 2 and 4)
     starts = draw(sampler, MASK, importance)
@@ -91,8 +91,9 @@ def test_teacher_sampler_attention_is_a_distribution_over_real_items():
 
 def identity_teacher(hops, positions, dtype=None):
     """A teacher of width 8 whose query, key and value projections are the identity."""
-    sampler = samplers.TeacherSampler(2, 4, hidden_dim=8, task="classification", num_classes=3, hops=hops,
-                                      positions=positions, dtype=dtype)
+    sampler = samplers.TeacherSampler(
+        2, 4, hidden_dim=8, task="classification", num_classes=3, hops=hops, positions=positions, dtype=dtype
+    )
     sampler.build()
     for projection in (sampler.query_projection, sampler.key_projection, sampler.value_projection):
         projection.kernel.assign(np.eye(8))
@@ -135,8 +136,10 @@ def test_teacher_positions_let_it_prefer_the_latest_of_equal_items_and_keep_floa
     config = teacher.get_config()
     assert samplers.TeacherSampler.from_config(config).get_config() == config
     legacy = {key: value for key, value in config.items() if key not in ("hops", "positions")}
-    assert (samplers.TeacherSampler.from_config(legacy).hops, samplers.TeacherSampler.from_config(legacy).positions) \
-        == (1, False), "files written before 0.4 keep their one-round teacher without positions"
+    assert (
+        samplers.TeacherSampler.from_config(legacy).hops,
+        samplers.TeacherSampler.from_config(legacy).positions,
+    ) == (1, False), "files written before 0.4 keep their one-round teacher without positions"
 
 
 def test_choose_positions_random_or_by_score():
@@ -162,8 +165,9 @@ def test_choose_positions_by_score_keeps_the_order_of_tiny_scores_and_breaks_tie
     positions, _ = fragments.choose_positions(valid, 2, seed, scores)
     assert sorted(ops.convert_to_numpy(positions)[0]) == [17, 4242]
     tied = np.ones((1, 8), "float32")
-    draws = {int(ops.convert_to_numpy(fragments.choose_positions(valid[:, :8], 1, seed, tied)[0])[0, 0])
-             for _ in range(30)}
+    draws = {
+        int(ops.convert_to_numpy(fragments.choose_positions(valid[:, :8], 1, seed, tied)[0])[0, 0]) for _ in range(30)
+    }
     assert len(draws) > 3, "equal scores: a random one each time"
 
 
@@ -177,17 +181,24 @@ def test_contrastive_logits_mask_a_negative_identical_to_the_target():
     def cosine(a, b):
         return (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
 
-    expected = np.concatenate([cosine(reconstructions, targets)[..., None],
-                               cosine(reconstructions[:, :, None], negatives[:, None])], axis=-1) / 0.1
+    expected = (
+        np.concatenate(
+            [cosine(reconstructions, targets)[..., None], cosine(reconstructions[:, :, None], negatives[:, None])],
+            axis=-1,
+        )
+        / 0.1
+    )
     masked = np.zeros(logits.shape, bool)
     masked[0, 1, 3] = True  # column 0 is the target, so negative 2 is column 3; only for item 1
     assert logits[0, 1, 3] == fragments.NEG_INF
     np.testing.assert_allclose(logits[~masked], expected[~masked], rtol=1e-5, atol=1e-5)
 
     def loss(logits):  # the recollection loss: cross-entropy with the target in column 0
-        return ops.convert_to_numpy(keras.losses.sparse_categorical_crossentropy(
-            np.zeros(logits.shape[:-1], "int32"), logits, from_logits=True))
+        return ops.convert_to_numpy(
+            keras.losses.sparse_categorical_crossentropy(np.zeros(logits.shape[:-1], "int32"), logits, from_logits=True)
+        )
 
     without = fragments.contrastive_logits(
-        reconstructions[:1, 1:2], targets[:1, 1:2], np.delete(negatives[:1], 2, 1), 0.1)
+        reconstructions[:1, 1:2], targets[:1, 1:2], np.delete(negatives[:1], 2, 1), 0.1
+    )
     np.testing.assert_allclose(loss(logits)[0, 1], loss(ops.convert_to_numpy(without))[0, 0], rtol=1e-5)

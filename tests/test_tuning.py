@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 import keras_rm
-from tests.testing import only_torch_unless_slow
 from keras_rm.tuning.data import ctr_data
 from keras_rm.tuning.hypermodel import DEFAULT_SPACE, RehearsalHyperModel, check_space
 from keras_rm.tuning.search import run_search
 from keras_rm.tuning.tuner import make_tuner
+from tests.testing import only_torch_unless_slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SEARCH = dict(length=32, train_examples=48, val_examples=32, max_words=6, epochs=1, batch_size=16, verbose=0)
@@ -58,8 +58,13 @@ class InterruptTheSecondTrial(keras.callbacks.Callback):
 def test_an_interrupted_search_resumes_instead_of_restarting(tmp_path):
     STARTED_TRIALS.clear()
     with pytest.raises(KeyboardInterrupt):
-        run_search(max_trials=2, space=TINY_SPACE, directory=str(tmp_path), callbacks=[InterruptTheSecondTrial()],
-                   **TINY_SEARCH)
+        run_search(
+            max_trials=2,
+            space=TINY_SPACE,
+            directory=str(tmp_path),
+            callbacks=[InterruptTheSecondTrial()],
+            **TINY_SEARCH,
+        )
     first = json.loads((tmp_path / "babi" / "trial_0" / "trial.json").read_text())
     assert first["status"] == "COMPLETED"
 
@@ -71,8 +76,9 @@ def test_an_interrupted_search_resumes_instead_of_restarting(tmp_path):
     runs = [json.loads(line)["trial_id"] for line in (tmp_path / "babi" / "trial_workers" / "tuner0.jsonl").open()]
     assert runs == ["0", "1", "1"], "trial 0 ran once; trial 1 was started, interrupted and run again"
 
-    _, restarted = run_search(max_trials=1, space=TINY_SPACE, directory=str(tmp_path), overwrite=True, export=False,
-                               **TINY_SEARCH)
+    _, restarted = run_search(
+        max_trials=1, space=TINY_SPACE, directory=str(tmp_path), overwrite=True, export=False, **TINY_SEARCH
+    )
     assert len(restarted) == 1
 
 
@@ -104,7 +110,9 @@ def test_space_defaults_include_no_rehearsal_and_fixed_values_stay_fixed():
 def test_hypermodel_serves_the_click_task_with_a_real_build():
     hypermodel = RehearsalHyperModel(
         lambda d: keras_rm.layers.CategoricalItemEncoder(20, d, side_vocabulary_sizes=[5]),
-        {"items": (32, 2), "query": (2,)}, task="click", space={**TINY_SPACE, "segment_length": 16},
+        {"items": (32, 2), "query": (2,)},
+        task="click",
+        space={**TINY_SPACE, "segment_length": 16},
     )
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
@@ -128,9 +136,17 @@ EPOCHS_SEEN = []  # module level, as STARTED_TRIALS
 @only_torch_unless_slow
 def test_a_trial_begins_with_its_curriculum_and_a_learning_rate_warmup(tmp_path):
     EPOCHS_SEEN.clear()
-    tuner, trials = run_search(max_trials=1, space=TINY_SPACE, directory=str(tmp_path), export=False,
-                               warmup_epochs=2, warmup_length=16, learning_rate_warmup=1000,
-                               callbacks=[CountEpochs()], **TINY_SEARCH)
+    tuner, trials = run_search(
+        max_trials=1,
+        space=TINY_SPACE,
+        directory=str(tmp_path),
+        export=False,
+        warmup_epochs=2,
+        warmup_length=16,
+        learning_rate_warmup=1000,
+        callbacks=[CountEpochs()],
+        **TINY_SEARCH,
+    )
     best = tuner.get_best_models(1)[0]
     steps = 2 * 3 + 3  # 48 stories in batches of 16: 2 epochs of short ones, then the scored one
     assert int(best.optimizer.iterations) == steps, "the short stories were trained on first"
@@ -141,18 +157,35 @@ def test_a_trial_begins_with_its_curriculum_and_a_learning_rate_warmup(tmp_path)
 
 @pytest.mark.parametrize("kind", ["random", "bayesian", "hyperband"])
 def test_every_tuner_of_the_command_line_can_be_made(kind, tmp_path):
-    hypermodel = RehearsalHyperModel(lambda d: keras_rm.layers.TokenItemEncoder(20, d), {"items": (16,), "query": (2,)},
-                                     num_classes=4, space=TINY_SPACE)
+    hypermodel = RehearsalHyperModel(
+        lambda d: keras_rm.layers.TokenItemEncoder(20, d),
+        {"items": (16,), "query": (2,)},
+        num_classes=4,
+        space=TINY_SPACE,
+    )
     tuner = make_tuner(kind, hypermodel, "val_accuracy", 2, 1, str(tmp_path), "p", False, 0)
-    assert isinstance(tuner.oracle, {"random": keras_tuner.oracles.RandomSearchOracle,
-                                     "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
-                                     "hyperband": keras_tuner.oracles.HyperbandOracle}[kind])
+    assert isinstance(
+        tuner.oracle,
+        {
+            "random": keras_tuner.oracles.RandomSearchOracle,
+            "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
+            "hyperband": keras_tuner.oracles.HyperbandOracle,
+        }[kind],
+    )
 
 
 def test_a_curriculum_is_refused_for_click_prediction(tmp_path):
     with pytest.raises(ValueError, match="`warmup_epochs` is for bAbI"):
-        run_search(task="ctr", length=32, train_examples=16, val_examples=8, epochs=1, warmup_epochs=1,
-                   directory=str(tmp_path), verbose=0)
+        run_search(
+            task="ctr",
+            length=32,
+            train_examples=16,
+            val_examples=8,
+            epochs=1,
+            warmup_epochs=1,
+            directory=str(tmp_path),
+            verbose=0,
+        )
 
 
 def free_port():
@@ -165,14 +198,37 @@ def free_port():
 # runs it once (torch starts fastest), `make test-all` under every backend.
 @(pytest.mark.slow if keras.config.backend() != "torch" else lambda test: test)
 def test_distributed_search_shares_trials_between_two_workers(tmp_path):
-    args = [sys.executable, "-m", "keras_rm.tuning.search", "--length=32", "--train_examples=48", "--val_examples=32",
-            "--max_words=6", "--epochs=1", "--noexport", "--batch_size=16", "--max_trials=4", f"--directory={tmp_path}",
-            f"--space={json.dumps(TINY_SPACE)}"]
-    env = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(free_port()),
-               PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    args = [
+        sys.executable,
+        "-m",
+        "keras_rm.tuning.search",
+        "--length=32",
+        "--train_examples=48",
+        "--val_examples=32",
+        "--max_words=6",
+        "--epochs=1",
+        "--noexport",
+        "--batch_size=16",
+        "--max_trials=4",
+        f"--directory={tmp_path}",
+        f"--space={json.dumps(TINY_SPACE)}",
+    ]
+    env = dict(
+        os.environ,
+        KERASTUNER_ORACLE_IP="127.0.0.1",
+        KERASTUNER_ORACLE_PORT=str(free_port()),
+        PYTHONPATH=ROOT,
+        TF_CPP_MIN_LOG_LEVEL="3",
+    )
     processes = {
-        tuner_id: subprocess.Popen(args, cwd=ROOT, env=dict(env, KERASTUNER_TUNER_ID=tuner_id),
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        tuner_id: subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=dict(env, KERASTUNER_TUNER_ID=tuner_id),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for tuner_id in ("chief", "tuner0", "tuner1")
     }
     try:
@@ -196,9 +252,20 @@ def test_distributed_search_shares_trials_between_two_workers(tmp_path):
 
 
 def test_ctr_search_tunes_a_click_model_on_lifelong_users(tmp_path):
-    tuner, trials = run_search(task="ctr", length=32, train_examples=16, val_examples=8, batch_size=8, epochs=1,
-                               max_trials=1, objective="val_auc", space=TINY_SPACE, directory=str(tmp_path),
-                               export=False, verbose=0)
+    tuner, trials = run_search(
+        task="ctr",
+        length=32,
+        train_examples=16,
+        val_examples=8,
+        batch_size=8,
+        epochs=1,
+        max_trials=1,
+        objective="val_auc",
+        space=TINY_SPACE,
+        directory=str(tmp_path),
+        export=False,
+        verbose=0,
+    )
     assert len(trials) == 1
     best = keras.saving.load_model(os.path.join(tuner.project_dir, "best_model.keras"))
     assert best.task == "click"

@@ -22,8 +22,13 @@ def write_activitynet(tmp_path, apart=False):
     np.save(features / "v_alpha.npy", np.arange(30, dtype=np.float32).reshape(10, 3))
     np.savez(features / "beta.npz", features=np.ones((4, 3), np.float32))
     entries = [
-        {"video_name": "alpha", "question_id": "alpha_0", "question": "What is he doing?", "answer": "running",
-         "type": 2},
+        {
+            "video_name": "alpha",
+            "question_id": "alpha_0",
+            "question": "What is he doing?",
+            "answer": "running",
+            "type": 2,
+        },
         {"video_name": "beta", "question_id": "beta_0", "question": "Is it day?", "answer": "yes", "type": 3},
         {"video_name": "alpha", "question_id": "alpha_1", "question": "Is he outdoors?", "answer": "yes", "type": 3},
     ]
@@ -98,7 +103,11 @@ def test_vectorizer_keeps_the_top_answers_and_counts_unknown_as_wrong(tmp_path):
     vectorizer.save(path)
     loaded = VideoQAVectorizer.load(path)
     assert (loaded.answers, loaded.words, loaded.max_words, loaded.num_answers) == (
-        vectorizer.answers, vectorizer.words, vectorizer.max_words, vectorizer.num_answers)
+        vectorizer.answers,
+        vectorizer.words,
+        vectorizer.max_words,
+        vectorizer.num_answers,
+    )
     assert loaded.answer_id("yes") == 1
 
 
@@ -151,8 +160,7 @@ def test_generator_frames_are_noisy_prototypes_and_bad_arguments_are_named():
 def test_tfds_builder_builds_offline(tmp_path):
     from keras_rm.pipelines.video.tfds import LongVideoQA, make_config
 
-    builder = LongVideoQA(config=make_config(192, feature_dim=4, train_videos=3, test_videos=2),
-                          data_dir=str(tmp_path))
+    builder = LongVideoQA(config=make_config(192, feature_dim=4, train_videos=3, test_videos=2), data_dir=str(tmp_path))
     builder.download_and_prepare()
     test = list(builder.as_dataset(split="test").as_numpy_iterator())
     assert len(test) == 2 and builder.info.splits["train"].num_examples == 3

@@ -33,6 +33,7 @@ def share_jax_compile_cache():
         jax.config.update("jax_compilation_cache_dir", str(ROOT / ".cache" / "jax"))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
+
 # One tiny recall task and one tiny model configuration, shared by the tests
 # so that compiled steps are reused (JAX's persistent cache).
 RECALL = dict(length=16, num_pairs=2, num_keys=6, num_values=4, num_distractors=8)

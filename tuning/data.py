@@ -9,8 +9,11 @@ def babi_data(babi_task, length, train_examples, val_examples, max_words, batch_
     validation = generate_long_babi(babi_task, val_examples, length, seed=seed + 10_000)
     vectorizer = BabiVectorizer(max_words)
     vectorizer.adapt(train + validation)
-    return (_dataset(vectorizer, train, length, batch_size, True, seed),
-            _dataset(vectorizer, validation, length, batch_size, False, seed), vectorizer)
+    return (
+        _dataset(vectorizer, train, length, batch_size, True, seed),
+        _dataset(vectorizer, validation, length, batch_size, False, seed),
+        vectorizer,
+    )
 
 
 def babi_stories(vectorizer, babi_task, length, num_examples, batch_size, seed):
@@ -32,5 +35,8 @@ def ctr_data(length, train_users, val_users, batch_size, seed):
 
     train = generate_lifelong_users(train_users, length, seed=seed)
     validation = generate_lifelong_users(val_users, length, seed=seed + 10_000)
-    return (ctr_dataset(make_examples(train, length, seed=seed), batch_size, shuffle=True, seed=seed),
-            ctr_dataset(make_examples(validation, length, seed=seed + 1), batch_size), train)
+    return (
+        ctr_dataset(make_examples(train, length, seed=seed), batch_size, shuffle=True, seed=seed),
+        ctr_dataset(make_examples(validation, length, seed=seed + 1), batch_size),
+        train,
+    )

@@ -4,8 +4,8 @@ import keras
 import keras_tuner
 
 import keras_rm
-from keras_rm.schedules import learning_rate_schedule
 from keras_rm.layers.rehearsal import SAMPLERS
+from keras_rm.schedules import learning_rate_schedule
 from keras_rm.validation import check_non_negative_int
 
 # Each entry: a list (a choice), a `(min, max)` tuple or `{"min", "max"}` dict
@@ -126,15 +126,30 @@ class RehearsalHyperModel(keras_tuner.HyperModel):
     ```
     """
 
-    def __init__(self, make_item_encoder, input_shape, task="classification", num_classes=None, space=None,
-                 num_fragments=4, learning_rate_warmup=0, model_kwargs=None, seed=None, name=None, tunable=True):
+    def __init__(
+        self,
+        make_item_encoder,
+        input_shape,
+        task="classification",
+        num_classes=None,
+        space=None,
+        num_fragments=4,
+        learning_rate_warmup=0,
+        model_kwargs=None,
+        seed=None,
+        name=None,
+        tunable=True,
+    ):
         super().__init__(name=name, tunable=tunable)
         if not callable(make_item_encoder):
-            raise TypeError(f"`make_item_encoder` must be callable (hidden_dim -> ItemEncoder). "
-                            f"Received: {make_item_encoder!r}")
+            raise TypeError(
+                f"`make_item_encoder` must be callable (hidden_dim -> ItemEncoder). Received: {make_item_encoder!r}"
+            )
         if not isinstance(input_shape, dict) or "items" not in input_shape or "query" not in input_shape:
-            raise ValueError(f"`input_shape` must be a dict with `items` and `query` shapes (no batch). "
-                             f"Received: `input_shape` = {input_shape!r}")
+            raise ValueError(
+                f"`input_shape` must be a dict with `items` and `query` shapes (no batch). "
+                f"Received: `input_shape` = {input_shape!r}"
+            )
         self.make_item_encoder = make_item_encoder
         self.input_shape = {key: tuple(shape) for key, shape in input_shape.items()}
         self.task = task

@@ -49,13 +49,18 @@ def define_flags():
     flags.DEFINE_string("objective", "val_accuracy", "Metric to maximise (or `val_loss`, minimised).")
     flags.DEFINE_integer("max_trials", 6, "Trials (random, bayesian); hyperband is bounded by --epochs.")
     flags.DEFINE_integer("epochs", 3, "Epochs per trial (hyperband: the most epochs of one model).")
-    flags.DEFINE_integer("warmup_epochs", 0, "bAbI: epochs on --warmup_length-sentence stories that begin each "
-                         "trial (a length curriculum), before the --epochs the tuner scores.")
+    flags.DEFINE_integer(
+        "warmup_epochs",
+        0,
+        "bAbI: epochs on --warmup_length-sentence stories that begin each "
+        "trial (a length curriculum), before the --epochs the tuner scores.",
+    )
     flags.DEFINE_integer("warmup_length", 32, "Sentences per story of the --warmup_epochs.")
     flags.DEFINE_integer("learning_rate_warmup", 0, "Steps over which each trial's learning rate rises from 0.")
     flags.DEFINE_integer("batch_size", 32, "Batch size.")
-    flags.DEFINE_string("space", None,
-                        'JSON overrides of the search space: list = choice, {"min", "max"} = range, value = fixed.')
+    flags.DEFINE_string(
+        "space", None, 'JSON overrides of the search space: list = choice, {"min", "max"} = range, value = fixed.'
+    )
     flags.DEFINE_string("directory", "output/tuning", "Where the tuner keeps its trials and results.")
     flags.DEFINE_string("project_name", None, "Project folder inside --directory (default: the task).")
     flags.DEFINE_bool("overwrite", False, "Start over instead of resuming an earlier search.")
@@ -63,10 +68,30 @@ def define_flags():
     flags.DEFINE_integer("seed", 0, "Seed of the data, the oracle and the models.")
 
 
-def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_examples=500, max_words=8,
-               tuner="random", objective="val_accuracy", max_trials=6, epochs=3, warmup_epochs=0, warmup_length=32,
-               learning_rate_warmup=0, batch_size=32, space=None, directory="output/tuning", project_name=None,
-               overwrite=False, export=True, seed=0, callbacks=None, verbose=1):
+def run_search(
+    task="babi",
+    babi_task=1,
+    length=100,
+    train_examples=2000,
+    val_examples=500,
+    max_words=8,
+    tuner="random",
+    objective="val_accuracy",
+    max_trials=6,
+    epochs=3,
+    warmup_epochs=0,
+    warmup_length=32,
+    learning_rate_warmup=0,
+    batch_size=32,
+    space=None,
+    directory="output/tuning",
+    project_name=None,
+    overwrite=False,
+    export=True,
+    seed=0,
+    callbacks=None,
+    verbose=1,
+):
     """Runs (or resumes) a search; returns `(tuner, trials)` with `trials` as `summarise` gives them.
 
     `callbacks` (Keras callbacks) are passed to every trial's `fit`.
@@ -83,14 +108,19 @@ def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_ex
     curriculum = {}
     if task == "ctr":
         if warmup_epochs:
-            raise ValueError(f"`warmup_epochs` is for bAbI stories. Received: `warmup_epochs` = {warmup_epochs} "
-                             f"with `task` = 'ctr'")
+            raise ValueError(
+                f"`warmup_epochs` is for bAbI stories. Received: `warmup_epochs` = {warmup_epochs} with `task` = 'ctr'"
+            )
         train, validation, behaviours = ctr_data(length, train_examples, val_examples, batch_size, seed)
         hypermodel = RehearsalHyperModel(
             lambda hidden_dim: keras_rm.layers.CategoricalItemEncoder(
-                behaviours.num_items, hidden_dim, side_vocabulary_sizes=[behaviours.num_categories]),
-            {"items": (length, 2), "query": (2,)}, task="click", space=space,
-            learning_rate_warmup=learning_rate_warmup, seed=seed,
+                behaviours.num_items, hidden_dim, side_vocabulary_sizes=[behaviours.num_categories]
+            ),
+            {"items": (length, 2), "query": (2,)},
+            task="click",
+            space=space,
+            learning_rate_warmup=learning_rate_warmup,
+            seed=seed,
         )
         vectorizer = None
     else:
@@ -100,16 +130,39 @@ def run_search(task="babi", babi_task=1, length=100, train_examples=2000, val_ex
         hypermodel = RehearsalHyperModel(
             lambda hidden_dim: keras_rm.layers.SentenceItemEncoder(vectorizer.vocabulary_size, hidden_dim, max_words),
             {"items": (length, max_words), "query": (max_words,)},
-            num_classes=len(vectorizer.answers), space=space, learning_rate_warmup=learning_rate_warmup, seed=seed,
+            num_classes=len(vectorizer.answers),
+            space=space,
+            learning_rate_warmup=learning_rate_warmup,
+            seed=seed,
         )
         if warmup_epochs:
-            curriculum = {"warmup_epochs": warmup_epochs, "warmup_data": babi_stories(
-                vectorizer, babi_task, min(warmup_length, length), train_examples, batch_size, seed + 1)}
+            curriculum = {
+                "warmup_epochs": warmup_epochs,
+                "warmup_data": babi_stories(
+                    vectorizer, babi_task, min(warmup_length, length), train_examples, batch_size, seed + 1
+                ),
+            }
     # Only the chief may clear a shared directory: a worker doing so would delete its peers' trials.
-    search = make_tuner(tuner, hypermodel, objective, max_trials, epochs, directory, project_name or task,
-                        overwrite and not is_worker(), seed)
-    search.search(train, validation_data=validation, epochs=epochs, shuffle=False, callbacks=callbacks or [],
-                  verbose=verbose, **curriculum)
+    search = make_tuner(
+        tuner,
+        hypermodel,
+        objective,
+        max_trials,
+        epochs,
+        directory,
+        project_name or task,
+        overwrite and not is_worker(),
+        seed,
+    )
+    search.search(
+        train,
+        validation_data=validation,
+        epochs=epochs,
+        shuffle=False,
+        callbacks=callbacks or [],
+        verbose=verbose,
+        **curriculum,
+    )
     if is_worker():
         return search, None
 
@@ -132,8 +185,13 @@ def format_trials(trials, objective):
 
     names = sorted({name for trial in trials for name in trial["hyperparameters"]})
     rows = [
-        [t["trial_id"], t["status"], "-" if t["score"] is None else f"{t['score']:.4f}", t["worker"] or "-",
-         *[f"{v:.4g}" if isinstance(v, float) else v for v in (t["hyperparameters"].get(n, "-") for n in names)]]
+        [
+            t["trial_id"],
+            t["status"],
+            "-" if t["score"] is None else f"{t['score']:.4f}",
+            t["worker"] or "-",
+            *[f"{v:.4g}" if isinstance(v, float) else v for v in (t["hyperparameters"].get(n, "-") for n in names)],
+        ]
         for t in trials
     ]
     return format_table(["trial", "status", objective, "worker", *names], rows)
@@ -169,8 +227,10 @@ def main(argv):
         print(f"Worker {tuner.tuner_id} done; it ran trials {mine}.")
         return
     print(format_trials(trials, FLAGS.objective))
-    print(f"\nBest model: {os.path.join(tuner.project_dir, 'best_model.keras')}; "
-          f"trials.json and trials.png in {tuner.project_dir}")
+    print(
+        f"\nBest model: {os.path.join(tuner.project_dir, 'best_model.keras')}; "
+        f"trials.json and trials.png in {tuner.project_dir}"
+    )
 
 
 if __name__ == "__main__":

@@ -12,8 +12,11 @@ def make_tuner(kind, hypermodel, objective, max_trials, epochs, directory, proje
 
     if kind not in TUNERS:
         raise ValueError(f"`tuner` must be one of {list(TUNERS)}. Received: `tuner` = {kind!r}")
-    base = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization,
-            "hyperband": keras_tuner.Hyperband}[kind]
+    base = {
+        "random": keras_tuner.RandomSearch,
+        "bayesian": keras_tuner.BayesianOptimization,
+        "hyperband": keras_tuner.Hyperband,
+    }[kind]
 
     class Tuner(base):
         def run_trial(self, trial, *args, **kwargs):
@@ -22,8 +25,15 @@ def make_tuner(kind, hypermodel, objective, max_trials, epochs, directory, proje
 
     budget = {"max_epochs": epochs, "hyperband_iterations": 1} if kind == "hyperband" else {"max_trials": max_trials}
     direction = "min" if objective.endswith("loss") else "max"
-    return Tuner(hypermodel, objective=keras_tuner.Objective(objective, direction), directory=directory,
-                 project_name=project_name, overwrite=overwrite, seed=seed, **budget)
+    return Tuner(
+        hypermodel,
+        objective=keras_tuner.Objective(objective, direction),
+        directory=directory,
+        project_name=project_name,
+        overwrite=overwrite,
+        seed=seed,
+        **budget,
+    )
 
 
 def record_worker(project_dir, tuner_id, trial_id):
@@ -57,7 +67,12 @@ def summarise(tuner):
     best = tuner.oracle.get_best_trials(len(tuner.oracle.trials))
     unscored = [t for t in tuner.oracle.trials.values() if t not in best]
     return [
-        {"trial_id": t.trial_id, "status": t.status, "score": t.score, "worker": workers.get(t.trial_id),
-         "hyperparameters": dict(t.hyperparameters.values)}
+        {
+            "trial_id": t.trial_id,
+            "status": t.status,
+            "score": t.score,
+            "worker": workers.get(t.trial_id),
+            "hyperparameters": dict(t.hyperparameters.values),
+        }
         for t in best + unscored
     ]

@@ -44,9 +44,7 @@ class CategoricalItemEncoder(ItemEncoder):
             check_positive_int("side_vocabulary_sizes", size) for size in side_vocabulary_sizes
         ]
         self.item_rank = 1 if self.side_vocabulary_sizes else 0
-        self.embedding = keras.layers.Embedding(
-            vocabulary_size, hidden_dim, dtype=self.dtype_policy, name="embedding"
-        )
+        self.embedding = keras.layers.Embedding(vocabulary_size, hidden_dim, dtype=self.dtype_policy, name="embedding")
         self.side_embeddings = [
             keras.layers.Embedding(size, hidden_dim, dtype=self.dtype_policy, name=f"side_embedding_{i}")
             for i, size in enumerate(self.side_vocabulary_sizes)

@@ -137,9 +137,7 @@ class ItemEncoder(keras.layers.Layer):
                     "`item_mask` must have shape (batch, length). "
                     f"Received: `item_mask` with shape {tuple(item_mask.shape)}"
                 )
-            if item_mask.shape[1] is not None and items.shape[1] is not None and (
-                item_mask.shape[1] != items.shape[1]
-            ):
+            if item_mask.shape[1] is not None and items.shape[1] is not None and (item_mask.shape[1] != items.shape[1]):
                 raise ValueError(
                     "`items` and `item_mask` must have the same length. Received: "
                     f"`items` with shape {tuple(items.shape)} and `item_mask` with "

@@ -110,13 +110,26 @@ class MemoryMachine(keras.layers.Layer):
         self.null_item = bool(null_item)
         self.dropout = float(dropout)
         self.segment_encoder = SegmentEncoder(
-            segment_length=segment_length, hidden_dim=hidden_dim, num_layers=num_layers, num_heads=num_heads,
-            intermediate_dim=intermediate_dim, dropout=dropout, dtype=self.dtype_policy, name="segment_encoder",
+            segment_length=segment_length,
+            hidden_dim=hidden_dim,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            intermediate_dim=intermediate_dim,
+            dropout=dropout,
+            dtype=self.dtype_policy,
+            name="segment_encoder",
         )
         self.update = MemoryUpdate(
-            num_slots=num_slots, hidden_dim=hidden_dim, num_heads=num_heads, per_slot_weights=per_slot_weights,
-            keep_bias=keep_bias, slot_identity=slot_identity, null_item=null_item, dropout=dropout,
-            dtype=self.dtype_policy, name="update",
+            num_slots=num_slots,
+            hidden_dim=hidden_dim,
+            num_heads=num_heads,
+            per_slot_weights=per_slot_weights,
+            keep_bias=keep_bias,
+            slot_identity=slot_identity,
+            null_item=null_item,
+            dropout=dropout,
+            dtype=self.dtype_policy,
+            name="update",
         )
 
     def build(self, items_shape, item_mask_shape=None):
@@ -195,9 +208,7 @@ class MemoryMachine(keras.layers.Layer):
             ops.reshape(item_mask, (-1, self.segment_length)),
             training=training,
         )
-        by_segment = [
-            ops.reshape(x, (-1, segments) + tuple(x.shape[1:])) for x in self.update.project_items(encoded)
-        ]
+        by_segment = [ops.reshape(x, (-1, segments) + tuple(x.shape[1:])) for x in self.update.project_items(encoded)]
         by_segment.append(ops.reshape(item_mask, (-1, segments, self.segment_length)))
         if keras.config.backend() == "jax" and segments > 1 and not (training and self.dropout):
             # JAX: one traced segment step under `lax.scan`. Unrolled, a 100-segment loop compiles for minutes
@@ -211,9 +222,7 @@ class MemoryMachine(keras.layers.Layer):
         return memory
 
     def call(self, items, item_mask=None, training=None):
-        return self.write(
-            self.initial_memory(ops.shape(items)[0]), items, item_mask, training=training
-        )
+        return self.write(self.initial_memory(ops.shape(items)[0]), items, item_mask, training=training)
 
     def compute_output_shape(self, items_shape, item_mask_shape=None):
         return (items_shape[0], self.num_slots, self.hidden_dim)

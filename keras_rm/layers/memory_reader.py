@@ -45,8 +45,13 @@ class MemoryReader(keras.layers.Layer):
         self.dropout = float(dropout)
         self.hops = [
             TransformerBlock(
-                hidden_dim, num_heads, cross_attention=True, self_attention=False, dropout=dropout,
-                dtype=self.dtype_policy, name=f"hop_{i}",
+                hidden_dim,
+                num_heads,
+                cross_attention=True,
+                self_attention=False,
+                dropout=dropout,
+                dtype=self.dtype_policy,
+                name=f"hop_{i}",
             )
             for i in range(num_hops)
         ]

@@ -117,9 +117,7 @@ class MemoryUpdate(keras.layers.Layer):
             )
         copies = (self.num_slots,) if self.per_slot_weights else ()
         d = self.hidden_dim
-        self.kernel = self.add_weight(
-            shape=copies + (d, 3 * d), initializer="glorot_uniform", name="kernel"
-        )
+        self.kernel = self.add_weight(shape=copies + (d, 3 * d), initializer="glorot_uniform", name="kernel")
         self.recurrent_kernel = self.add_weight(
             shape=copies + (d, 3 * d), initializer="orthogonal", name="recurrent_kernel"
         )
@@ -168,9 +166,7 @@ class MemoryUpdate(keras.layers.Layer):
         read = self.attention.output_dense(read)
         input_bias, recurrent_bias = self.bias[..., 0, :], self.bias[..., 1, :]
         x_z, x_r, x_h = ops.split(self._slotwise(read, self.kernel) + input_bias, 3, axis=-1)
-        h_z, h_r, h_h = ops.split(
-            self._slotwise(memory, self.recurrent_kernel) + recurrent_bias, 3, axis=-1
-        )
+        h_z, h_r, h_h = ops.split(self._slotwise(memory, self.recurrent_kernel) + recurrent_bias, 3, axis=-1)
         z = ops.sigmoid(x_z + h_z)
         r = ops.sigmoid(x_r + h_r)
         candidate = ops.tanh(x_h + r * h_h)

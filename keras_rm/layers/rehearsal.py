@@ -6,7 +6,12 @@ from keras_rm.layers.rehearsal_decoder import RehearsalDecoder
 from keras_rm.layers.task_head import task_accuracy, task_loss
 from keras_rm.samplers import ImportanceSampler, TeacherSampler, UniformSampler
 from keras_rm.validation import (
-    check_choice, check_fraction, check_non_negative, check_non_negative_int, check_positive_int)
+    check_choice,
+    check_fraction,
+    check_non_negative,
+    check_non_negative_int,
+    check_positive_int,
+)
 
 SAMPLERS = ("uniform", "teacher", "importance")
 
@@ -177,9 +182,15 @@ class Rehearsal(keras.layers.Layer):
         if not self.active:
             return
         self.decoder = RehearsalDecoder(
-            hidden_dim=self.hidden_dim, fragment_length=self.fragment_length, width=decoder_width,
-            num_layers=decoder_layers, num_heads=num_heads, reconstructs=self.recollection_weight > 0,
-            judges_familiarity=self.familiarity_weight > 0, dropout=dropout, dtype=self.dtype_policy,
+            hidden_dim=self.hidden_dim,
+            fragment_length=self.fragment_length,
+            width=decoder_width,
+            num_layers=decoder_layers,
+            num_heads=num_heads,
+            reconstructs=self.recollection_weight > 0,
+            judges_familiarity=self.familiarity_weight > 0,
+            dropout=dropout,
+            dtype=self.dtype_policy,
             name="rehearsal_decoder",
         )
         self.fragment_sampler = self._make_sampler()
@@ -200,16 +211,26 @@ class Rehearsal(keras.layers.Layer):
 
     def _make_sampler(self):
         common = dict(
-            num_fragments=self.num_fragments, fragment_length=self.fragment_length,
-            seed=None if self.seed is None else self.seed + 1, dtype=self.dtype_policy, name="sampler",
+            num_fragments=self.num_fragments,
+            fragment_length=self.fragment_length,
+            seed=None if self.seed is None else self.seed + 1,
+            dtype=self.dtype_policy,
+            name="sampler",
         )
         if self.sampler == "uniform":
             return UniformSampler(**common)
         mixing = dict(temperature=self.sampler_temperature, uniform_mix=self.uniform_mix)
         if self.sampler == "importance":
             return ImportanceSampler(**common, **mixing)
-        return TeacherSampler(**common, **mixing, hidden_dim=self.hidden_dim, task=self.task,
-                              num_classes=self.num_classes, hops=self.teacher_hops, positions=self.teacher_positions)
+        return TeacherSampler(
+            **common,
+            **mixing,
+            hidden_dim=self.hidden_dim,
+            task=self.task,
+            num_classes=self.num_classes,
+            hops=self.teacher_hops,
+            positions=self.teacher_positions,
+        )
 
     def check_length(self, length):
         """Raises a clear error when the fragments cannot fit in sequences of `length` items."""
@@ -224,8 +245,20 @@ class Rehearsal(keras.layers.Layer):
         self.decoder.build((None, self.fragment_length, self.hidden_dim), None, tuple(memory_shape))
         self.fragment_sampler.build((None, None if items_shape is None else items_shape[1]))
 
-    def call(self, memory, items, item_mask, query, labels=None, sample_weight=None, importance=None,
-             item_ids=None, embeddings=None, step=None, training=True):
+    def call(
+        self,
+        memory,
+        items,
+        item_mask,
+        query,
+        labels=None,
+        sample_weight=None,
+        importance=None,
+        item_ids=None,
+        embeddings=None,
+        step=None,
+        training=True,
+    ):
         terms = {}
         loss = ops.zeros((), "float32")
         if not self.active:
@@ -266,9 +299,7 @@ class Rehearsal(keras.layers.Layer):
             view, corrupted, familiarity_weights = self._corrupt_half(view, visible, items, item_mask)
         if self.recollection_weight > 0:
             view = self.decoder.mask_items(view, masked)
-        outputs = self.decoder(
-            view, fragment_mask, ops.repeat(memory, self.num_fragments, axis=0), training=training
-        )
+        outputs = self.decoder(view, fragment_mask, ops.repeat(memory, self.num_fragments, axis=0), training=training)
         if self.recollection_weight > 0:
             terms["recollection_loss"], terms["recollection_accuracy"] = self._recollection_terms(
                 outputs["reconstructions"], fragment_items, positions, chosen, items, item_mask, item_ids, embeddings
@@ -294,8 +325,9 @@ class Rehearsal(keras.layers.Layer):
         one_hot = fragments.position_one_hot(positions, chosen, self.fragment_length, "float32")
         return ops.sum(one_hot, axis=1) > 0, positions, chosen
 
-    def _recollection_terms(self, reconstructions, fragment_items, positions, chosen, items, item_mask, item_ids,
-                            embeddings):
+    def _recollection_terms(
+        self, reconstructions, fragment_items, positions, chosen, items, item_mask, item_ids, embeddings
+    ):
         """Scores the reconstructions of the masked items against the true ones: loss and accuracy."""
         reconstructions = fragments.take_rows(reconstructions, positions)
         count = positions.shape[1]
@@ -350,15 +382,38 @@ class Rehearsal(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({name: getattr(self, name) for name in REHEARSAL_ARGUMENTS})
-        config.update({"hidden_dim": self.hidden_dim, "task": self.task, "num_classes": self.num_classes,
-                       "num_heads": self.num_heads, "dropout": self.dropout, "seed": self.seed})
+        config.update(
+            {
+                "hidden_dim": self.hidden_dim,
+                "task": self.task,
+                "num_classes": self.num_classes,
+                "num_heads": self.num_heads,
+                "dropout": self.dropout,
+                "seed": self.seed,
+            }
+        )
         return config
 
 
 # The rehearsal's own arguments, as a model that composes the layer takes them (the names of its config).
 REHEARSAL_ARGUMENTS = (
-    "recollection_weight", "familiarity_weight", "teacher_weight", "rehearsal_warmup", "sampler", "num_fragments",
-    "fragment_length", "mask_ratio", "mask_selection", "corruption_ratio", "num_negatives", "recollection",
-    "temperature", "sampler_temperature", "teacher_hops", "teacher_positions", "uniform_mix", "decoder_layers",
+    "recollection_weight",
+    "familiarity_weight",
+    "teacher_weight",
+    "rehearsal_warmup",
+    "sampler",
+    "num_fragments",
+    "fragment_length",
+    "mask_ratio",
+    "mask_selection",
+    "corruption_ratio",
+    "num_negatives",
+    "recollection",
+    "temperature",
+    "sampler_temperature",
+    "teacher_hops",
+    "teacher_positions",
+    "uniform_mix",
+    "decoder_layers",
     "decoder_width",
 )

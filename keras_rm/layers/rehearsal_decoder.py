@@ -81,8 +81,12 @@ class RehearsalDecoder(keras.layers.Layer):
         self.input_projection = keras.layers.Dense(self.width, dtype=policy, name="input_projection")
         self.blocks = [
             TransformerBlock(
-                self.width, num_heads, cross_attention=True, dropout=dropout,
-                dtype=policy, name=f"block_{i}",
+                self.width,
+                num_heads,
+                cross_attention=True,
+                dropout=dropout,
+                dtype=policy,
+                name=f"block_{i}",
             )
             for i in range(num_layers)
         ]
@@ -124,14 +128,10 @@ class RehearsalDecoder(keras.layers.Layer):
 
     def call(self, fragments, fragment_mask, memory, training=None):
         batch = ops.shape(fragments)[0]
-        cls = ops.broadcast_to(
-            ops.cast(self.cls_embedding, self.compute_dtype)[None, None], (batch, 1, self.width)
-        )
+        cls = ops.broadcast_to(ops.cast(self.cls_embedding, self.compute_dtype)[None, None], (batch, 1, self.width))
         x = ops.concatenate([cls, self.input_projection(fragments)], axis=1)
         x = x + self.position_embeddings
-        padding_mask = ops.concatenate(
-            [ops.ones((batch, 1), dtype="bool"), ops.cast(fragment_mask, "bool")], axis=1
-        )
+        padding_mask = ops.concatenate([ops.ones((batch, 1), dtype="bool"), ops.cast(fragment_mask, "bool")], axis=1)
         for block in self.blocks:
             x = block(x, padding_mask=padding_mask, context=memory, training=training)
         x = self.norm(x)

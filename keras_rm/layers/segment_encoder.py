@@ -54,8 +54,12 @@ class SegmentEncoder(keras.layers.Layer):
         self.dropout = float(dropout)
         self.blocks = [
             TransformerBlock(
-                hidden_dim, num_heads, intermediate_dim, dropout=dropout,
-                dtype=self.dtype_policy, name=f"block_{i}",
+                hidden_dim,
+                num_heads,
+                intermediate_dim,
+                dropout=dropout,
+                dtype=self.dtype_policy,
+                name=f"block_{i}",
             )
             for i in range(num_layers)
         ]

@@ -47,9 +47,7 @@ class SentenceItemEncoder(ItemEncoder):
         super().__init__(hidden_dim=hidden_dim, **kwargs)
         self.vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size)
         self.max_words = check_positive_int("max_words", max_words)
-        self.embedding = keras.layers.Embedding(
-            vocabulary_size, hidden_dim, dtype=self.dtype_policy, name="embedding"
-        )
+        self.embedding = keras.layers.Embedding(vocabulary_size, hidden_dim, dtype=self.dtype_policy, name="embedding")
 
     def item_size(self):
         return "`max_words`", self.max_words

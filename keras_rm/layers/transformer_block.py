@@ -79,9 +79,7 @@ class TransformerBlock(keras.layers.Layer):
                 num_heads, key_dim, dropout=dropout, dtype=policy, name="self_attention"
             )
         if self.cross_attention:
-            self.cross_attention_norm = keras.layers.LayerNormalization(
-                dtype=policy, name="cross_attention_norm"
-            )
+            self.cross_attention_norm = keras.layers.LayerNormalization(dtype=policy, name="cross_attention_norm")
             self.cross_attention_layer = keras.layers.MultiHeadAttention(
                 num_heads, key_dim, dropout=dropout, dtype=policy, name="cross_attention"
             )
@@ -108,17 +106,13 @@ class TransformerBlock(keras.layers.Layer):
     def call(self, x, padding_mask=None, context=None, context_mask=None, training=None):
         if self.self_attention:
             h = self.self_attention_norm(x)
-            h = self.self_attention_layer(
-                h, h, attention_mask=key_padding_mask(padding_mask), training=training
-            )
+            h = self.self_attention_layer(h, h, attention_mask=key_padding_mask(padding_mask), training=training)
             x = x + self.dropout_layer(h, training=training)
         if self.cross_attention:
             if context is None:
                 raise ValueError("This `TransformerBlock` has `cross_attention=True`: pass `context`.")
             h = self.cross_attention_norm(x)
-            h = self.cross_attention_layer(
-                h, context, attention_mask=key_padding_mask(context_mask), training=training
-            )
+            h = self.cross_attention_layer(h, context, attention_mask=key_padding_mask(context_mask), training=training)
             x = x + self.dropout_layer(h, training=training)
         h = self.feedforward_out(self.feedforward_in(self.feedforward_norm(x)))
         return x + self.dropout_layer(h, training=training)

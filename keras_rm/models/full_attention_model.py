@@ -60,14 +60,18 @@ class FullAttentionModel(TaskModel):
         **kwargs,
     ):
         super().__init__(
-            item_encoder=item_encoder, task=task, num_classes=num_classes, query_encoder=query_encoder,
-            head_dim=head_dim, dropout=dropout, **kwargs,
+            item_encoder=item_encoder,
+            task=task,
+            num_classes=num_classes,
+            query_encoder=query_encoder,
+            head_dim=head_dim,
+            dropout=dropout,
+            **kwargs,
         )
         self.num_layers = check_positive_int("num_layers", num_layers)
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.blocks = [
-            TransformerBlock(self.hidden_dim, num_heads, dropout=dropout, name=f"block_{i}")
-            for i in range(num_layers)
+            TransformerBlock(self.hidden_dim, num_heads, dropout=dropout, name=f"block_{i}") for i in range(num_layers)
         ]
         self.norm = keras.layers.LayerNormalization(name="norm")
 

@@ -35,11 +35,17 @@ class RecurrentModel(TaskModel):
         Networks", ICLR 2016. https://arxiv.org/abs/1511.06939
     """
 
-    def __init__(self, item_encoder, task="click", num_classes=None, query_encoder=None, head_dim=None, dropout=0.0,
-                 **kwargs):
+    def __init__(
+        self, item_encoder, task="click", num_classes=None, query_encoder=None, head_dim=None, dropout=0.0, **kwargs
+    ):
         super().__init__(
-            item_encoder=item_encoder, task=task, num_classes=num_classes, query_encoder=query_encoder,
-            head_dim=head_dim, dropout=dropout, **kwargs,
+            item_encoder=item_encoder,
+            task=task,
+            num_classes=num_classes,
+            query_encoder=query_encoder,
+            head_dim=head_dim,
+            dropout=dropout,
+            **kwargs,
         )
         self.gru = keras.layers.GRU(self.hidden_dim, name="gru")
 

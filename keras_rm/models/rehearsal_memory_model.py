@@ -161,8 +161,13 @@ class RehearsalMemoryModel(TaskModel):
         **kwargs,
     ):
         super().__init__(
-            item_encoder=item_encoder, task=task, num_classes=num_classes, query_encoder=query_encoder,
-            head_dim=head_dim, dropout=dropout, **kwargs,
+            item_encoder=item_encoder,
+            task=task,
+            num_classes=num_classes,
+            query_encoder=query_encoder,
+            head_dim=head_dim,
+            dropout=dropout,
+            **kwargs,
         )
         if slot_dim is not None and slot_dim != self.hidden_dim:
             raise ValueError(
@@ -188,9 +193,16 @@ class RehearsalMemoryModel(TaskModel):
 
         # Inference: encoders and head (TaskModel), the memory machine and the reader.
         self.memory_machine = MemoryMachine(
-            num_slots=num_slots, hidden_dim=self.hidden_dim, segment_length=segment_length,
-            num_layers=segment_layers, num_heads=num_heads, per_slot_weights=per_slot_weights,
-            keep_bias=keep_bias, slot_identity=slot_identity, null_item=null_item, dropout=dropout,
+            num_slots=num_slots,
+            hidden_dim=self.hidden_dim,
+            segment_length=segment_length,
+            num_layers=segment_layers,
+            num_heads=num_heads,
+            per_slot_weights=per_slot_weights,
+            keep_bias=keep_bias,
+            slot_identity=slot_identity,
+            null_item=null_item,
+            dropout=dropout,
             name="memory_machine",
         )
         self.reader = MemoryReader(
@@ -198,16 +210,32 @@ class RehearsalMemoryModel(TaskModel):
         )
         # Training only: the rehearsal (builds nothing when both rehearsal weights are 0).
         rehearsal = Rehearsal(
-            hidden_dim=self.hidden_dim, task=self.task, num_classes=self.num_classes,
-            recollection_weight=recollection_weight, familiarity_weight=familiarity_weight,
-            teacher_weight=teacher_weight, rehearsal_warmup=rehearsal_warmup, sampler=sampler,
+            hidden_dim=self.hidden_dim,
+            task=self.task,
+            num_classes=self.num_classes,
+            recollection_weight=recollection_weight,
+            familiarity_weight=familiarity_weight,
+            teacher_weight=teacher_weight,
+            rehearsal_warmup=rehearsal_warmup,
+            sampler=sampler,
             num_fragments=num_fragments,
-            fragment_length=fragment_length or segment_length, mask_ratio=mask_ratio,
-            mask_selection=mask_selection, corruption_ratio=corruption_ratio, num_negatives=num_negatives,
-            recollection=recollection, temperature=temperature, sampler_temperature=sampler_temperature,
-            teacher_hops=teacher_hops, teacher_positions=teacher_positions, uniform_mix=uniform_mix,
-            decoder_layers=decoder_layers, decoder_width=decoder_width,
-            num_heads=num_heads, dropout=dropout, seed=seed, name="rehearsal",
+            fragment_length=fragment_length or segment_length,
+            mask_ratio=mask_ratio,
+            mask_selection=mask_selection,
+            corruption_ratio=corruption_ratio,
+            num_negatives=num_negatives,
+            recollection=recollection,
+            temperature=temperature,
+            sampler_temperature=sampler_temperature,
+            teacher_hops=teacher_hops,
+            teacher_positions=teacher_positions,
+            uniform_mix=uniform_mix,
+            decoder_layers=decoder_layers,
+            decoder_width=decoder_width,
+            num_heads=num_heads,
+            dropout=dropout,
+            seed=seed,
+            name="rehearsal",
         )
         if rehearsal.active:
             # Files written before the rehearsal had its own layer keep the decoder's weights under
@@ -266,8 +294,9 @@ class RehearsalMemoryModel(TaskModel):
         """The layers inference runs (encoders, memory machine, reader, head): all but the rehearsal (training
         only) and the text vectorizer (preprocessing, before the model)."""
         left_out = {id(layer) for layer in self.rehearsal._flatten_layers()} | {id(self.text_vectorizer)}
-        return [layer for layer in self._flatten_layers(include_self=False, recursive=False)
-                if id(layer) not in left_out]
+        return [
+            layer for layer in self._flatten_layers(include_self=False, recursive=False) if id(layer) not in left_out
+        ]
 
     # Training --------------------------------------------------------------
 
@@ -296,10 +325,17 @@ class RehearsalMemoryModel(TaskModel):
             return loss, y_pred, terms
         softmax = self.rehearsal.recollection == "softmax"
         rehearsal = self.rehearsal(
-            forward["memory"], forward["items"], forward["item_mask"], forward["query"], labels=y,
-            sample_weight=sample_weight, importance=inputs.get("importance"),
+            forward["memory"],
+            forward["items"],
+            forward["item_mask"],
+            forward["query"],
+            labels=y,
+            sample_weight=sample_weight,
+            importance=inputs.get("importance"),
             item_ids=self.item_encoder.item_ids(inputs["items"]) if softmax else None,
-            embeddings=self.item_encoder.embeddings if softmax else None, step=step, training=True,
+            embeddings=self.item_encoder.embeddings if softmax else None,
+            step=step,
+            training=True,
         )
         return loss + rehearsal.pop("loss"), y_pred, {**terms, **rehearsal}
 

@@ -1,8 +1,8 @@
 import keras
 from keras import ops
 
-from keras_rm.models.task_model import TaskModel
 from keras_rm.fragments import NEG_INF
+from keras_rm.models.task_model import TaskModel
 from keras_rm.validation import check_positive_int
 
 
@@ -45,11 +45,26 @@ class TargetAttentionModel(TaskModel):
         Prediction", KDD 2018. https://arxiv.org/abs/1706.06978
     """
 
-    def __init__(self, item_encoder, task="click", num_classes=None, query_encoder=None, recent=50,
-                 attention_dim=None, head_dim=None, dropout=0.0, **kwargs):
+    def __init__(
+        self,
+        item_encoder,
+        task="click",
+        num_classes=None,
+        query_encoder=None,
+        recent=50,
+        attention_dim=None,
+        head_dim=None,
+        dropout=0.0,
+        **kwargs,
+    ):
         super().__init__(
-            item_encoder=item_encoder, task=task, num_classes=num_classes, query_encoder=query_encoder,
-            head_dim=head_dim, dropout=dropout, **kwargs,
+            item_encoder=item_encoder,
+            task=task,
+            num_classes=num_classes,
+            query_encoder=query_encoder,
+            head_dim=head_dim,
+            dropout=dropout,
+            **kwargs,
         )
         self.recent = None if recent is None else check_positive_int("recent", recent)
         self.attention_dim = check_positive_int("attention_dim", attention_dim or self.hidden_dim)
@@ -65,8 +80,10 @@ class TargetAttentionModel(TaskModel):
     def call(self, inputs, training=None):
         inputs = self.check_inputs(inputs)
         if self.recent is not None:
-            inputs = {key: value[:, -self.recent:] if key in ("items", "item_mask") else value
-                      for key, value in inputs.items()}
+            inputs = {
+                key: value[:, -self.recent :] if key in ("items", "item_mask") else value
+                for key, value in inputs.items()
+            }
         items, mask = self.encode_items(inputs)
         query = self.encode_query(inputs["query"])
         q = ops.broadcast_to(ops.expand_dims(query, 1), ops.shape(items))

@@ -12,7 +12,10 @@ INPUT_KEYS = ("items", "item_mask", "query", "importance")
 
 def task_metrics(task):
     if task == "click":
-        return [keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy"), keras.metrics.AUC(from_logits=True, name="auc")]
+        return [
+            keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy"),
+            keras.metrics.AUC(from_logits=True, name="auc"),
+        ]
     return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
 
@@ -80,8 +83,12 @@ class TaskModel(keras.Model):
         self.head_dim = head_dim or self.hidden_dim
         self.dropout = float(dropout)
         self.head = TaskHead(
-            task=task, num_classes=num_classes, hidden_dim=self.head_dim, dropout=dropout,
-            activation=head_activation, name="head",
+            task=task,
+            num_classes=num_classes,
+            hidden_dim=self.head_dim,
+            dropout=dropout,
+            activation=head_activation,
+            name="head",
         )
         self.num_classes = self.head.num_classes
         if text_vectorizer is not None and not isinstance(text_vectorizer, SentenceVectorizer):
@@ -196,8 +203,7 @@ class TaskModel(keras.Model):
         self._step_for_length(x, "train_function")
         if validation_data is not None:
             validation_data = self.check_ids(validation_data)
-        return self._keeping_weights(super().fit, self.check_ids(x), *args, validation_data=validation_data,
-                                     **kwargs)
+        return self._keeping_weights(super().fit, self.check_ids(x), *args, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
         self._step_for_length(x, "test_function")
@@ -288,8 +294,7 @@ class TaskModel(keras.Model):
         the streaming endpoints `initial_memory`, `write`, `answer`, with raw text where the model holds a text
         vectorizer), on every backend. Another `format`, or an `input_signature`, goes to Keras' own `export`."""
         if format != "tf_saved_model" or input_signature is not None or kwargs:
-            return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature,
-                                  **kwargs)
+            return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
         from keras_rm.export import export_saved_model
 
         export_saved_model(self, str(filepath), verbose=bool(verbose))
@@ -369,4 +374,3 @@ class TaskModel(keras.Model):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
-

@@ -68,8 +68,11 @@ def jax_train_step(model, state, data):
 
     trainable, non_trainable, optimizer_variables, metrics_variables = state
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    step = next(value for variable, value in zip(model.optimizer.variables, optimizer_variables)
-                if variable is model.optimizer.iterations)
+    step = next(
+        value
+        for variable, value in zip(model.optimizer.variables, optimizer_variables)
+        if variable is model.optimizer.iterations
+    )
 
     def loss_fn(trainable, non_trainable, metrics_variables):
         mapping = list(zip(model.trainable_variables, trainable))

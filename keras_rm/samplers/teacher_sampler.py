@@ -118,8 +118,15 @@ class TeacherSampler(ImportanceSampler):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"hidden_dim": self.hidden_dim, "task": self.task, "num_classes": self.num_classes,
-                       "hops": self.hops, "positions": self.positions})
+        config.update(
+            {
+                "hidden_dim": self.hidden_dim,
+                "task": self.task,
+                "num_classes": self.num_classes,
+                "hops": self.hops,
+                "positions": self.positions,
+            }
+        )
         return config
 
     @classmethod

@@ -23,6 +23,7 @@ offline TFDS builder `babi_long`, imported on its own: it needs
 `tensorflow_datasets`).
 """
 
+from keras_rm.pipelines.babi.download import BABI_SETS, BABI_URL, download_babi
 from keras_rm.pipelines.babi.generator import ACTORS, MOVES, NUMBERS, OBJECTS, PLACES, TASKS, generate_babi
 from keras_rm.pipelines.babi.lengthening import (
     DEPTHS,
@@ -32,14 +33,32 @@ from keras_rm.pipelines.babi.lengthening import (
     generate_long_babi,
     lengthen,
 )
-from keras_rm.pipelines.babi.download import BABI_SETS, BABI_URL, download_babi
 from keras_rm.pipelines.babi.reader import TASK_NUMBERS, BabiExample, as_written, read_babi, read_babi_task
 from keras_rm.pipelines.babi.vectorizer import BabiVectorizer
 from keras_rm.pipelines.text import tokenize
 
 __all__ = [
-    "ACTORS", "BABI_SETS", "BABI_URL", "DEPTHS", "DISTRACTOR_SUBJECTS", "DISTRACTOR_VERBS", "MOVES", "NUMBERS",
-    "OBJECTS", "PLACES", "TASKS",
-    "TASK_NUMBERS", "BabiExample", "BabiVectorizer", "as_written", "builtin_distractors", "download_babi",
-    "generate_babi", "generate_long_babi", "lengthen", "read_babi", "read_babi_task", "tokenize",
+    "ACTORS",
+    "BABI_SETS",
+    "BABI_URL",
+    "DEPTHS",
+    "DISTRACTOR_SUBJECTS",
+    "DISTRACTOR_VERBS",
+    "MOVES",
+    "NUMBERS",
+    "OBJECTS",
+    "PLACES",
+    "TASKS",
+    "TASK_NUMBERS",
+    "BabiExample",
+    "BabiVectorizer",
+    "as_written",
+    "builtin_distractors",
+    "download_babi",
+    "generate_babi",
+    "generate_long_babi",
+    "lengthen",
+    "read_babi",
+    "read_babi_task",
+    "tokenize",
 ]

@@ -4,13 +4,18 @@ import numpy as np
 
 from keras_rm.pipelines.babi.reader import BabiExample
 
-
 ACTORS = ["Mary", "John", "Sandra", "Daniel"]
 PLACES = ["kitchen", "garden", "hallway", "bathroom", "office", "bedroom"]
 OBJECTS = ["football", "apple", "milk"]
 MOVES = ["moved to", "went to", "journeyed to", "travelled to"]
 NUMBERS = ["none", "one", "two", "three"]
-TASKS = {1: "single supporting fact", 2: "two supporting facts", 3: "three supporting facts", 6: "yes/no", 7: "counting"}
+TASKS = {
+    1: "single supporting fact",
+    2: "two supporting facts",
+    3: "three supporting facts",
+    6: "yes/no",
+    7: "counting",
+}
 
 
 class _World:

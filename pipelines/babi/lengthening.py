@@ -6,7 +6,6 @@ import numpy as np
 
 from keras_rm.pipelines.babi.generator import generate_babi
 
-
 DISTRACTOR_SUBJECTS = ["The cat", "A neighbour", "The old clock", "The radio", "A stranger", "The dog", "The rain"]
 DISTRACTOR_VERBS = ["hummed a tune", "looked tired", "was quiet", "smelled of pine", "made a noise", "seemed happy"]
 DEPTHS = ("uniform", "early", "late")

@@ -31,7 +31,11 @@ def make_config(task, length, depth="uniform", train_examples=1000, test_example
     return BabiLongConfig(
         name=f"qa{task}_len{length}{suffix}",
         description=f"bAbI task {task} ({TASKS[task]}), stories lengthened to {length} sentences, facts {depth}.",
-        task=task, length=length, depth=depth, train_examples=train_examples, test_examples=test_examples,
+        task=task,
+        length=length,
+        depth=depth,
+        train_examples=train_examples,
+        test_examples=test_examples,
     )
 
 
@@ -70,10 +74,13 @@ class BabiLong(tfds.core.GeneratorBasedBuilder):
         rng = np.random.default_rng(seed + 1000 * config.task)
         for i, example in enumerate(generate_babi(config.task, count, seed=seed + 1000 * config.task)):
             long = lengthen(example, config.length, config.depth, rng=rng)
-            yield i, {
-                "story": long.story,
-                "question": long.question,
-                "answer": long.answer,
-                "supporting": np.asarray(long.supporting, np.int32),
-                "depth": np.float32(long.depth),
-            }
+            yield (
+                i,
+                {
+                    "story": long.story,
+                    "question": long.question,
+                    "answer": long.answer,
+                    "supporting": np.asarray(long.supporting, np.int32),
+                    "depth": np.float32(long.depth),
+                },
+            )

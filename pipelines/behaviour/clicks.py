@@ -52,8 +52,14 @@ def make_examples(behaviours, history_length, candidates_per_user=1, negatives=1
                 rows["user"].append(user_index)
                 rows["history_time"].append(history_time)
                 rows["candidate_time"].append(times[t])
-    dtypes = {"items": np.int32, "query": np.int32, "label": np.float32, "user": np.int32,
-              "history_time": np.int64, "candidate_time": np.int64}
+    dtypes = {
+        "items": np.int32,
+        "query": np.int32,
+        "label": np.float32,
+        "user": np.int32,
+        "history_time": np.int64,
+        "candidate_time": np.int64,
+    }
     return {key: np.asarray(value, dtypes[key]).reshape((-1,) + np.shape(value)[1:]) for key, value in rows.items()}
 
 
@@ -64,8 +70,11 @@ def split_users(behaviours, test_share=0.2, seed=0):
     cut = int(round(len(users) * (1 - test_share)))
 
     def subset(indices):
-        return Behaviours({users[i]: behaviours.histories[users[i]] for i in indices}, behaviours.item_categories,
-                          behaviours.item_names)
+        return Behaviours(
+            {users[i]: behaviours.histories[users[i]] for i in indices},
+            behaviours.item_categories,
+            behaviours.item_names,
+        )
 
     return subset(sorted(order[:cut])), subset(sorted(order[cut:]))
 
@@ -74,8 +83,9 @@ def ctr_dataset(examples, batch_size, shuffle=False, seed=0):
     """A `tf.data.Dataset` of `({"items", "query"}, label)` batches with static shapes (last partial batch dropped)."""
     import tensorflow as tf
 
-    data = tf.data.Dataset.from_tensor_slices(({"items": examples["items"], "query": examples["query"]},
-                                               examples["label"]))
+    data = tf.data.Dataset.from_tensor_slices(
+        ({"items": examples["items"], "query": examples["query"]}, examples["label"])
+    )
     if shuffle:
         data = data.shuffle(len(examples["label"]), seed=seed, reshuffle_each_iteration=True)
     return data.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

@@ -5,8 +5,18 @@ import numpy as np
 from keras_rm.pipelines.behaviour.reader import Behaviours
 
 
-def generate_lifelong_users(num_users, length, num_categories=20, items_per_category=50, interests=2, favourites=4,
-                            early=0.2, revisit=0.01, drift_length=40, seed=0):
+def generate_lifelong_users(
+    num_users,
+    length,
+    num_categories=20,
+    items_per_category=50,
+    interests=2,
+    favourites=4,
+    early=0.2,
+    revisit=0.01,
+    drift_length=40,
+    seed=0,
+):
     """Users whose next click often needs their earliest history: long-term interests seen early, then rarely.
 
     Each user has `interests` long-term interest categories and
@@ -42,7 +52,10 @@ def generate_lifelong_users(num_users, length, num_categories=20, items_per_cate
     for user in range(num_users):
         liked = rng.choice(np.arange(1, num_categories + 1), interests, replace=False)
         favoured = np.concatenate(
-            [(c - 1) * items_per_category + 1 + rng.choice(items_per_category, favourites, replace=False) for c in liked]
+            [
+                (c - 1) * items_per_category + 1 + rng.choice(items_per_category, favourites, replace=False)
+                for c in liked
+            ]
         )
         others = np.setdiff1d(np.arange(1, num_categories + 1), liked)
         runs = np.cumsum(rng.random(length + 1) < 1.0 / drift_length)  # drift run of each position

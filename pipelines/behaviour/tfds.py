@@ -29,7 +29,9 @@ def make_config(history_length, train_users=2000, test_users=500):
     return LifelongBehaviourConfig(
         name=f"len{history_length}",
         description=f"Built-in lifelong users, histories of {history_length} behaviours.",
-        history_length=history_length, train_users=train_users, test_users=test_users,
+        history_length=history_length,
+        train_users=train_users,
+        test_users=test_users,
     )
 
 

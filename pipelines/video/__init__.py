@@ -35,7 +35,17 @@ from keras_rm.pipelines.video.reader import VideoQA, feature_path, fit_frames, l
 from keras_rm.pipelines.video.vectorizer import UNKNOWN_ANSWER, VideoQAVectorizer
 
 __all__ = [
-    "COMMON_EVENTS", "COUNT_WORDS", "QUESTION_KINDS", "RARE_EVENTS", "UNKNOWN_ANSWER", "VideoQA",
-    "VideoQAVectorizer", "event_prototypes", "feature_path", "fit_frames", "generate_videos", "load_frames",
+    "COMMON_EVENTS",
+    "COUNT_WORDS",
+    "QUESTION_KINDS",
+    "RARE_EVENTS",
+    "UNKNOWN_ANSWER",
+    "VideoQA",
+    "VideoQAVectorizer",
+    "event_prototypes",
+    "feature_path",
+    "fit_frames",
+    "generate_videos",
+    "load_frames",
     "read_activitynet_qa",
 ]

@@ -4,9 +4,20 @@ import numpy as np
 
 from keras_rm.pipelines.video.reader import VideoQA
 
-
-COMMON_EVENTS = ("walking", "running", "talking", "cooking", "eating", "dancing", "driving", "swimming",
-                 "reading", "singing", "cycling", "sleeping")
+COMMON_EVENTS = (
+    "walking",
+    "running",
+    "talking",
+    "cooking",
+    "eating",
+    "dancing",
+    "driving",
+    "swimming",
+    "reading",
+    "singing",
+    "cycling",
+    "sleeping",
+)
 RARE_EVENTS = ("fire", "explosion", "fall", "goal", "proposal", "crash", "rescue", "lightning")
 COUNT_WORDS = ("one", "two", "three")
 QUESTION_KINDS = ("first", "before", "count")
@@ -18,8 +29,16 @@ def event_prototypes(feature_dim, seed=1234):
     return rng.normal(size=(len(COMMON_EVENTS) + len(RARE_EVENTS), feature_dim)).astype(np.float32)
 
 
-def generate_videos(num_videos, num_frames, feature_dim=64, questions_per_video=1, noise=1.0,
-                    event_frames=(8, 24), kinds=QUESTION_KINDS, seed=0):
+def generate_videos(
+    num_videos,
+    num_frames,
+    feature_dim=64,
+    questions_per_video=1,
+    noise=1.0,
+    event_frames=(8, 24),
+    kinds=QUESTION_KINDS,
+    seed=0,
+):
     """Long synthetic videos of events, with questions whose answers are right by construction.
 
     A video is a run of events, each lasting `event_frames` frames (so a
@@ -59,17 +78,21 @@ def generate_videos(num_videos, num_frames, feature_dim=64, questions_per_video=
     """
     low, high = event_frames
     if not 1 <= low <= high or num_frames < 8 * high:
-        raise ValueError(f"`num_frames` must be at least 8 x the longest event ({8 * high}), and `event_frames` "
-                         f"a (min, max) with 1 <= min <= max. Received: `num_frames` = {num_frames}, "
-                         f"`event_frames` = {event_frames}")
+        raise ValueError(
+            f"`num_frames` must be at least 8 x the longest event ({8 * high}), and `event_frames` "
+            f"a (min, max) with 1 <= min <= max. Received: `num_frames` = {num_frames}, "
+            f"`event_frames` = {event_frames}"
+        )
     if not kinds or set(kinds) - set(QUESTION_KINDS):
         raise ValueError(f"`kinds` must be a non-empty subset of {QUESTION_KINDS}. Received: {kinds!r}")
     if set(kinds) == {"first"} and questions_per_video > 1:
-        raise ValueError(f"Only `first` questions: one per video. Received: `questions_per_video` = "
-                         f"{questions_per_video}")
+        raise ValueError(
+            f"Only `first` questions: one per video. Received: `questions_per_video` = {questions_per_video}"
+        )
     if not 1 <= questions_per_video <= len(RARE_EVENTS) - 2:
-        raise ValueError(f"`questions_per_video` must be in [1, {len(RARE_EVENTS) - 2}]. "
-                         f"Received: {questions_per_video}")
+        raise ValueError(
+            f"`questions_per_video` must be in [1, {len(RARE_EVENTS) - 2}]. Received: {questions_per_video}"
+        )
     rng = np.random.default_rng(seed)
     prototypes = event_prototypes(feature_dim)
     names = COMMON_EVENTS + RARE_EVENTS
@@ -88,8 +111,10 @@ def generate_videos(num_videos, num_frames, feature_dim=64, questions_per_video=
         def insert(event, low_index=1, high_index=len(starts), required=True):
             slot = _free_slot(rng, rare_at, low_index, high_index)
             if slot is None and required:
-                raise ValueError(f"A video of {num_frames} frames has no room for {questions_per_video} "
-                                 "questions: raise `num_frames` or lower `questions_per_video`.")
+                raise ValueError(
+                    f"A video of {num_frames} frames has no room for {questions_per_video} "
+                    "questions: raise `num_frames` or lower `questions_per_video`."
+                )
             if slot is not None:
                 events[slot], rare_at[slot] = event, True
             return slot
@@ -125,7 +150,7 @@ def generate_videos(num_videos, num_frames, feature_dim=64, questions_per_video=
 def _free_slot(rng, rare_at, low, high):
     """A random event index in [low, high) (else anywhere) with no rare event at it or beside it; None if none."""
     for lo, hi in ((low, min(high, len(rare_at))), (1, len(rare_at))):
-        candidates = [i for i in range(max(lo, 1), hi) if not rare_at[i - 1:i + 2].any()]
+        candidates = [i for i in range(max(lo, 1), hi) if not rare_at[i - 1 : i + 2].any()]
         if candidates:
             return int(rng.choice(candidates))
     return None

@@ -80,19 +80,21 @@ def load_frames(path, feature_dim=None):
             with np.load(path) as archive:
                 keys = list(archive.keys())
                 if "features" not in keys and len(keys) != 1:
-                    raise ValueError(f"{path}: an .npz must hold one array or one named `features`. "
-                                     f"Received: {keys}")
+                    raise ValueError(f"{path}: an .npz must hold one array or one named `features`. Received: {keys}")
                 frames = np.asarray(archive["features" if "features" in keys else keys[0]], np.float32)
         else:  # mapped, not read: a shape check reads the header only, `fit_frames` the frames it keeps
             frames = np.asarray(np.load(path, mmap_mode="r"), np.float32)
     except (OSError, EOFError) as error:
         raise ValueError(f"{path}: not a readable .npy / .npz file ({error}).") from None
     if frames.ndim != 2 or not frames.shape[0]:
-        raise ValueError(f"{path}: frame features must be (frames, feature_dim) with at least one frame. "
-                         f"Received: shape {frames.shape}")
+        raise ValueError(
+            f"{path}: frame features must be (frames, feature_dim) with at least one frame. "
+            f"Received: shape {frames.shape}"
+        )
     if feature_dim is not None and frames.shape[1] != feature_dim:
-        raise ValueError(f"{path}: expected {feature_dim} features per frame (`feature_dim`). "
-                         f"Received: shape {frames.shape}")
+        raise ValueError(
+            f"{path}: expected {feature_dim} features per frame (`feature_dim`). Received: shape {frames.shape}"
+        )
     return frames
 
 
@@ -135,9 +137,17 @@ def read_activitynet_qa(features_dir, questions, answers=None, feature_dim=None)
             paths[name] = feature_path(features_dir, name)
             frames = load_frames(paths[name], feature_dim)  # checks the shape now, not mid-training
             feature_dim = frames.shape[1]
-        examples.append(VideoQA(paths[name], str(entry["question"]), str(entry["answer"]), None,
-                                None if entry.get("type") is None else str(entry["type"]), name,
-                                str(entry["question_id"])))
+        examples.append(
+            VideoQA(
+                paths[name],
+                str(entry["question"]),
+                str(entry["answer"]),
+                None,
+                None if entry.get("type") is None else str(entry["type"]),
+                name,
+                str(entry["question_id"]),
+            )
+        )
     return examples
 
 

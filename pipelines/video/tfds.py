@@ -31,7 +31,10 @@ def make_config(num_frames, feature_dim=64, train_videos=1000, test_videos=200):
     return LongVideoQAConfig(
         name=f"len{num_frames}" + ("" if feature_dim == 64 else f"_dim{feature_dim}"),
         description=f"Synthetic videos of {num_frames} frames x {feature_dim} features, one question each.",
-        num_frames=num_frames, feature_dim=feature_dim, train_videos=train_videos, test_videos=test_videos,
+        num_frames=num_frames,
+        feature_dim=feature_dim,
+        train_videos=train_videos,
+        test_videos=test_videos,
     )
 
 
@@ -70,5 +73,13 @@ class LongVideoQA(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, count, seed):
         config = self.builder_config
         for i, example in enumerate(generate_videos(count, config.num_frames, config.feature_dim, seed=seed)):
-            yield i, {"frames": example.frames, "question": example.question, "answer": example.answer,
-                      "kind": example.kind, "depth": np.float32(example.depth)}
+            yield (
+                i,
+                {
+                    "frames": example.frames,
+                    "question": example.question,
+                    "answer": example.answer,
+                    "kind": example.kind,
+                    "depth": np.float32(example.depth),
+                },
+            )

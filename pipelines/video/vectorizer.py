@@ -8,7 +8,6 @@ from keras_rm.pipelines.data import batches_from_rows
 from keras_rm.pipelines.text import Vocabularies, tokenize
 from keras_rm.pipelines.video.reader import fit_frames, load_frames
 
-
 UNKNOWN_ANSWER = "<unk>"
 
 
@@ -97,8 +96,10 @@ class VideoQAVectorizer(Vocabularies):
             for e in examples:
                 frames = load_frames(e.frames, feature_dim) if isinstance(e.frames, str) else e.frames
                 if np.shape(frames)[1:] != (feature_dim,):
-                    raise ValueError(f"Video {e.video_name!r}: expected {feature_dim} features per frame. "
-                                     f"Received: shape {np.shape(frames)}")
+                    raise ValueError(
+                        f"Video {e.video_name!r}: expected {feature_dim} features per frame. "
+                        f"Received: shape {np.shape(frames)}"
+                    )
                 frames, mask = fit_frames(frames, num_frames)
                 yield frames, mask, e.question, self.answer_id(e.answer), -1.0 if e.depth is None else e.depth
 
@@ -114,5 +115,13 @@ class VideoQAVectorizer(Vocabularies):
             inputs = {"items": frames, "item_mask": mask, "query": self.layer(question)}
             return inputs, answer, depth
 
-        return batches_from_rows(rows, signature, len(examples), batch_size, vectorize, shuffle, seed,
-                                 shuffle_buffer=min(len(examples), 4096))
+        return batches_from_rows(
+            rows,
+            signature,
+            len(examples),
+            batch_size,
+            vectorize,
+            shuffle,
+            seed,
+            shuffle_buffer=min(len(examples), 4096),
+        )
