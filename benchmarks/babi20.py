@@ -14,7 +14,8 @@ own process (`--backend`, `--jobs` at a time); the memory (no rehearsal) and
 full attention (a Transformer over the whole story, the upper bound) see the
 same questions, epochs and seeds. A run already finished with the same settings
 is read back, and an interrupted run goes on after its last finished epoch,
-so a stopped benchmark goes on where it stopped. Writes
+so a stopped benchmark goes on where it stopped; the runs of other seeds already
+in babi20.json with the same settings are kept beside the new ones. Writes
 benchmarks/results/babi20.json (every run, its learning curve and wall time)
 and babi20.png (error per task), and prints the table: error per task (mean
 over seeds), mean error and failed tasks per model.
@@ -25,6 +26,7 @@ files, e.g. the `en-10k` folder of the released archive
 """
 
 import concurrent.futures
+import json
 import os
 
 from absl import app, flags
@@ -78,6 +80,28 @@ def run_one(model, seed):
     threads = max(1, os.cpu_count() // FLAGS.jobs)
     metrics = run_example("babi_long.py", settings, run_dir(model, seed), FLAGS.backend, threads)
     return {"model": model, "seed": seed, **metrics}
+
+
+def earlier_seeds(runs):
+    """`runs` plus the runs of babi20.json of other seeds whose settings equal those of a new run of the same model
+    (a seed run in an earlier invocation stays beside the new ones)."""
+    path = os.path.join(RESULTS, "babi20.json")
+    if not os.path.exists(path):
+        return runs
+
+    def settings(run):
+        return {key: value for key, value in run["config"].items() if key != "seed"}
+
+    with open(path) as f:
+        earlier = json.load(f)["runs"]
+    new = {(run["model"], run["seed"]): settings(run) for run in runs}
+    kept = [
+        run
+        for run in earlier
+        if (run["model"], run["seed"]) not in new
+        and any(model == run["model"] and config == settings(run) for (model, _), config in new.items())
+    ]
+    return sorted(kept + runs, key=lambda run: (FLAGS.models.index(run["model"]), run["seed"]))
 
 
 def summarise(runs):
@@ -148,7 +172,7 @@ def plot(summary, path):
 def main(argv):
     jobs = [(model, int(seed)) for seed in FLAGS.seeds for model in FLAGS.models]
     with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
-        runs = list(pool.map(lambda job: run_one(*job), jobs))
+        runs = earlier_seeds(list(pool.map(lambda job: run_one(*job), jobs)))
     summary = summarise(runs)
     print(table(summary))
     command = command_line(
