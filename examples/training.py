@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 
+from keras_rm.pipelines.data import collect_finished_iterators
 from keras_rm.pipelines.plotting import figure, quarter_axis
 from keras_rm.schedules import learning_rate_schedule  # noqa: F401 (the examples import it from here)
 
@@ -146,18 +147,6 @@ def fit_epochs(
         )
     collect_finished_iterators()
     return history, start
-
-
-def collect_finished_iterators():
-    """Finalizes the iterators a finished `fit` or `predict` left over its `tf.data` input, now.
-
-    Keras's epoch iterators stay in reference cycles after the call, suspended inside a `from_generator`
-    dataset. Left to the garbage collection at interpreter exit, finalizing one can deadlock with TF's threads
-    (it hung a JAX data-parallel run in about 1 exit of 20).
-    """
-    import gc
-
-    gc.collect()
 
 
 def chained_epochs(epoch_data, first, end):

@@ -25,23 +25,13 @@ def accuracy_by_depth(correct, depth, buckets=4):
 
 
 def auc(labels, scores):
-    """Exact ROC AUC (ties count half): the chance a random positive outscores a random negative.
+    """ROC AUC (scikit-learn's `roc_auc_score`: tied scores count half), or None when `labels` hold one class."""
+    from sklearn.metrics import roc_auc_score
 
-    Returns None when `labels` hold only one class.
-    """
     labels, scores = np.asarray(labels).reshape(-1) > 0.5, np.asarray(scores, float).reshape(-1)
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if not positives or not negatives:
+    if labels.all() or not labels.any():
         return None
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    # Average ranks (1-based) over tied scores: the Mann-Whitney U statistic.
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    ends = np.r_[starts[1:], len(scores)]
-    for start, end in zip(starts, ends):
-        ranks[order[start:end]] = (start + end + 1) / 2
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    return float(roc_auc_score(labels, scores))
 
 
 def gauc(labels, scores, groups):
