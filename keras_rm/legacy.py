@@ -3,8 +3,11 @@
 A config holds the arguments its version had. An argument added later is missing from older files, and its
 default today is not what those models were: such a file loads with the value its version behaved as. A file
 that names an argument keeps its value. `tests/data/` holds files of every version; they load with the
-predictions they were saved with.
+predictions they were saved with. A renamed public method keeps its old name for one release
+(`renamed_method`).
 """
+
+import warnings
 
 # (version that added the argument, class, argument, what files of earlier versions mean). A row applies to
 # the class and its subclasses.
@@ -30,6 +33,23 @@ RENAMED = (
     ("0.4", "RehearsalDecoder", "recollection", "reconstructs"),
     ("0.4", "RehearsalDecoder", "familiarity", "judges_familiarity"),
 )
+
+
+def renamed_method(new, old, removed_in="0.7"):
+    """A method called `old` that warns (`DeprecationWarning`) and calls the method `new`: a public name that
+    changed keeps working for one release."""
+
+    def method(self, *args, **kwargs):
+        warnings.warn(
+            f"`{type(self).__name__}.{old}` is renamed `{new}`; the old name goes in version {removed_in}.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(self, new)(*args, **kwargs)
+
+    method.__name__ = old
+    method.__doc__ = f"Deprecated: the old name of `{new}`, removed in version {removed_in}."
+    return method
 
 
 def upgrade_config(cls, config):

@@ -35,3 +35,21 @@ def test_every_row_names_a_class_and_an_argument_it_takes():
         assert argument in inspect.signature(classes[owner].__init__).parameters, (owner, argument)
     for _, owner, _, new in RENAMED:
         assert new in inspect.signature(classes[owner].__init__).parameters, (owner, new)
+
+
+def test_renamed_methods_warn_and_answer_as_the_new_names():
+    import numpy as np
+    import pytest
+    from keras import ops
+
+    encoder = keras_rm.layers.TokenItemEncoder(vocabulary_size=10, hidden_dim=8)
+    model = keras_rm.RehearsalMemoryModel(encoder, num_classes=3, num_slots=2, segment_length=4, num_heads=2)
+    x = {"items": np.ones((2, 8), "int32"), "query": np.ones((2, 1), "int32")}
+    model(x)
+    memory = model.write(model.initial_memory(2), x["items"])
+    query = model.encode_query(x["query"])
+    with pytest.warns(DeprecationWarning, match="renamed `answer_encoded`"):
+        old = model.read_out(memory, query)
+    np.testing.assert_allclose(ops.convert_to_numpy(old), ops.convert_to_numpy(model.answer_encoded(memory, query)))
+    with pytest.warns(DeprecationWarning, match="renamed `with_slot_identity`"):
+        model.memory_machine.addressable(memory)

@@ -3,7 +3,7 @@ from keras import ops
 
 from keras_rm.layers.memory_update import MemoryUpdate
 from keras_rm.layers.segment_encoder import SegmentEncoder
-from keras_rm.legacy import upgrade_config
+from keras_rm.legacy import renamed_method, upgrade_config
 from keras_rm.validation import check_positive_int
 
 
@@ -157,7 +157,7 @@ class MemoryMachine(keras.layers.Layer):
         slots = ops.cast(self.initial_slots, self.compute_dtype)
         return ops.broadcast_to(slots[None], (batch_size, self.num_slots, self.hidden_dim))
 
-    def addressable(self, memory):
+    def with_slot_identity(self, memory):
         """The memory as a reader should see it: with `slot_identity`, every slot plus its identity embedding.
 
         The write query of slot k carries its identity `e_k`; a reader that
@@ -167,6 +167,8 @@ class MemoryMachine(keras.layers.Layer):
         if not self.slot_identity:
             return memory
         return memory + ops.cast(self.update.slot_embeddings, memory.dtype)
+
+    addressable = renamed_method("with_slot_identity", "addressable")
 
     def write(self, memory, items, item_mask=None, training=None):
         """Writes encoded `items` `(batch, length, hidden_dim)` into `memory`; returns the new memory.

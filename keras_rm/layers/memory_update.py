@@ -23,7 +23,7 @@ class MemoryUpdate(keras.layers.Layer):
     receive the same update and soon hold one and the same vector: the K
     slots collapse into one. With it, each slot asks its own question of
     every segment and slots stay distinct (the memory reader sees the
-    identity too: `MemoryMachine.addressable`).
+    identity too: `MemoryMachine.with_slot_identity`).
 
     The null item (`null_item=True`) is a learned item every slot may attend
     to instead of the segment's items; a slot changes only by the share of

@@ -4,6 +4,7 @@ from keras import ops
 from keras_rm.layers.memory_machine import MemoryMachine
 from keras_rm.layers.memory_reader import MemoryReader
 from keras_rm.layers.rehearsal import REHEARSAL_ARGUMENTS, Rehearsal
+from keras_rm.legacy import renamed_method
 from keras_rm.models import train_steps
 from keras_rm.models.task_model import TaskModel
 from keras_rm.validation import check_positive_int
@@ -269,26 +270,30 @@ class RehearsalMemoryModel(TaskModel):
         items, item_mask = self.encode_items(inputs)
         memory = self.memory_machine(items, item_mask, training=training)
         query = self.encode_query(inputs["query"])
-        logits = self.read_out(memory, query, training=training)
+        logits = self.answer_encoded(memory, query, training=training)
         return {"items": items, "item_mask": item_mask, "memory": memory, "query": query, "logits": logits}
 
-    def read_out(self, memory, query, training=None):
-        """Task logits from a memory and an encoded query `(batch, hidden_dim)`."""
-        slots = self.memory_machine.addressable(memory)
+    def answer_encoded(self, memory, query, training=None):
+        """Task logits from a memory and an already encoded query `(batch, hidden_dim)` (`answer` takes a raw
+        one)."""
+        slots = self.memory_machine.with_slot_identity(memory)
         return self.head(self.reader(query, slots, training=training), query, training=training)
+
+    read_out = renamed_method("answer_encoded", "read_out")
 
     def initial_memory(self, batch_size):
         """The learned initial memory, `(batch_size, num_slots, slot_dim)`."""
         return self.memory_machine.initial_memory(batch_size)
 
     def write(self, memory, items, item_mask=None):
-        """Writes raw `items` (whole segments) into `memory`; returns the new memory."""
+        """Writes raw `items` (whole segments) into `memory`; returns the new memory. (The layer's
+        `memory_machine.write` takes items the item encoder already encoded.)"""
         encoded, mask = self.item_encoder(items, item_mask)
         return self.memory_machine.write(memory, encoded, mask)
 
     def answer(self, memory, query):
         """Task logits for raw `query` from `memory` alone."""
-        return self.read_out(memory, self.encode_query(query))
+        return self.answer_encoded(memory, self.encode_query(query))
 
     def inference_layers(self):
         """The layers inference runs (encoders, memory machine, reader, head): all but the rehearsal (training

@@ -186,7 +186,7 @@ class TaskModel(keras.Model):
     # `reduce_retracing=True`: a second sequence length relaxes the length to None and the trace fails.
     # A new length therefore gets a new step (JAX and torch trace per shape anyway).
 
-    def _step_for_length(self, x, attribute):
+    def _new_step_for_new_length(self, x, attribute):
         if keras.config.backend() != "tensorflow":
             return
         if hasattr(x, "element_spec"):  # a tf.data.Dataset of (inputs, ...) or of inputs
@@ -200,17 +200,17 @@ class TaskModel(keras.Model):
         lengths[attribute] = length
 
     def fit(self, x=None, *args, validation_data=None, **kwargs):  # (validation goes through `evaluate`)
-        self._step_for_length(x, "train_function")
+        self._new_step_for_new_length(x, "train_function")
         if validation_data is not None:
             validation_data = self.check_ids(validation_data)
         return self._keeping_weights(super().fit, self.check_ids(x), *args, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
-        self._step_for_length(x, "test_function")
+        self._new_step_for_new_length(x, "test_function")
         return self._keeping_weights(super().evaluate, self.check_ids(x), *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
-        self._step_for_length(x, "predict_function")
+        self._new_step_for_new_length(x, "predict_function")
         return self._keeping_weights(super().predict, self.check_ids(x), *args, **kwargs)
 
     def _keeping_weights(self, call, *args, **kwargs):
