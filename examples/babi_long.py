@@ -14,8 +14,10 @@ lengthened to `--length` sentences with distractors, its facts placed
 bAbI protocol); training draws fresh stories (built-in) or fresh distractors
 and fact placement (official files) every epoch:
 
-    python -m examples.babi_long --task=all --length=0 --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k Writes to
-`--output_dir`: `model.keras`, `vocabulary.json`, `metrics.json` (`accuracy`,
+    python -m examples.babi_long --task=all --length=0 --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k
+
+Writes to `--output_dir`: `model.keras` (its `text_vectorizer` holds the vocabularies:
+`BabiVectorizer.from_layer(model.text_vectorizer)`), `metrics.json` (`accuracy`,
 `accuracy_by_depth` by quarter of the sequence, earliest first), TensorBoard
 logs under `logs/`, `accuracy_by_depth.png`, and a TensorFlow SavedModel under
 `saved_model/` (`keras_rm.export.export_saved_model`; `--noexport` skips it)
@@ -131,7 +133,7 @@ FLAG_HELP = {
     "export": "Export a SavedModel (serve, and for the memory: initial_memory, write, answer).",
     "init_from": (
         str,
-        "Output directory of an earlier run: start from its model.keras and vocabulary.json (e.g. "
+        "Output directory of an earlier run: start from its model.keras and the vocabularies it holds (e.g. "
         "train on short stories, then go on with longer ones); model flags are then ignored.",
     ),
     "resume": (
@@ -278,8 +280,8 @@ def run(
         scope, _ = keras_rm.distribute.data_parallel(batch_size)
     with scope():
         if init_from:
-            vectorizer = BabiVectorizer.load(os.path.join(init_from, "vocabulary.json"))
             net = keras.saving.load_model(os.path.join(init_from, "model.keras"))
+            vectorizer = BabiVectorizer.from_layer(net.text_vectorizer)  # its vocabularies travel in the model
         else:
             vectorizer = BabiVectorizer(max_words)
             # Every word and answer of an official file (a later epoch draws other questions), or of what was drawn.
@@ -310,7 +312,6 @@ def run(
             net.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
             # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
             net.build({"items": (None, length, vectorizer.max_words), "query": (None, vectorizer.max_words)})
-    vectorizer.save(os.path.join(output_dir, "vocabulary.json"))
 
     # Stories as written (2 to 90 sentences) train in batches of like length, padded to whole segments; TensorFlow's
     # trainer traces one step for every length (a second one fails), so there every story is padded to `length`.

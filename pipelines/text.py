@@ -50,6 +50,15 @@ class Vocabularies:
             json.dump({**self.get_config(), "words": self.words, "answers": self.answers}, f)
 
     @classmethod
+    def from_layer(cls, layer, **config):
+        """The vectoriser whose `layer` is `layer` (e.g. a loaded model's `text_vectorizer`: its vocabularies
+        travel in the `.keras` file as the lookups' assets); `config`: the other constructor arguments."""
+        words = layer.words.get_vocabulary()[2:]  # after the padding ("") and out-of-vocabulary tokens
+        vectorizer = cls(max_words=layer.max_words, **config)
+        vectorizer.set_vocabulary(words, layer.answers.get_vocabulary())
+        return vectorizer
+
+    @classmethod
     def load(cls, path):
         """The vectoriser `save` wrote to `path`."""
         with open(path) as f:

@@ -121,6 +121,13 @@ def test_vectorizer_dataset_feeds_the_model(tmp_path):
     path = str(tmp_path / "vocabulary.json")
     vectorizer.save(path)
     vectorizer = BabiVectorizer.load(path)
+    # The same vocabularies come back from the layer alone (a model's `text_vectorizer` carries them).
+    from_layer = BabiVectorizer.from_layer(vectorizer.layer)
+    assert (from_layer.words, from_layer.answers, from_layer.max_words) == (
+        vectorizer.words,
+        vectorizer.answers,
+        vectorizer.max_words,
+    )
     batches = list(vectorizer.dataset(examples, batch_size=8))
     assert len(batches) == 2  # 20 examples, last partial batch dropped
     inputs, answers, depth = batches[0]

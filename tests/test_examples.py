@@ -25,8 +25,8 @@ def babi_accuracy_of_saved_model(output_dir, length=32):
     from keras_rm.pipelines.babi import BabiVectorizer, generate_long_babi
 
     test = generate_long_babi(TINY["task"], TINY["test_examples"], length, seed=10_000)
-    data = BabiVectorizer.load(str(output_dir / "vocabulary.json")).dataset(test, TINY["batch_size"], length)
     model = keras.saving.load_model(str(output_dir / "model.keras"))
+    data = BabiVectorizer.from_layer(model.text_vectorizer).dataset(test, TINY["batch_size"], length)
     predictions = np.asarray(model.predict(data.map(lambda x, y, depth: x), verbose=0)).argmax(-1)
     return float(np.mean(predictions == np.concatenate([np.asarray(y) for _, y, _ in data])))
 
@@ -71,7 +71,7 @@ def test_babi_long_writes_everything_and_serve_stream_answers_as_the_keras_model
         **TINY,
     )
     files = set(os.listdir(tmp_path))
-    assert {"model.keras", "saved_model", "metrics.json", "vocabulary.json", "accuracy_by_depth.png", "logs"} <= files
+    assert {"model.keras", "saved_model", "metrics.json", "accuracy_by_depth.png", "logs"} <= files
     with open(tmp_path / "metrics.json") as f:
         saved = json.load(f)
     assert saved == metrics and len(saved["accuracy_by_depth"]) == 4
@@ -85,7 +85,7 @@ def test_babi_long_writes_everything_and_serve_stream_answers_as_the_keras_model
 
     asked = generate_babi(1, 3, seed=5, questions_per_story=3)
     examples = [lengthen(e, 30, rng=np.random.default_rng(5)) for e in asked]
-    vectorizer = BabiVectorizer.load(str(tmp_path / "vocabulary.json"))
+    vectorizer = BabiVectorizer.from_layer(model.text_vectorizer)
     x = next(iter(vectorizer.dataset(examples, batch_size=3, length=32)))[0]
     expected = keras.ops.convert_to_numpy(
         keras.ops.softmax(model.predict({k: np.asarray(v) for k, v in x.items()}, verbose=0))
@@ -139,7 +139,7 @@ def test_babi_long_goes_on_from_an_earlier_run_at_another_length(tmp_path, monke
     assert after.num_slots == 2 and after.rehearsal.mask_selection == "important", (
         "the earlier run's model, not the flags'"
     )
-    assert (long / "vocabulary.json").read_text() == (short / "vocabulary.json").read_text()
+    assert after.text_vectorizer.words.get_vocabulary() == before.text_vectorizer.words.get_vocabulary()
     assert any(not np.allclose(a, b) for a, b in zip(before.get_weights(), after.get_weights())), "training went on"
 
 
@@ -169,7 +169,7 @@ def test_babi_long_trains_one_model_on_several_official_tasks_as_written_and_rep
     assert metrics["accuracy"] == pytest.approx(np.mean(by_task))
     # As written: no distractors, padded to the longest story (50 sentences) in whole segments, no warm-up.
     assert metrics["config"]["length"] == 64 and metrics["config"]["warmup_epochs"] == 0
-    vectorizer = babi.BabiVectorizer.load(str(tmp_path / "vocabulary.json"))
+    vectorizer = babi.BabiVectorizer.from_layer(keras.saving.load_model(str(tmp_path / "model.keras")).text_vectorizer)
     assert {"n,w", "apple,milk"} & set(vectorizer.answers) and metrics["config"]["max_words"] == vectorizer.max_words
     assert len(metrics["learning_curve"]) == 2
 
