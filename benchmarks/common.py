@@ -13,6 +13,14 @@ BACKENDS = ("tensorflow", "jax", "torch")
 TRAINING_CONFIG = dict(num_slots=8, hidden_dim=64, segment_length=32, num_heads=4, num_fragments=4, num_negatives=30)
 
 
+def memory_arguments(config, **rehearsal):
+    """`RehearsalMemoryModel` arguments of a `TRAINING_CONFIG`-like `config` (its `hidden_dim` is the encoder's):
+    the rehearsal's settings nested under `rehearsal`, with `rehearsal` (e.g. its weights) added."""
+    config = {key: value for key, value in config.items() if key != "hidden_dim"}
+    nested = {key: config.pop(key) for key in ("num_fragments", "num_negatives") if key in config}
+    return {**config, "rehearsal": {**nested, **rehearsal}}
+
+
 def run_worker(script, backend, args=(), env=None):
     """Runs `script --worker ...` under `KERAS_BACKEND=backend` (and extra `env`); returns the JSON it prints last."""
     env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))

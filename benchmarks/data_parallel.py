@@ -23,6 +23,7 @@ from benchmarks.common import (
     RESULTS,
     epoch_timer,
     machine_description,
+    memory_arguments,
     run_worker,
     write_results,
 )
@@ -62,10 +63,9 @@ def measure(num_devices):
     if devices != num_devices:
         raise RuntimeError(f"Asked for {num_devices} devices, the backend sees {devices}.")
     keras.utils.set_random_seed(0)
-    config = dict(CONFIG)
     with scope():
-        encoder = keras_rm.layers.TokenItemEncoder(recall_vocabulary_size(**vocab), config.pop("hidden_dim"))
-        model = keras_rm.RehearsalMemoryModel(encoder, num_classes=16, seed=0, **config)
+        encoder = keras_rm.layers.TokenItemEncoder(recall_vocabulary_size(**vocab), CONFIG["hidden_dim"])
+        model = keras_rm.RehearsalMemoryModel(encoder, num_classes=16, seed=0, **memory_arguments(CONFIG))
         model.compile()
     timer = epoch_timer()
     history = model.fit(x, y, batch_size=FLAGS.batch_size, epochs=1 + FLAGS.timed_epochs, verbose=0, callbacks=[timer])

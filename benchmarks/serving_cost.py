@@ -90,8 +90,7 @@ def measure(folder):
         num_slots=CONFIG["num_slots"],
         segment_length=segment,
         num_heads=CONFIG["num_heads"],
-        recollection_weight=0.0,
-        familiarity_weight=0.0,
+        rehearsal=None,
         name="memory",
     )
     served = export(memory_model, segment, folder)

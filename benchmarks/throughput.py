@@ -18,6 +18,7 @@ from benchmarks.common import (
     RESULTS,
     epoch_timer,
     machine_description,
+    memory_arguments,
     run_worker,
     write_results,
 )
@@ -49,11 +50,9 @@ def measure():
     results = {}
     for name, weights in (("plain memory", (0.0, 0.0)), ("rehearsal", (1.0, 0.5))):
         keras.utils.set_random_seed(0)
-        config = dict(CONFIG)
-        encoder = keras_rm.layers.TokenItemEncoder(recall_vocabulary_size(**vocab), config.pop("hidden_dim"))
-        model = keras_rm.RehearsalMemoryModel(
-            encoder, num_classes=16, recollection_weight=weights[0], familiarity_weight=weights[1], seed=0, **config
-        )
+        encoder = keras_rm.layers.TokenItemEncoder(recall_vocabulary_size(**vocab), CONFIG["hidden_dim"])
+        arguments = memory_arguments(CONFIG, recollection_weight=weights[0], familiarity_weight=weights[1])
+        model = keras_rm.RehearsalMemoryModel(encoder, num_classes=16, seed=0, **arguments)
         model.compile()
 
         timer = epoch_timer()

@@ -139,10 +139,12 @@ def step_cost():
         num_slots=8,
         segment_length=FLAGS.segment_length,
         hidden_dim=64,
-        recollection_weight=config.get("recollection_weight", 1.0),
-        familiarity_weight=config.get("familiarity_weight", 0.5),
-        sampler=config.get("sampler", "uniform"),
-        num_negatives=FLAGS.num_negatives,
+        rehearsal=dict(
+            recollection_weight=config.get("recollection_weight", 1.0),
+            familiarity_weight=config.get("familiarity_weight", 0.5),
+            sampler=config.get("sampler", "uniform"),
+            num_negatives=FLAGS.num_negatives,
+        ),
         seed=seed,
     )
     net.compile()

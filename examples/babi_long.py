@@ -301,11 +301,13 @@ def run(
                 slot_identity=slot_identity,
                 null_item=null_item,
                 keep_bias=keep_bias,
-                recollection_weight=recollection_weight,
-                familiarity_weight=familiarity_weight,
-                rehearsal_warmup=rehearsal_warmup,
-                sampler=sampler,
-                mask_selection=mask_selection,
+                rehearsal=dict(
+                    recollection_weight=recollection_weight,
+                    familiarity_weight=familiarity_weight,
+                    rehearsal_warmup=rehearsal_warmup,
+                    sampler=sampler,
+                    mask_selection=mask_selection,
+                ),
                 seed=seed,
             )
             schedule = learning_rate_schedule(learning_rate, learning_rate_warmup)

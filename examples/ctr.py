@@ -100,9 +100,9 @@ def build_model(
             num_slots=num_slots,
             segment_length=segment_length,
             keep_bias=keep_bias,
-            recollection_weight=recollection_weight,
-            familiarity_weight=familiarity_weight,
-            sampler=sampler,
+            rehearsal=dict(
+                recollection_weight=recollection_weight, familiarity_weight=familiarity_weight, sampler=sampler
+            ),
             seed=seed,
         )
     if model in ("recent", "target_all"):

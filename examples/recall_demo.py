@@ -64,9 +64,7 @@ def main(argv):
             num_classes=TASK["num_values"],
             num_slots=FLAGS.num_slots,
             segment_length=FLAGS.segment_length,
-            recollection_weight=recollection,
-            familiarity_weight=familiarity,
-            sampler=sampler,
+            rehearsal=dict(recollection_weight=recollection, familiarity_weight=familiarity, sampler=sampler),
             seed=FLAGS.seed,
         )
 

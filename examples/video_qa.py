@@ -198,11 +198,13 @@ def run(
             hidden_dim=hidden_dim,
             num_slots=num_slots,
             segment_length=segment_length,
-            recollection_weight=recollection_weight,
-            familiarity_weight=familiarity_weight,
-            rehearsal_warmup=rehearsal_warmup,
-            sampler=sampler,
-            num_negatives=num_negatives,
+            rehearsal=dict(
+                recollection_weight=recollection_weight,
+                familiarity_weight=familiarity_weight,
+                rehearsal_warmup=rehearsal_warmup,
+                sampler=sampler,
+                num_negatives=num_negatives,
+            ),
             seed=seed,
         )
         net.compile()

@@ -22,10 +22,42 @@ ADDED = (
     ("0.2", "TaskModel", "head_activation", "relu"),
     ("0.2", "TaskHead", "activation", "relu"),
     ("0.3", "ItemEncoder", "norm_epsilon", 1e-3),
-    ("0.4", "RehearsalMemoryModel", "teacher_hops", 1),  # a one-round teacher that knew no positions
-    ("0.4", "RehearsalMemoryModel", "teacher_positions", False),
+    ("0.4", "Rehearsal", "teacher_hops", 1),  # a one-round teacher that knew no positions
+    ("0.4", "Rehearsal", "teacher_positions", False),
     ("0.4", "TeacherSampler", "hops", 1),
     ("0.4", "TeacherSampler", "positions", False),
+)
+
+# (version that nested them, class, the argument that holds them now, the class it holds, the arguments files of
+# earlier versions hold flat, beside the class's own).
+NESTED = (
+    (
+        "0.6",
+        "RehearsalMemoryModel",
+        "rehearsal",
+        "Rehearsal",
+        (
+            "recollection_weight",
+            "familiarity_weight",
+            "teacher_weight",
+            "rehearsal_warmup",
+            "sampler",
+            "num_fragments",
+            "fragment_length",
+            "mask_ratio",
+            "mask_selection",
+            "corruption_ratio",
+            "num_negatives",
+            "recollection",
+            "temperature",
+            "sampler_temperature",
+            "teacher_hops",
+            "teacher_positions",
+            "uniform_mix",
+            "decoder_layers",
+            "decoder_width",
+        ),
+    ),
 )
 
 # (version of the new name, class, old name, new name).
@@ -53,13 +85,19 @@ def renamed_method(new, old, removed_in="0.7"):
 
 
 def upgrade_config(cls, config):
-    """`config` of a file of any version, as the arguments of `cls` today: old names renamed, and every
-    argument the file does not name set to what its version meant (`ADDED`)."""
-    names = {klass.__name__ for klass in cls.__mro__}
+    """`config` of a file of any version, as the arguments of `cls` today: old names renamed, flat arguments
+    nested (`NESTED`), and every argument the file does not name set to what its version meant (`ADDED`)."""
+    return _upgrade({klass.__name__ for klass in cls.__mro__}, config)
+
+
+def _upgrade(names, config):
     config = dict(config)
     for _, owner, old, new in RENAMED:
         if owner in names and old in config:
             config[new] = config.pop(old)
+    for _, owner, argument, nested, keys in NESTED:
+        if owner in names and argument not in config and any(key in config for key in keys):
+            config[argument] = _upgrade({nested}, {key: config.pop(key) for key in keys if key in config})
     for _, owner, argument, value in ADDED:
         if owner in names:
             config.setdefault(argument, value)

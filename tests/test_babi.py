@@ -145,10 +145,7 @@ def test_vectorizer_dataset_feeds_the_model(tmp_path):
         num_slots=2,
         segment_length=8,
         num_heads=2,
-        num_fragments=2,
-        fragment_length=4,
-        num_negatives=3,
-        decoder_layers=1,
+        rehearsal=dict(num_fragments=2, fragment_length=4, num_negatives=3, decoder_layers=1),
     )
     model.compile()
     train = vectorizer.dataset(examples, batch_size=8).map(lambda x, y, depth: (x, y))

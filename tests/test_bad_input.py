@@ -45,7 +45,9 @@ def test_partial_segments_are_padded(model, length):
 
 def test_non_finite_dense_features_are_masked_out():
     encoder = keras_rm.layers.DenseItemEncoder(8, feature_dim=3)
-    model = keras_rm.RehearsalMemoryModel(encoder, num_classes=2, num_slots=2, segment_length=4, num_fragments=1)
+    model = keras_rm.RehearsalMemoryModel(
+        encoder, num_classes=2, num_slots=2, segment_length=4, rehearsal=dict(num_fragments=1)
+    )
     rng = np.random.default_rng(0)
     items, query = rng.normal(size=(2, 8, 3)).astype("float32"), rng.normal(size=(2, 3)).astype("float32")
     corrupt = items.copy()
@@ -132,7 +134,7 @@ def test_query_longer_than_a_sentence_and_wrong_feature_width():
         num_classes=3,
         num_slots=2,
         segment_length=4,
-        num_fragments=1,
+        rehearsal=dict(num_fragments=1),
     )
     items = np.ones((2, 8, 6), "int32")
     sentences({"items": items, "query": np.ones((2, 6), "int32")})
@@ -143,7 +145,7 @@ def test_query_longer_than_a_sentence_and_wrong_feature_width():
         num_classes=2,
         num_slots=2,
         segment_length=4,
-        num_fragments=1,
+        rehearsal=dict(num_fragments=1),
     )
     with pytest.raises(ValueError, match="last axis of `items` must equal `feature_dim` = 3.*\\(2, 8, 5\\)"):
         frames({"items": np.zeros((2, 8, 5), "float32"), "query": np.zeros((2, 5), "float32")})
@@ -152,7 +154,7 @@ def test_query_longer_than_a_sentence_and_wrong_feature_width():
 def test_weights_of_an_incompatible_config_are_an_error(model, tmp_path):
     path = str(tmp_path / "model.keras")
     model.save(path)
-    other = tiny_model(num_slots=3, recollection_weight=0.0, familiarity_weight=0.0)
+    other = tiny_model(num_slots=3, rehearsal=None)
     other(X)
     with pytest.raises(ValueError, match="could not be loaded|expected .* variables|shape"):
         other.load_weights(path)

@@ -135,9 +135,7 @@ def test_memory_ctr_model_incremental_write_per_user_equals_whole_history():
         num_slots=2,
         segment_length=8,
         num_heads=2,
-        num_fragments=2,
-        fragment_length=4,
-        num_negatives=3,
+        rehearsal=dict(num_fragments=2, fragment_length=4, num_negatives=3),
         seed=0,
     )
     model.compile()

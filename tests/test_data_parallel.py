@@ -153,7 +153,7 @@ def _tensorflow_worker(x, y):
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * DEVICES)
-    plain = dict(recollection_weight=0.0, familiarity_weight=0.0)
+    plain = dict(rehearsal=None)
     single = _make(**plain)
     plain_single_loss = _fit(single, x, y)["loss"]
     scope, devices = keras_rm.distribute.data_parallel(BATCH)

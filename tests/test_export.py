@@ -36,10 +36,7 @@ def memory_export(tmp_path_factory):
         num_slots=2,
         segment_length=SEGMENT,
         num_heads=2,
-        num_fragments=2,
-        fragment_length=4,
-        num_negatives=3,
-        decoder_layers=1,
+        rehearsal=dict(num_fragments=2, fragment_length=4, num_negatives=3, decoder_layers=1),
         seed=3,
         text_vectorizer=vectorizer,
     )
@@ -190,10 +187,7 @@ def test_dense_frames_with_a_word_query(kind, tmp_path):
             num_slots=2,
             segment_length=4,
             num_heads=2,
-            num_fragments=2,
-            fragment_length=4,
-            num_negatives=3,
-            decoder_layers=1,
+            rehearsal=dict(num_fragments=2, fragment_length=4, num_negatives=3, decoder_layers=1),
             seed=0,
         )
     else:

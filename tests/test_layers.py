@@ -251,8 +251,7 @@ def test_sentence_vectorizer_ids_and_its_vocabularies_travel_inside_the_model_fi
         num_slots=2,
         segment_length=4,
         num_heads=2,
-        recollection_weight=0.0,
-        familiarity_weight=0.0,
+        rehearsal=None,
         text_vectorizer=vectorizer,
     )
     model.build({"items": (None, 8, 4), "query": (None, 4)})
@@ -262,7 +261,7 @@ def test_sentence_vectorizer_ids_and_its_vocabularies_travel_inside_the_model_fi
     assert list(loaded.answer_of(np.array([1, 0]))) == [b"hall", b"garden"]
     # The vectorizer travels with the model but runs outside its step: the model still compiles with XLA.
     model.compile()
-    plain = keras_rm.RehearsalMemoryModel(encoder, num_classes=2, recollection_weight=0.0, familiarity_weight=0.0)
+    plain = keras_rm.RehearsalMemoryModel(encoder, num_classes=2, rehearsal=None)
     plain.compile()
     assert model.jit_compile == plain.jit_compile
     with pytest.raises(TypeError, match="`text_vectorizer` must be"):

@@ -33,8 +33,7 @@ def small_memory(vectorizer):
         num_slots=4,
         segment_length=8,
         num_heads=2,
-        recollection_weight=0.0,
-        familiarity_weight=0.0,
+        rehearsal=None,
         seed=0,
     )
     warmup = keras.optimizers.schedules.CosineDecay(0.0, decay_steps=1, alpha=1.0, warmup_target=1e-3, warmup_steps=100)
@@ -108,9 +107,7 @@ def encoder():
 @pytest.mark.slow
 def test_plain_memory_learns_recall_above_chance():
     keras.utils.set_random_seed(0)
-    model = keras_rm.RehearsalMemoryModel(
-        encoder(), num_classes=8, num_slots=8, segment_length=8, recollection_weight=0.0, familiarity_weight=0.0
-    )
+    model = keras_rm.RehearsalMemoryModel(encoder(), num_classes=8, num_slots=8, segment_length=8, rehearsal=None)
     assert train_and_test(model, epochs=8) > 2 / 8  # chance is 1/8
 
 

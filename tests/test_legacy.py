@@ -1,14 +1,17 @@
 """`keras_rm.legacy`: what files of older versions mean by the arguments they do not name."""
 
 import keras_rm
-from keras_rm.legacy import ADDED, RENAMED, upgrade_config
+from keras_rm.legacy import ADDED, NESTED, RENAMED, upgrade_config
 
 
 def test_a_missing_argument_takes_the_value_of_the_version_that_lacked_it():
-    config = upgrade_config(keras_rm.RehearsalMemoryModel, {"num_slots": 4})
-    assert config["keep_bias"] == 0.0 and config["slot_identity"] is False and config["teacher_hops"] == 1
+    config = upgrade_config(keras_rm.RehearsalMemoryModel, {"num_slots": 4, "sampler": "teacher"})
+    assert config["keep_bias"] == 0.0 and config["slot_identity"] is False
     assert config["head_activation"] == "relu"  # a TaskModel row reaches its subclasses
     assert config["num_slots"] == 4
+    # The rehearsal's flat arguments of files before 0.6 nest under `rehearsal`, with their own old defaults.
+    assert config["rehearsal"] == {"sampler": "teacher", "teacher_hops": 1, "teacher_positions": False}
+    assert upgrade_config(keras_rm.RehearsalMemoryModel, {"rehearsal": None})["rehearsal"] is None
 
 
 def test_a_named_argument_keeps_its_value():
@@ -35,6 +38,9 @@ def test_every_row_names_a_class_and_an_argument_it_takes():
         assert argument in inspect.signature(classes[owner].__init__).parameters, (owner, argument)
     for _, owner, _, new in RENAMED:
         assert new in inspect.signature(classes[owner].__init__).parameters, (owner, new)
+    for _, owner, argument, nested, keys in NESTED:
+        assert argument in inspect.signature(classes[owner].__init__).parameters, (owner, argument)
+        assert set(keys) <= set(inspect.signature(classes[nested].__init__).parameters), nested
 
 
 def test_renamed_methods_warn_and_answer_as_the_new_names():

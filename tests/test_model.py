@@ -1,6 +1,7 @@
 """RehearsalMemoryModel and FullAttentionModel: training, metrics, seeds, fidelity to Keras' own step, serialization."""
 
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -154,8 +155,8 @@ class StockStepModel(keras_rm.RehearsalMemoryModel):
 
 
 def test_plain_memory_step_equals_keras_stock_step():
-    kwargs = dict(TINY, recollection_weight=0.0, familiarity_weight=0.0)
-    ours = tiny_model(recollection_weight=0.0, familiarity_weight=0.0)
+    kwargs = dict(TINY, rehearsal=None)
+    ours = tiny_model(rehearsal=None)
     stock = StockStepModel(keras_rm.layers.TokenItemEncoder(VOCABULARY, 8), **kwargs)
     for model in (ours, stock):
         model.build({"items": X["items"].shape, "query": X["query"].shape})
@@ -184,7 +185,7 @@ def test_recollection_can_mask_the_teachers_most_important_items():
     model = tiny_model(sampler="teacher", mask_selection="important")
     history = fit(model, epochs=2)
     assert np.isfinite(history["recollection_loss"]).all()
-    assert model.get_config()["mask_selection"] == "important"
+    assert model.get_config()["rehearsal"]["config"]["mask_selection"] == "important"
 
 
 def test_importance_supplied_in_the_data():
@@ -201,7 +202,7 @@ def test_softmax_recollection_for_id_items():
     assert "familiarity_loss" not in history
     with pytest.raises(ValueError, match="needs id items"):
         keras_rm.RehearsalMemoryModel(
-            keras_rm.layers.DenseItemEncoder(8, feature_dim=3), num_classes=2, recollection="softmax"
+            keras_rm.layers.DenseItemEncoder(8, feature_dim=3), num_classes=2, rehearsal={"recollection": "softmax"}
         )
 
 
@@ -373,7 +374,7 @@ def test_any_keras_layer_can_encode_the_query_and_the_model_saves_and_exports(tm
     import tensorflow as tf
 
     question = keras.Sequential([keras.layers.Embedding(VOCABULARY, 8, mask_zero=True), keras.layers.GRU(8)])
-    model = tiny_model(recollection_weight=0.0, familiarity_weight=0.0, query_encoder=question)
+    model = tiny_model(rehearsal=None, query_encoder=question)
     x = {**X, "query": np.concatenate([X["query"], np.roll(X["query"], 1, axis=0)], axis=1)}
     history = fit(model, epochs=2, x=x)
     assert history["loss"][-1] < history["loss"][0]
@@ -389,3 +390,52 @@ def test_any_keras_layer_can_encode_the_query_and_the_model_saves_and_exports(tm
     np.testing.assert_allclose(logits.numpy(), expected, atol=1e-5)
     with pytest.raises(ValueError, match="`query_encoder` must give \\(batch, 8\\) vectors"):
         tiny_model(query_encoder=keras.layers.Embedding(VOCABULARY, 8))(X)
+
+
+def test_rehearsal_is_one_argument_paper_dict_layer_or_none():
+    def model(**kwargs):
+        return keras_rm.RehearsalMemoryModel(keras_rm.layers.TokenItemEncoder(VOCABULARY, 8), num_classes=4, **kwargs)
+
+    paper = model().rehearsal
+    assert (paper.recollection_weight, paper.familiarity_weight, paper.sampler) == (1.0, 0.5, "uniform")
+    assert paper.fragment_length == 16  # a fragment is a segment unless the dict says otherwise
+    assert not model(rehearsal=None).rehearsal.active
+    teacher = model(rehearsal={"sampler": "teacher", "rehearsal_warmup": 100}).rehearsal
+    assert (teacher.sampler, teacher.rehearsal_warmup, teacher.recollection_weight) == ("teacher", 100, 1.0)
+    layer = keras_rm.layers.Rehearsal(hidden_dim=8, num_classes=4, num_fragments=3)
+    assert model(rehearsal=layer).rehearsal is layer
+    with pytest.raises(ValueError, match="must be made for this model"):
+        model(rehearsal=keras_rm.layers.Rehearsal(hidden_dim=16, num_classes=4))
+    with pytest.raises(ValueError, match=r"does not take here: \['num_slot'\]"):
+        model(rehearsal={"num_slot": 3})
+    with pytest.raises(TypeError, match="`rehearsal` must be"):
+        model(rehearsal="teacher")
+
+
+def test_rehearsal_arguments_given_flat_warn_and_build_the_same_model():
+    def model(**kwargs):
+        return keras_rm.RehearsalMemoryModel(keras_rm.layers.TokenItemEncoder(VOCABULARY, 8), num_classes=4, **kwargs)
+
+    with pytest.warns(DeprecationWarning, match=r"\(num_fragments, sampler\) go in version 0.7: pass `rehearsal="):
+        flat = model(sampler="teacher", num_fragments=2)
+    assert (
+        flat.rehearsal.get_config()
+        == model(rehearsal={"sampler": "teacher", "num_fragments": 2}).rehearsal.get_config()
+    )
+    with pytest.warns(DeprecationWarning):
+        assert not model(recollection_weight=0.0, familiarity_weight=0.0).rehearsal.active
+
+
+def test_a_nested_rehearsal_saves_and_loads(tmp_path):
+    model = tiny_model(sampler="teacher", rehearsal_warmup=5)
+    fit(model)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = keras.saving.load_model(path)
+    assert not [w for w in caught if "cannot be built" in str(w.message)], "the file's build config must build it"
+    assert loaded.rehearsal.get_config() == model.rehearsal.get_config()
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-5)
+    for a, b in zip(weights_of(loaded.rehearsal), weights_of(model.rehearsal)):
+        np.testing.assert_array_equal(a, b)

@@ -10,6 +10,7 @@ import pytest
 from keras import ops
 
 import keras_rm
+from keras_rm.layers.rehearsal import REHEARSAL_ARGUMENTS
 from keras_rm.pipelines.recall import make_recall_data, recall_vocabulary_size
 
 BACKEND = keras.config.backend()
@@ -43,10 +44,7 @@ TINY = dict(
     num_slots=2,
     segment_length=8,
     num_heads=2,
-    num_fragments=2,
-    fragment_length=4,
-    num_negatives=3,
-    decoder_layers=1,
+    rehearsal=dict(num_fragments=2, fragment_length=4, num_negatives=3, decoder_layers=1),
     seed=7,
 )
 
@@ -56,8 +54,10 @@ def recall_data(num_examples=8, seed=0, **overrides):
 
 
 def tiny_model(hidden_dim=8, **overrides):
+    """The tiny memory; `overrides` of the rehearsal's own arguments (`sampler="teacher"`) go into its dict."""
+    rehearsal = {**TINY["rehearsal"], **{key: overrides.pop(key) for key in REHEARSAL_ARGUMENTS if key in overrides}}
     encoder = keras_rm.layers.TokenItemEncoder(VOCABULARY, hidden_dim)
-    return keras_rm.RehearsalMemoryModel(encoder, **{**TINY, **overrides})
+    return keras_rm.RehearsalMemoryModel(encoder, **{**TINY, "rehearsal": rehearsal, **overrides})
 
 
 def weights_of(model):

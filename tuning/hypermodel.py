@@ -184,10 +184,12 @@ class RehearsalHyperModel(keras_tuner.HyperModel):
             num_classes=self.num_classes,
             num_slots=values["num_slots"],
             segment_length=segment_length,
-            recollection_weight=values["recollection_weight"],
-            familiarity_weight=values["familiarity_weight"],
-            sampler=values["sampler"],
-            num_fragments=max(1, min(self.num_fragments, length // segment_length)),
+            rehearsal=dict(
+                recollection_weight=values["recollection_weight"],
+                familiarity_weight=values["familiarity_weight"],
+                sampler=values["sampler"],
+                num_fragments=max(1, min(self.num_fragments, length // segment_length)),
+            ),
             seed=self.seed,
             **self.model_kwargs,
         )

@@ -4,6 +4,7 @@ from keras import ops
 from keras_rm import fragments
 from keras_rm.layers.rehearsal_decoder import RehearsalDecoder
 from keras_rm.layers.task_head import task_accuracy, task_loss
+from keras_rm.legacy import upgrade_config
 from keras_rm.samplers import ImportanceSampler, TeacherSampler, UniformSampler
 from keras_rm.validation import (
     check_choice,
@@ -393,6 +394,10 @@ class Rehearsal(keras.layers.Layer):
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**upgrade_config(cls, config))  # files of older versions: keras_rm.legacy
 
 
 # The rehearsal's own arguments, as a model that composes the layer takes them (the names of its config).

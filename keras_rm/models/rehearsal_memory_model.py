@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 from keras import ops
 
@@ -67,42 +69,19 @@ class RehearsalMemoryModel(TaskModel):
             attention it gave real items, so what matches no slot leaves the
             memory as it was. Defaults to True.
         reader_hops: int. Attention hops of the reader. Defaults to 1.
-        recollection_weight: float. Defaults to 1.0.
-        familiarity_weight: float. Defaults to 0.5.
-        teacher_weight: float. Weight of the teacher's task loss
-            (`sampler="teacher"`). Defaults to 1.0.
-        rehearsal_warmup: int. Optimizer steps over which the recollection
-            and familiarity weights rise linearly from 0 (the task is learned
-            first). 0: full weights from the first step (the paper).
-            Defaults to 0.
-        sampler: str. `"uniform"`, `"teacher"` or `"importance"`. Defaults to `"uniform"`.
-        num_fragments: int. Fragments rehearsed per sequence. Defaults to 4.
-        fragment_length: int. Items per fragment. Defaults to `segment_length`.
-        mask_ratio: float. Share of a fragment's items masked for
-            recollection. Defaults to 0.5.
-        mask_selection: str. Which items of a fragment are masked:
-            `"random"` (the paper) or `"important"` (the ones the teacher or
-            the given importance ranks highest; `sampler="teacher"` or
-            `"importance"` only). Defaults to `"random"`.
-        corruption_ratio: float. Share of a corrupted fragment's unmasked
-            items replaced for familiarity. Defaults to 0.5.
-        num_negatives: int. Negatives of the contrastive recollection. Defaults to 30.
-        recollection: str. `"contrastive"` or `"softmax"` (id items only).
-            Defaults to `"contrastive"`.
-        temperature: float. InfoNCE temperature. Defaults to 0.1.
-        sampler_temperature: float. Temperature of importance/teacher
-            sampling. Defaults to 1.0.
-        teacher_hops: int. Attention rounds of the teacher
-            (`sampler="teacher"`). Defaults to 2.
-        teacher_positions: bool. The teacher's keys carry the items'
-            relative positions. Defaults to True.
-        uniform_mix: float. Share of uniform exploration in
-            importance/teacher sampling. Defaults to 0.1.
-        decoder_layers: int. Blocks of the rehearsal decoder. Defaults to 2.
-        decoder_width: int. Width of the rehearsal decoder. Defaults to `slot_dim`.
+        rehearsal: the self-supervised rehearsal, trained beside the task:
+            `"paper"` (the paper's: uniform sampler, recollection weight
+            1.0, familiarity weight 0.5), a dict of `keras_rm.layers.Rehearsal`
+            arguments (e.g. `{"sampler": "teacher", "rehearsal_warmup":
+            1000}`; the rest as the paper's, fragments of `segment_length`
+            items), a `Rehearsal` layer of this model's `hidden_dim`, task
+            and classes, or None: no rehearsal (the plain memory). Its
+            arguments are documented once, on `Rehearsal`. Defaults to
+            `"paper"`.
         head_dim: int. Hidden width of the task head. Defaults to `slot_dim`.
         dropout: float. Defaults to 0.
-        seed: int. Seed of every random draw of the rehearsal. Defaults to None.
+        seed: int. Seed of every random draw of the rehearsal (a dict or
+            `"paper"` rehearsal). Defaults to None.
 
     Example:
 
@@ -137,30 +116,14 @@ class RehearsalMemoryModel(TaskModel):
         slot_identity=True,
         null_item=True,
         reader_hops=1,
-        recollection_weight=1.0,
-        familiarity_weight=0.5,
-        teacher_weight=1.0,
-        rehearsal_warmup=0,
-        sampler="uniform",
-        num_fragments=4,
-        fragment_length=None,
-        mask_ratio=0.5,
-        mask_selection="random",
-        corruption_ratio=0.5,
-        num_negatives=30,
-        recollection="contrastive",
-        temperature=0.1,
-        sampler_temperature=1.0,
-        teacher_hops=2,
-        teacher_positions=True,
-        uniform_mix=0.1,
-        decoder_layers=2,
-        decoder_width=None,
+        rehearsal="paper",
         head_dim=None,
         dropout=0.0,
         seed=None,
         **kwargs,
     ):
+        # Before 0.6 the rehearsal's arguments were the model's own: they still work, for one release.
+        flat_rehearsal = {name: kwargs.pop(name) for name in REHEARSAL_ARGUMENTS if name in kwargs}
         super().__init__(
             item_encoder=item_encoder,
             task=task,
@@ -174,11 +137,6 @@ class RehearsalMemoryModel(TaskModel):
             raise ValueError(
                 "`slot_dim` must equal the item encoder's `hidden_dim` (slots and items share a space). "
                 f"Received: `slot_dim` = {slot_dim}, `item_encoder.hidden_dim` = {self.hidden_dim}"
-            )
-        if recollection == "softmax" and not item_encoder.has_ids:
-            raise ValueError(
-                '`recollection="softmax"` needs id items (TokenItemEncoder or CategoricalItemEncoder). '
-                f"Received: `item_encoder` = {item_encoder.__class__.__name__}"
             )
         self.num_slots = check_positive_int("num_slots", num_slots)
         self.slot_dim = self.hidden_dim
@@ -210,34 +168,12 @@ class RehearsalMemoryModel(TaskModel):
             hidden_dim=self.hidden_dim, num_heads=num_heads, num_hops=reader_hops, dropout=dropout, name="reader"
         )
         # Training only: the rehearsal (builds nothing when both rehearsal weights are 0).
-        rehearsal = Rehearsal(
-            hidden_dim=self.hidden_dim,
-            task=self.task,
-            num_classes=self.num_classes,
-            recollection_weight=recollection_weight,
-            familiarity_weight=familiarity_weight,
-            teacher_weight=teacher_weight,
-            rehearsal_warmup=rehearsal_warmup,
-            sampler=sampler,
-            num_fragments=num_fragments,
-            fragment_length=fragment_length or segment_length,
-            mask_ratio=mask_ratio,
-            mask_selection=mask_selection,
-            corruption_ratio=corruption_ratio,
-            num_negatives=num_negatives,
-            recollection=recollection,
-            temperature=temperature,
-            sampler_temperature=sampler_temperature,
-            teacher_hops=teacher_hops,
-            teacher_positions=teacher_positions,
-            uniform_mix=uniform_mix,
-            decoder_layers=decoder_layers,
-            decoder_width=decoder_width,
-            num_heads=num_heads,
-            dropout=dropout,
-            seed=seed,
-            name="rehearsal",
-        )
+        rehearsal = self._make_rehearsal(rehearsal, flat_rehearsal, segment_length, num_heads, dropout, seed)
+        if rehearsal.recollection == "softmax" and not item_encoder.has_ids:
+            raise ValueError(
+                '`recollection="softmax"` needs id items (TokenItemEncoder or CategoricalItemEncoder). '
+                f"Received: `item_encoder` = {item_encoder.__class__.__name__}"
+            )
         if rehearsal.active:
             # Files written before the rehearsal had its own layer keep the decoder's weights under
             # `decoder/` and the sampler's under `layers/sampler/`: these two references, tracked before
@@ -248,6 +184,58 @@ class RehearsalMemoryModel(TaskModel):
         # `loss` is the task loss, as `val_loss` and `evaluate` measure it; what the optimizer minimises with
         # rehearsal on (the task and the weighted rehearsal terms) is logged as `total_loss`.
         self.total_loss_tracker = keras.metrics.Mean(name="total_loss") if rehearsal.active else None
+
+    def _make_rehearsal(self, rehearsal, flat, segment_length, num_heads, dropout, seed):
+        """The `Rehearsal` layer `rehearsal` names ("paper", a dict, a layer or None); `flat`: the arguments given
+        the pre-0.6 way, as the model's own."""
+        if flat:
+            warnings.warn(
+                f"Rehearsal arguments of `RehearsalMemoryModel` itself ({', '.join(sorted(flat))}) go in version 0.7: "
+                f"pass `rehearsal={flat!r}`.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            if rehearsal is None:  # the old way to say "no rehearsal": both weights 0, given flat
+                rehearsal = {"recollection_weight": 0.0, "familiarity_weight": 0.0}
+            if not isinstance(rehearsal, (dict, str)):
+                raise ValueError(
+                    "Pass the rehearsal's arguments in `rehearsal` only. "
+                    f"Received: `rehearsal` = {rehearsal!r} and {sorted(flat)}"
+                )
+            rehearsal = {**(rehearsal if isinstance(rehearsal, dict) else {}), **flat}
+        if isinstance(rehearsal, Rehearsal):
+            mine = {"hidden_dim": self.hidden_dim, "task": self.task, "num_classes": self.num_classes}
+            theirs = {key: getattr(rehearsal, key) for key in mine}
+            if theirs != mine:
+                raise ValueError(
+                    f"`rehearsal` must be made for this model ({mine}). Received: a Rehearsal with {theirs}"
+                )
+            return rehearsal
+        if rehearsal is None:
+            rehearsal = {"recollection_weight": 0.0, "familiarity_weight": 0.0}
+        elif isinstance(rehearsal, str) and rehearsal == "paper":
+            rehearsal = {}
+        elif not isinstance(rehearsal, dict):
+            raise TypeError(
+                '`rehearsal` must be "paper", a dict of `keras_rm.layers.Rehearsal` arguments, a `Rehearsal` layer '
+                f"or None. Received: {rehearsal!r}"
+            )
+        unknown = sorted(set(rehearsal) - set(REHEARSAL_ARGUMENTS))
+        if unknown:
+            raise ValueError(
+                f"`rehearsal` holds arguments `Rehearsal` does not take here: {unknown}. "
+                f"Expected some of: {', '.join(REHEARSAL_ARGUMENTS)}"
+            )
+        return Rehearsal(
+            hidden_dim=self.hidden_dim,
+            task=self.task,
+            num_classes=self.num_classes,
+            num_heads=num_heads,
+            dropout=dropout,
+            seed=seed,
+            name="rehearsal",
+            **{"fragment_length": segment_length, **rehearsal},
+        )
 
     def build(self, input_shape):
         # Validate before creating any weight: a failed build must leave nothing half-built.
@@ -373,8 +361,24 @@ class RehearsalMemoryModel(TaskModel):
                 "slot_identity": self.slot_identity,
                 "null_item": self.null_item,
                 "reader_hops": self.reader_hops,
-                **{name: getattr(self.rehearsal, name) for name in REHEARSAL_ARGUMENTS},
+                "rehearsal": self._serialized_rehearsal(),
                 "seed": self.seed,
             }
         )
         return config
+
+    def _serialized_rehearsal(self):
+        if not self.rehearsal.active:
+            return None
+        serialized = keras.saving.serialize_keras_object(self.rehearsal)
+        # The model builds its rehearsal in its own `build`, from the input shapes: a rehearsal built on its own
+        # when the file is read would lock before the model builds it.
+        serialized.pop("build_config", None)
+        return serialized
+
+    @classmethod
+    def from_config(cls, config):
+        rehearsal = config.get("rehearsal")
+        if isinstance(rehearsal, dict) and "class_name" in rehearsal:  # a serialized layer (files of 0.6 on)
+            config = {**config, "rehearsal": keras.saving.deserialize_keras_object(rehearsal)}
+        return super().from_config(config)
