@@ -83,8 +83,8 @@ def run_one(model, seed):
 
 
 def earlier_seeds(runs):
-    """`runs` plus the runs of babi20.json of other seeds whose settings equal those of a new run of the same model
-    (a seed run in an earlier invocation stays beside the new ones)."""
+    """`runs` plus babi20.json's runs of other models and seeds: a seed or model run in an earlier invocation stays
+    beside the new ones, when its settings equal those of this invocation's runs of its model (if any)."""
     path = os.path.join(RESULTS, "babi20.json")
     if not os.path.exists(path):
         return runs
@@ -99,9 +99,9 @@ def earlier_seeds(runs):
         run
         for run in earlier
         if (run["model"], run["seed"]) not in new
-        and any(model == run["model"] and config == settings(run) for (model, _), config in new.items())
+        and all(config == settings(run) for (model, _), config in new.items() if model == run["model"])
     ]
-    return sorted(kept + runs, key=lambda run: (FLAGS.models.index(run["model"]), run["seed"]))
+    return sorted(kept + runs, key=lambda run: (list(MODELS).index(run["model"]), run["seed"]))
 
 
 def summarise(runs):
