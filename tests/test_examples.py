@@ -485,3 +485,13 @@ def test_video_qa_reads_activitynet_format_and_counts_unknown_answers_wrong(tmp_
 
 if __name__ == "__main__":
     print(json.dumps(data_parallel_worker(json.loads(sys.argv[1]))))
+
+
+def test_an_example_prints_no_tensorflow_notices():
+    # TensorFlow's C++ notices at import ignore TF_CPP_MIN_LOG_LEVEL; the examples import it with stderr closed.
+    env = {key: value for key, value in subprocess_env().items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "examples.babi_long", "--help"], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+    assert "Trains and evaluates" in done.stdout, done.stderr[-2000:]  # (absl's --help exits with 1)
+    assert "oneDNN" not in done.stderr and "cpu_feature_guard" not in done.stderr, done.stderr[-2000:]
