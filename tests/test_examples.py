@@ -487,6 +487,7 @@ if __name__ == "__main__":
     print(json.dumps(data_parallel_worker(json.loads(sys.argv[1]))))
 
 
+@only_torch_unless_slow
 def test_an_example_prints_no_tensorflow_notices():
     # TensorFlow's C++ notices at import ignore TF_CPP_MIN_LOG_LEVEL; the examples import it with stderr closed.
     env = {key: value for key, value in subprocess_env().items() if key != "TF_CPP_MIN_LOG_LEVEL"}
