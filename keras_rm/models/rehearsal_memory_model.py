@@ -186,29 +186,15 @@ class RehearsalMemoryModel(TaskModel):
         self.total_loss_tracker = keras.metrics.Mean(name="total_loss") if rehearsal.active else None
 
     def _make_rehearsal(self, rehearsal, flat, segment_length, num_heads, dropout, seed):
-        """The `Rehearsal` layer `rehearsal` names ("paper", a dict, a layer or None); `flat`: the arguments given
-        the pre-0.6 way, as the model's own."""
-        if flat:
-            warnings.warn(
-                f"Rehearsal arguments of `RehearsalMemoryModel` itself ({', '.join(sorted(flat))}) go in version 0.7: "
-                f"pass `rehearsal={flat!r}`.",
-                DeprecationWarning,
-                stacklevel=3,
-            )
-            if rehearsal is None:  # the old way to say "no rehearsal": both weights 0, given flat
-                rehearsal = {"recollection_weight": 0.0, "familiarity_weight": 0.0}
-            if not isinstance(rehearsal, (dict, str)):
-                raise ValueError(
-                    "Pass the rehearsal's arguments in `rehearsal` only. "
-                    f"Received: `rehearsal` = {rehearsal!r} and {sorted(flat)}"
-                )
-            rehearsal = {**(rehearsal if isinstance(rehearsal, dict) else {}), **flat}
+        """The `Rehearsal` layer `rehearsal` names ("paper", a dict, a layer or None); `flat`: its arguments given
+        the pre-0.6 way, as the model's own (they update the dict)."""
         if isinstance(rehearsal, Rehearsal):
             mine = {"hidden_dim": self.hidden_dim, "task": self.task, "num_classes": self.num_classes}
             theirs = {key: getattr(rehearsal, key) for key in mine}
-            if theirs != mine:
+            if theirs != mine or flat:
                 raise ValueError(
-                    f"`rehearsal` must be made for this model ({mine}). Received: a Rehearsal with {theirs}"
+                    f"`rehearsal` must be made for this model ({mine}), and its arguments given to it alone. "
+                    f"Received: a Rehearsal with {theirs}" + (f" and the model's {sorted(flat)}" if flat else "")
                 )
             return rehearsal
         if rehearsal is None:
@@ -220,6 +206,14 @@ class RehearsalMemoryModel(TaskModel):
                 '`rehearsal` must be "paper", a dict of `keras_rm.layers.Rehearsal` arguments, a `Rehearsal` layer '
                 f"or None. Received: {rehearsal!r}"
             )
+        if flat:
+            warnings.warn(
+                f"Rehearsal arguments of `RehearsalMemoryModel` itself ({', '.join(sorted(flat))}) go in version 0.7: "
+                f"pass `rehearsal={flat!r}`.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            rehearsal = {**rehearsal, **flat}
         unknown = sorted(set(rehearsal) - set(REHEARSAL_ARGUMENTS))
         if unknown:
             raise ValueError(
