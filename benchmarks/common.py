@@ -12,6 +12,20 @@ BACKENDS = ("tensorflow", "jax", "torch")
 # The small model of the training-cost benchmarks (throughput.py, data_parallel.py).
 TRAINING_CONFIG = dict(num_slots=8, hidden_dim=64, segment_length=32, num_heads=4, num_fragments=4, num_negatives=30)
 
+# The memory with and without rehearsal, and full attention, as `examples/babi_long.py` settings (forgetting.py,
+# babi_long_forms.py).
+REHEARSAL_VARIANTS = {
+    "plain": {"recollection_weight": 0.0, "familiarity_weight": 0.0},
+    "uniform": {"sampler": "uniform"},
+    "teacher": {"sampler": "teacher"},
+    "uniform_warmup": {"sampler": "uniform", "rehearsal_warmup": 1000},
+    "teacher_important": {"sampler": "teacher", "mask_selection": "important"},
+    "full_attention": {"model": "full_attention"},
+}
+
+# Training logs that say whether the rehearsal (and its teacher) learned anything.
+TRAIN_TERMS = ("accuracy", "recollection_accuracy", "familiarity_accuracy", "teacher_accuracy")
+
 
 def memory_arguments(config, **rehearsal):
     """`RehearsalMemoryModel` arguments of a `TRAINING_CONFIG`-like `config` (its `hidden_dim` is the encoder's):

@@ -34,9 +34,11 @@ import os
 
 from absl import app, flags
 
+from benchmarks.common import REHEARSAL_VARIANTS as VARIANTS
 from benchmarks.common import (
     RESULTS,
     ROOT,
+    TRAIN_TERMS,
     check_one_per_length,
     command_line,
     machine_description,
@@ -45,17 +47,6 @@ from benchmarks.common import (
 )
 from keras_rm.pipelines.metrics import format_table
 from keras_rm.pipelines.plotting import figure, quarter_axis
-
-VARIANTS = {
-    "plain": {"recollection_weight": 0.0, "familiarity_weight": 0.0},
-    "uniform": {"sampler": "uniform"},
-    "teacher": {"sampler": "teacher"},
-    "uniform_warmup": {"sampler": "uniform", "rehearsal_warmup": 1000},
-    "teacher_important": {"sampler": "teacher", "mask_selection": "important"},
-    "full_attention": {"model": "full_attention"},
-}
-
-TRAIN_TERMS = ("accuracy", "recollection_accuracy", "familiarity_accuracy", "teacher_accuracy")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("tasks", ["1"], "bAbI tasks (built-in generator: 1, 2, 3, 6, 7).")

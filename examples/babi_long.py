@@ -349,6 +349,8 @@ def run(
         **accuracy_report(correct, depths),
         "accuracy_by_task": {str(t): float(correct[test_tasks == t].mean()) for t in tasks},
         "test_examples_by_task": {str(t): int((test_tasks == t).sum()) for t in tasks},
+        # Each task's accuracy by the quarter of the story holding its last supporting fact.
+        "depth_by_task": {str(t): accuracy_report(correct[test_tasks == t], depths[test_tasks == t]) for t in tasks},
         "train_logs": {name: float(v[-1]) for name, v in history.history.items()} if history else {},  # last epoch
         "learning_curve": [{"stories": row["epoch"] * len(first_train), **row} for row in learning_curve(output_dir)],
         "backend": keras.config.backend(),

@@ -167,6 +167,8 @@ def test_babi_long_trains_one_model_on_several_official_tasks_as_written_and_rep
     assert metrics["test_examples_by_task"] == {"2": 3, "8": 3, "19": 3}
     by_task = [metrics["accuracy_by_task"][t] for t in ("2", "8", "19")]
     assert metrics["accuracy"] == pytest.approx(np.mean(by_task))
+    for t, report in metrics["depth_by_task"].items():  # each task's accuracy by quarter covers its questions
+        assert report["accuracy"] == metrics["accuracy_by_task"][t] and sum(report["test_examples_by_depth"]) == 3
     # As written: no distractors, padded to the longest story (50 sentences) in whole segments, no warm-up.
     assert metrics["config"]["length"] == 64 and metrics["config"]["warmup_epochs"] == 0
     vectorizer = babi.BabiVectorizer.from_layer(keras.saving.load_model(str(tmp_path / "model.keras")).text_vectorizer)

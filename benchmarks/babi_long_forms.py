@@ -1,0 +1,258 @@
+"""bAbI tasks 1-5 made long: accuracy per task by where the supporting facts sit, plain memory against rehearsal.
+
+    python -m benchmarks.babi_long_forms --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k    # the configuration in the README
+    python -m benchmarks.babi_long_forms --data_dir=... --variants=plain --seeds=0 --epochs=1 --train_examples=100
+
+BABILong's five tasks (single, two and three supporting facts, two- and
+three-argument relations) from the official files, each story lengthened to
+`--length` sentences with the example's distractors. One model per variant and
+seed learns the five tasks together (`examples/babi_long.py --task=1,2,3,4,5`,
+facts spread as they come, `--depth=uniform`, fresh distractors every epoch).
+The same trained model is then tested, without more training, on each of
+`--evaluations`: a length and a depth, e.g. `200:early` (the whole story in
+the first part, so every answer lies far back) or `1000:uniform`.
+
+The variants share data, epochs and seeds (see `benchmarks/forgetting.py`):
+`plain` (no rehearsal), `uniform` (the paper's rehearsal: fragments drawn
+uniformly, weights 1.0 and 0.5), `teacher` (fragments drawn by the query-aware
+teacher), `full_attention` (attention over the whole story, the upper bound).
+
+Every run is a process of its own (`--jobs` at a time); a finished run with
+the same settings is read back and an interrupted one goes on after its last
+epoch, so a stopped benchmark goes on where it stopped. Writes
+benchmarks/results/babi_long_forms.json (every run and evaluation, with test
+counts per task and quarter) and babi_long_forms.png, and prints per task the
+accuracy of each evaluation and its earliest and latest quarter.
+"""
+
+import concurrent.futures
+import os
+
+from absl import app, flags
+
+from benchmarks.common import REHEARSAL_VARIANTS as VARIANTS
+from benchmarks.common import RESULTS, ROOT, TRAIN_TERMS, command_line, machine_description, run_example, write_results
+from keras_rm.pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure, quarter_axis
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("data_dir", None, "Folder of the official bAbI files (e.g. en-10k).")
+flags.DEFINE_list("tasks", ["1", "2", "3", "4", "5"], "bAbI tasks learned together (BABILong's five).")
+flags.DEFINE_list("variants", ["plain", "uniform", "full_attention"], f"Models compared, of {list(VARIANTS)}.")
+flags.DEFINE_list("seeds", ["0", "1"], "Seeds (data, initialisation, rehearsal draws).")
+flags.DEFINE_integer("length", 200, "Sentences per lengthened training story.")
+flags.DEFINE_list(
+    "evaluations",
+    ["200:uniform", "200:early", "1000:uniform", "1000:early"],
+    "Tests of each trained model, `length:depth`; one at the training length and depth is its own test.",
+)
+flags.DEFINE_integer("epochs", 12, "Epochs (the first `--warmup_epochs` on the stories as long as the longest).")
+flags.DEFINE_integer("warmup_epochs", 2, "Epochs on short stories first (a length curriculum).")
+flags.DEFINE_integer("train_examples", 2000, "Training questions per task and epoch (fresh distractors each epoch).")
+flags.DEFINE_integer("test_examples", 1000, "Test questions per task (1,000: all).")
+flags.DEFINE_integer("num_slots", 16, "Memory slots.")
+flags.DEFINE_integer("reader_hops", 2, "Attention hops of the memory's reader (tasks 2 and 3 chain facts).")
+flags.DEFINE_integer("segment_length", 16, "Sentences per segment of the memory.")
+flags.DEFINE_float("recollection_weight", 1.0, "Recollection weight of the rehearsal variants (the paper's).")
+flags.DEFINE_float("familiarity_weight", 0.5, "Familiarity weight of the rehearsal variants (the paper's).")
+flags.DEFINE_integer("rehearsal_warmup", 1000, "Steps over which the rehearsal weights rise from 0.")
+flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the runs.")
+flags.DEFINE_integer("jobs", 2, "Runs at a time (each gets cpu_count / jobs threads).")
+flags.DEFINE_string("runs_dir", "output/babi_long_forms", "Where each run's output directory goes.")
+flags.mark_flag_as_required("data_dir")
+
+
+def parse_evaluation(evaluation):
+    length, _, depth = evaluation.partition(":")
+    if not length.isdigit() or depth not in ("uniform", "early", "late"):
+        raise ValueError(f"`--evaluations` are `length:depth` (uniform, early, late). Received: {evaluation!r}")
+    return int(length), depth
+
+
+def training_settings(variant):
+    """The flags of `examples/babi_long.py` that train `variant` (but its data folder and seed)."""
+    return {
+        "task": ",".join(FLAGS.tasks),
+        "length": FLAGS.length,
+        "depth": "uniform",
+        "epochs": FLAGS.epochs,
+        "warmup_epochs": FLAGS.warmup_epochs,
+        "train_examples": FLAGS.train_examples,
+        "test_examples": FLAGS.test_examples,
+        "num_slots": FLAGS.num_slots,
+        "reader_hops": FLAGS.reader_hops,
+        "segment_length": FLAGS.segment_length,
+        "recollection_weight": FLAGS.recollection_weight,
+        "familiarity_weight": FLAGS.familiarity_weight,
+        "rehearsal_warmup": FLAGS.rehearsal_warmup,
+        **VARIANTS[variant],
+    }
+
+
+def train_and_test(variant, seed):
+    """Trains one model (or reads it back) and tests it on every evaluation; returns one row per evaluation."""
+    training_dir = os.path.join(ROOT, FLAGS.runs_dir, f"{variant}_seed{seed}")
+    settings = {
+        "data_dir": os.path.abspath(os.path.expanduser(FLAGS.data_dir)),
+        "seed": seed,
+        **training_settings(variant),
+    }
+    threads = max(1, os.cpu_count() // FLAGS.jobs)
+    trained = run_example("babi_long.py", settings, training_dir, FLAGS.backend, threads)
+    rows = []
+    for length, depth in map(parse_evaluation, FLAGS.evaluations):
+        if (length, depth) == (FLAGS.length, "uniform"):
+            metrics = trained
+        else:  # the trained model, no more training: one story drawn for the (empty) training set, then the test
+            tested = dict(settings, init_from=training_dir, epochs=0, train_examples=1, depth=depth, test_length=length)
+            test_dir = os.path.join(ROOT, FLAGS.runs_dir, f"{variant}_seed{seed}_test{length}_{depth}")
+            metrics = run_example("babi_long.py", tested, test_dir, FLAGS.backend, threads)
+        rows.append(
+            {
+                "variant": variant,
+                "seed": seed,
+                "settings": training_settings(variant),
+                "test_length": length,
+                "test_depth": depth,
+                "accuracy_by_task": metrics["accuracy_by_task"],
+                "depth_by_task": metrics["depth_by_task"],
+                "train_logs": trained.get("train_logs", {}),
+                "learning_curve": trained.get("learning_curve", []),
+                "train_seconds": trained["seconds"],
+                "test_seconds": metrics["seconds"],
+            }
+        )
+        print(
+            f"{variant:>15} seed {seed}, tested at {length}:{depth}: "
+            + ", ".join(f"task {t} {a:.1%}" for t, a in metrics["accuracy_by_task"].items()),
+            flush=True,
+        )
+    return rows
+
+
+def summarise(runs):
+    """Mean over seeds per task, variant and evaluation: accuracy, accuracy by quarter, test counts by quarter."""
+    import numpy as np
+
+    groups = {}
+    for run in runs:
+        for task in run["accuracy_by_task"]:
+            key = (task, run["variant"], run["test_length"], run["test_depth"])
+            groups.setdefault(key, []).append(run)
+    summary = []
+    for (task, variant, length, depth), group in groups.items():
+        reports = [run["depth_by_task"][task] for run in group]
+        by_depth = np.array([[np.nan if v is None else v for v in r["accuracy_by_depth"]] for r in reports])
+        summary.append(
+            {
+                "task": task,
+                "variant": variant,
+                "test_length": length,
+                "test_depth": depth,
+                "seeds": [run["seed"] for run in group],
+                "accuracy_per_seed": [r["accuracy"] for r in reports],
+                "accuracy_mean": float(np.mean([r["accuracy"] for r in reports])),
+                "by_depth_mean": [None if np.isnan(v) else float(v) for v in np.nanmean(by_depth, axis=0)],
+                "test_examples_by_depth": reports[0]["test_examples_by_depth"],
+                **{
+                    f"train_{name}_mean": float(np.mean([run["train_logs"][name] for run in group]))
+                    for name in TRAIN_TERMS
+                    if all(name in run["train_logs"] for run in group)
+                },
+            }
+        )
+    return summary
+
+
+def percent(value):
+    return "-" if value is None else f"{value:.1%}"
+
+
+def table(summary):
+    rows = [
+        [
+            s["task"],
+            s["variant"],
+            f"{s['test_length']}:{s['test_depth']}",
+            percent(s["accuracy_mean"])
+            + ("" if len(s["seeds"]) < 2 else f" ({' / '.join(map(percent, s['accuracy_per_seed']))})"),
+            *map(percent, s["by_depth_mean"]),
+            "/".join(map(str, s["test_examples_by_depth"])),
+        ]
+        for s in sorted(summary, key=lambda s: (int(s["task"]), s["test_length"], s["test_depth"]))
+    ]
+    headers = ["task", "variant", "tested at", "accuracy (per seed)", "Q1 (earliest)", "Q2", "Q3", "Q4 (latest)"]
+    return format_table([*headers, "questions per quarter"], rows)
+
+
+def plot(summary, path):
+    """Accuracy by quarter holding the facts: a panel per task, a line per variant and evaluation."""
+    tasks = sorted({s["task"] for s in summary}, key=int)
+    with figure(path, ncols=len(tasks), size=(3.2, 3.4), sharey=True) as axes:
+        for ax, task in zip(axes, tasks):
+            for s in summary:
+                if s["task"] == task:
+                    quarters = [float("nan") if v is None else v for v in s["by_depth_mean"]]
+                    ax.plot(
+                        range(1, 5), quarters, marker="o", label=f"{s['variant']}, {s['test_length']}:{s['test_depth']}"
+                    )
+            ax.set_title(f"task {task}")
+            quarter_axis(ax, "quarter holding the facts", "test accuracy" if ax is axes[0] else None)
+        axes[-1].legend(fontsize=6)
+
+
+def earlier_runs(jobs):
+    """babi_long_forms.json's rows of variants and seeds this invocation does not run, trained with the settings this
+    invocation gives their variant: a seed run in an earlier invocation (or session) stays beside the new ones."""
+    import json
+
+    path = os.path.join(RESULTS, "babi_long_forms.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        earlier = json.load(f)["runs"]
+    return [
+        row
+        for row in earlier
+        if (row["variant"], row["seed"]) not in jobs and row.get("settings") == training_settings(row["variant"])
+    ]
+
+
+def report(runs):
+    """Prints the table and writes the JSON and the figure of `runs` (after every finished model)."""
+    summary = summarise(runs)
+    text = table(summary)
+    print(
+        f"\nTest accuracy by quarter of the story holding the supporting facts ({FLAGS.backend}, "
+        f"{machine_description()})"
+    )
+    print(text, flush=True)
+    names = ["tasks", "variants", "seeds", "length", "evaluations", "epochs", "warmup_epochs", "train_examples"]
+    names += ["test_examples", "num_slots", "reader_hops", "segment_length", "recollection_weight"]
+    names += ["familiarity_weight", "rehearsal_warmup", "backend"]
+    payload = {
+        "command": command_line("babi_long_forms.py", names),
+        "machine": machine_description(),
+        "backend": FLAGS.backend,
+        "summary": summary,
+        "runs": runs,
+        "table": text,
+    }
+    path = write_results("babi_long_forms", payload)
+    plot(summary, os.path.join(RESULTS, "babi_long_forms.png"))
+    print(f"Wrote {path} and babi_long_forms.png")
+
+
+def main(argv):
+    for evaluation in FLAGS.evaluations:
+        parse_evaluation(evaluation)
+    jobs = [(variant, int(seed)) for seed in FLAGS.seeds for variant in FLAGS.variants]
+    runs = earlier_runs(jobs)
+    with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
+        for rows in concurrent.futures.as_completed([pool.submit(train_and_test, *job) for job in jobs]):
+            runs = sorted(runs + rows.result(), key=lambda row: (row["seed"], FLAGS.variants.index(row["variant"])))
+            report(runs)
+
+
+if __name__ == "__main__":
+    app.run(main)
