@@ -83,7 +83,7 @@ class ItemEncoder(keras.layers.Layer):
     def check_ids(self, items, name="items"):
         """Raises a `ValueError` naming `name`, the vocabulary size and the id when integer `items` (numpy or
         eager) hold an id outside the vocabulary. Symbolic values cannot be read, so a traced step checks
-        nothing: `TaskModel` checks its inputs on the host first (`TaskModel.check_ids`)."""
+        nothing: `TaskModel` checks its inputs on the host first (`TaskModel.check_data`)."""
         for label, ids, vocabulary_size in self.id_ranges(items, name):
             check_ids_in_range(label, ids, vocabulary_size)
 
