@@ -15,10 +15,28 @@ Every random choice uses the `SeedGenerator` passed in. All shapes are static
 except the batch, so the functions trace under TF graphs, XLA and JAX jit.
 """
 
+import collections
+
 import keras
 from keras import ops
 
 NEG_INF = -1e9
+
+FragmentViews = collections.namedtuple(
+    "FragmentViews", ["items", "mask", "view", "masked_positions", "masked_chosen", "item_ids", "corrupted", "weights"]
+)
+FragmentViews.__doc__ = """What the rehearsal decoder reads of each fragment, and what its two tasks are scored against.
+
+Fields:
+    items: the fragments' encoded items `(rows, fragment_length, dim)`, rows = batch * num_fragments.
+    mask: bool `(rows, fragment_length)`, the real items.
+    view: the decoder's input: `items` with the masked ones behind [MASK] and, in corrupted fragments, some
+        replaced by another sequence's.
+    masked_positions, masked_chosen: `choose_positions`' outputs for the masked items (None without recollection).
+    item_ids: the fragments' item ids `(rows, fragment_length)` (softmax recollection), else None.
+    corrupted: bool `(rows,)`, which fragments were corrupted (None without familiarity).
+    weights: float `(rows,)`, the familiarity task's weight of each fragment (None without familiarity).
+"""
 
 
 def take_rows(values, positions):
@@ -82,6 +100,49 @@ def position_one_hot(positions, chosen, length, dtype):
     """`(rows, count, length)` one-hot of `positions`, zero where not `chosen`."""
     one_hot = ops.one_hot(positions, length, dtype=dtype)
     return one_hot * ops.cast(chosen, dtype)[..., None]
+
+
+def mask_positions(fragment_mask, count, seed, scores=None):
+    """Which `count` items of each fragment go behind [MASK]: random real items, or with `scores` the highest scoring.
+
+    Returns:
+        `(masked, positions, chosen)`: bool `(rows, fragment_length)`, and
+        `choose_positions`' two outputs.
+    """
+    positions, chosen = choose_positions(fragment_mask, count, seed, scores)
+    one_hot = position_one_hot(positions, chosen, fragment_mask.shape[1], "float32")
+    return ops.sum(one_hot, axis=1) > 0, positions, chosen
+
+
+def corrupt_half(view, visible, items, item_mask, count, num_fragments, seed):
+    """Replaces, in half the fragments (drawn at random), `count` of their `visible` items by items of another
+    sequence (the next row of the batch).
+
+    Args:
+        view: fragments `(batch * num_fragments, fragment_length, dim)`, a sequence's fragments in consecutive rows.
+        visible: bool `(batch * num_fragments, fragment_length)`: the items that may be replaced.
+        items, item_mask: the sequences `(batch, length, dim)` and `(batch, length)` the replacements come from.
+        count: int. Items replaced per corrupted fragment.
+        num_fragments: int. Fragments per sequence.
+        seed: a `SeedGenerator`.
+
+    Returns:
+        `(view, corrupted, weights)`: the fragments, bool `(rows,)` which
+        were corrupted, and the weights of the familiarity task (0 for a
+        fragment without a real item, or a corrupted one without a
+        replaced item).
+    """
+    positions, chosen = choose_positions(visible, count, seed)
+    donors = ops.roll(items, 1, axis=0)
+    donor_mask = ops.roll(item_mask, 1, axis=0)
+    replacements = draw_items(donors, donor_mask, num_fragments * count, seed)
+    replacements = ops.reshape(replacements, (-1, count, view.shape[-1]))
+    one_hot = position_one_hot(positions, chosen, view.shape[1], view.dtype)
+    replaced = ops.sum(one_hot, axis=1)[..., None]
+    corrupted_view = view * (1.0 - replaced) + ops.einsum("rcl,rcd->rld", one_hot, replacements)
+    corrupted = keras.random.uniform((ops.shape(view)[0],), seed=seed) < 0.5
+    weights = ops.where(corrupted, ops.any(chosen, axis=1), ops.any(visible, axis=1))
+    return ops.where(corrupted[:, None, None], corrupted_view, view), corrupted, ops.cast(weights, "float32")
 
 
 def draw_items(items, item_mask, num_samples, seed):

@@ -6,7 +6,7 @@ import pytest
 from keras import ops
 
 import keras_rm
-from keras_rm import layers
+from keras_rm import fragments, layers
 from tests.testing import gradients, run_layer_test
 
 B, N, D = 2, 12, 8
@@ -195,22 +195,16 @@ def test_rehearsal_corrupts_half_the_fragments_with_the_next_sequences_items_whe
     masked = np.zeros((rows, length), bool)
     masked[:, :4] = True
     visible = ~masked
-    rehearsal = layers.Rehearsal(
-        hidden_dim=D,
-        num_fragments=rows // 2,
-        fragment_length=length,
-        mask_ratio=0.5,
-        corruption_ratio=0.5,
-        num_heads=2,
-        seed=3,
-    )
     out, corrupted, weights = (
         ops.convert_to_numpy(x)
-        for x in rehearsal._corrupt_half(
+        for x in fragments.corrupt_half(
             ops.convert_to_tensor(view),
             ops.convert_to_tensor(visible),
             ops.convert_to_tensor(items),
             ops.convert_to_tensor(np.ones((2, 16), bool)),
+            count=2,  # round(0.5 * 4 visible items)
+            num_fragments=rows // 2,
+            seed=keras.random.SeedGenerator(3),
         )
     )
     assert 0.4 < corrupted.mean() < 0.6 and np.all(weights == 1)

@@ -156,6 +156,14 @@ def test_choose_positions_random_or_by_score():
     assert chosen.all()
 
 
+def test_mask_positions_masks_count_real_items_of_each_fragment_or_all_it_has():
+    valid = np.arange(8)[None, :] < np.array([[8], [3]])
+    seed = keras.random.SeedGenerator(0)
+    masked, positions, chosen = (ops.convert_to_numpy(t) for t in fragments.mask_positions(valid, 4, seed))
+    assert masked.sum(axis=1).tolist() == [4, 3] and not masked[~valid].any(), "padding is never masked"
+    assert masked[0][positions[0]].all() and chosen.sum() == 7
+
+
 def test_choose_positions_by_score_keeps_the_order_of_tiny_scores_and_breaks_ties_at_random():
     # Attention over 10,000 items: scores near 1e-4, the two highest only 5% above the rest.
     scores = np.full((1, 10_000), 1e-4, "float32")

@@ -246,6 +246,11 @@ class Rehearsal(keras.layers.Layer):
         self.decoder.build((None, self.fragment_length, self.hidden_dim), None, tuple(memory_shape))
         self.fragment_sampler.build((None, None if items_shape is None else items_shape[1]))
 
+    @property
+    def needs_item_ids(self):
+        """Whether `call` needs `item_ids` and `embeddings` (recollection by a softmax over the item vocabulary)."""
+        return self.active and self.recollection_weight > 0 and self.recollection == "softmax"
+
     def call(
         self,
         memory,
@@ -260,119 +265,127 @@ class Rehearsal(keras.layers.Layer):
         step=None,
         training=True,
     ):
-        terms = {}
-        loss = ops.zeros((), "float32")
         if not self.active:
-            return {"loss": loss}
-        recollection_weight, familiarity_weight = self.recollection_weight, self.familiarity_weight
-        if self.rehearsal_warmup and step is not None:
-            ramp = ops.minimum(ops.cast(step, "float32") / self.rehearsal_warmup, 1.0)
-            recollection_weight, familiarity_weight = recollection_weight * ramp, familiarity_weight * ramp
+            return {"loss": ops.zeros((), "float32")}
+        if self.needs_item_ids and (item_ids is None or embeddings is None):
+            raise ValueError('`recollection="softmax"` needs `item_ids` and `embeddings`.')
+        terms = {}
         if self.sampler == "teacher":
-            if labels is None:
-                raise ValueError('`sampler="teacher"` needs the task `labels` (its teacher learns the task).')
-            importance, teacher_logits = self.fragment_sampler.teach(items, item_mask, query, training=training)
-            terms["teacher_loss"] = self.teacher_loss_fn(labels, teacher_logits, sample_weight)
-            terms["teacher_accuracy"] = ops.mean(task_accuracy(self.task, labels, teacher_logits))
-            loss = loss + self.teacher_weight * terms["teacher_loss"]
+            importance, terms = self._teacher_terms(items, item_mask, query, labels, sample_weight, training)
         elif self.sampler == "importance" and importance is None:
             raise ValueError('`sampler="importance"` needs `importance` (batch, length) in the inputs.')
         starts = self.fragment_sampler(item_mask, importance)
-        fragment_items = fragments.gather_fragments(items, starts, self.fragment_length)
-        fragment_mask = fragments.gather_fragments(item_mask, starts, self.fragment_length)
+        views = self._views(items, item_mask, starts, importance, item_ids)
+        outputs = self.decoder(
+            views.view, views.mask, ops.repeat(memory, self.num_fragments, axis=0), training=training
+        )
+        if self.recollection_weight > 0:
+            terms.update(self._recollection_terms(outputs["reconstructions"], views, items, item_mask, embeddings))
+        if self.familiarity_weight > 0:
+            terms.update(self._familiarity_terms(outputs["familiarity_logits"], views))
+        return {"loss": self._weighted_sum(terms, step), **terms}
 
-        # One view per fragment serves both tasks, so the decoder runs once: a share of its items go behind [MASK]
-        # (recollection), and half the fragments, drawn at random, get a share of their visible items replaced
-        # by another sequence's (familiarity).
-        view = fragment_items
-        masked = ops.zeros_like(fragment_mask, dtype="bool")
+    def _teacher_terms(self, items, item_mask, query, labels, sample_weight, training):
+        """The teacher answers from the whole sequence: its item attention (the importance) and its task terms."""
+        if labels is None:
+            raise ValueError('`sampler="teacher"` needs the task `labels` (its teacher learns the task).')
+        importance, logits = self.fragment_sampler.teach(items, item_mask, query, training=training)
+        terms = {
+            "teacher_loss": self.teacher_loss_fn(labels, logits, sample_weight),
+            "teacher_accuracy": ops.mean(task_accuracy(self.task, labels, logits)),
+        }
+        return importance, terms
+
+    def _views(self, items, item_mask, starts, importance, item_ids):
+        """The fragments at `starts` and the one view of each that serves both tasks (one decoder pass): a share of
+        its items behind [MASK] (recollection), and in half the fragments, drawn at random, a share of the visible
+        items replaced by another sequence's (familiarity)."""
+        length = self.fragment_length
+        fragment_items = fragments.gather_fragments(items, starts, length)
+        fragment_mask = fragments.gather_fragments(item_mask, starts, length)
+        view, masked, positions, chosen, corrupted, weights = fragment_items, None, None, None, None, None
         if self.recollection_weight > 0:
             scores = None
             if self.mask_selection == "important":
-                scores = fragments.gather_fragments(ops.cast(importance, "float32"), starts, self.fragment_length)
-            if self.recollection == "softmax":
-                if item_ids is None or embeddings is None:
-                    raise ValueError('`recollection="softmax"` needs `item_ids` and `embeddings`.')
-                item_ids = fragments.gather_fragments(item_ids, starts, self.fragment_length)
-            masked, positions, chosen = self._masked_positions(fragment_mask, scores)
+                scores = fragments.gather_fragments(ops.cast(importance, "float32"), starts, length)
+            if self.needs_item_ids:
+                item_ids = fragments.gather_fragments(item_ids, starts, length)
+            masked, positions, chosen = fragments.mask_positions(
+                fragment_mask, self._masked_count(), self.seed_generator, scores
+            )
         if self.familiarity_weight > 0:
-            visible = ops.logical_and(ops.cast(fragment_mask, "bool"), ops.logical_not(masked))
-            view, corrupted, familiarity_weights = self._corrupt_half(view, visible, items, item_mask)
-        if self.recollection_weight > 0:
+            visible = ops.cast(fragment_mask, "bool")
+            if masked is not None:
+                visible = ops.logical_and(visible, ops.logical_not(masked))
+            count = max(1, round(self.corruption_ratio * (length - self._masked_count())))
+            view, corrupted, weights = fragments.corrupt_half(
+                view, visible, items, item_mask, count, self.num_fragments, self.seed_generator
+            )
+        if masked is not None:
             view = self.decoder.mask_items(view, masked)
-        outputs = self.decoder(view, fragment_mask, ops.repeat(memory, self.num_fragments, axis=0), training=training)
-        if self.recollection_weight > 0:
-            terms["recollection_loss"], terms["recollection_accuracy"] = self._recollection_terms(
-                outputs["reconstructions"], fragment_items, positions, chosen, items, item_mask, item_ids, embeddings
-            )
-            loss = loss + recollection_weight * terms["recollection_loss"]
-        if self.familiarity_weight > 0:
-            logits = outputs["familiarity_logits"]
-            terms["familiarity_loss"] = self.familiarity_loss_fn(corrupted, logits, sample_weight=familiarity_weights)
-            terms["familiarity_accuracy"] = fragments.weighted_mean(
-                ops.equal(logits < 0, corrupted), familiarity_weights
-            )
-            loss = loss + familiarity_weight * terms["familiarity_loss"]
-        return {"loss": loss, **terms}
+        return fragments.FragmentViews(
+            fragment_items,
+            fragment_mask,
+            view,
+            positions,
+            chosen,
+            item_ids if self.needs_item_ids else None,
+            corrupted,
+            weights,
+        )
 
     def _masked_count(self):
         """Items of a fragment behind [MASK] (0 without recollection)."""
         return max(1, round(self.mask_ratio * self.fragment_length)) if self.recollection_weight > 0 else 0
 
-    def _masked_positions(self, fragment_mask, scores):
-        """Which items of each fragment go behind [MASK] (random or the most important): `(masked, positions,
-        chosen)`, the mask `(rows, fragment_length)` and `fragments.choose_positions`' two outputs."""
-        positions, chosen = fragments.choose_positions(fragment_mask, self._masked_count(), self.seed_generator, scores)
-        one_hot = fragments.position_one_hot(positions, chosen, self.fragment_length, "float32")
-        return ops.sum(one_hot, axis=1) > 0, positions, chosen
-
-    def _recollection_terms(
-        self, reconstructions, fragment_items, positions, chosen, items, item_mask, item_ids, embeddings
-    ):
+    def _recollection_terms(self, reconstructions, views, items, item_mask, embeddings):
         """Scores the reconstructions of the masked items against the true ones: loss and accuracy."""
+        positions = views.masked_positions
         reconstructions = fragments.take_rows(reconstructions, positions)
         count = positions.shape[1]
-        if self.recollection == "softmax":
-            labels = fragments.take_rows(item_ids, positions)
+        if self.needs_item_ids:
+            labels = fragments.take_rows(views.item_ids, positions)
             logits = ops.matmul(reconstructions, ops.transpose(embeddings))
         else:
             # The masked items of a sequence's fragments share one draw of negatives from that sequence: a gather
             # (and a gradient scatter) of `num_negatives` items per sequence instead of per masked item.
             per_sequence = (-1, self.num_fragments * count, self.hidden_dim)
             reconstructions = ops.reshape(reconstructions, per_sequence)
-            targets = ops.reshape(fragments.take_rows(fragment_items, positions), per_sequence)
+            targets = ops.reshape(fragments.take_rows(views.items, positions), per_sequence)
             negatives = fragments.draw_items(items, item_mask, self.num_negatives, self.seed_generator)
             logits = fragments.contrastive_logits(reconstructions, targets, negatives, self.temperature)
             logits = ops.reshape(logits, (-1, count, 1 + self.num_negatives))
             labels = ops.zeros(ops.shape(positions), dtype="int32")
-        weights = ops.cast(chosen, "float32")
-        loss = self.recollection_loss_fn(labels, logits, sample_weight=weights)
+        weights = ops.cast(views.masked_chosen, "float32")
         hits = ops.equal(ops.argmax(logits, axis=-1), ops.cast(labels, "int32"))
-        return loss, fragments.weighted_mean(hits, weights)
+        return {
+            "recollection_loss": self.recollection_loss_fn(labels, logits, sample_weight=weights),
+            "recollection_accuracy": fragments.weighted_mean(hits, weights),
+        }
 
-    def _corrupt_half(self, view, visible, items, item_mask):
-        """Replaces, in half the fragments (drawn at random), `corruption_ratio` of their `visible` items by items
-        of another sequence (the next row of the batch).
+    def _familiarity_terms(self, logits, views):
+        """Scores the familiarity logits (real > 0) against which fragments were corrupted: loss and accuracy."""
+        return {
+            "familiarity_loss": self.familiarity_loss_fn(views.corrupted, logits, sample_weight=views.weights),
+            "familiarity_accuracy": fragments.weighted_mean(ops.equal(logits < 0, views.corrupted), views.weights),
+        }
 
-        Returns:
-            `(view, corrupted, weights)`: the fragments, bool `(rows,)` which
-            were corrupted, and the weights of the familiarity task (0 for a
-            fragment without a real item, or a corrupted one without a
-            replaced item).
-        """
-        length = self.fragment_length
-        count = max(1, round(self.corruption_ratio * (length - self._masked_count())))
-        positions, chosen = fragments.choose_positions(visible, count, self.seed_generator)
-        donors = ops.roll(items, 1, axis=0)
-        donor_mask = ops.roll(item_mask, 1, axis=0)
-        replacements = fragments.draw_items(donors, donor_mask, self.num_fragments * count, self.seed_generator)
-        replacements = ops.reshape(replacements, (-1, count, self.hidden_dim))
-        one_hot = fragments.position_one_hot(positions, chosen, length, view.dtype)
-        replaced = ops.sum(one_hot, axis=1)[..., None]
-        corrupted_view = view * (1.0 - replaced) + ops.einsum("rcl,rcd->rld", one_hot, replacements)
-        corrupted = keras.random.uniform((ops.shape(view)[0],), seed=self.seed_generator) < 0.5
-        weights = ops.where(corrupted, ops.any(chosen, axis=1), ops.any(visible, axis=1))
-        return ops.where(corrupted[:, None, None], corrupted_view, view), corrupted, ops.cast(weights, "float32")
+    def _weighted_sum(self, terms, step):
+        """The rehearsal's loss: its terms times their weights, those of recollection and familiarity rising from 0
+        over `rehearsal_warmup` optimizer steps when `step` is given."""
+        ramp = 1.0
+        if self.rehearsal_warmup and step is not None:
+            ramp = ops.minimum(ops.cast(step, "float32") / self.rehearsal_warmup, 1.0)
+        weights = {
+            "teacher_loss": self.teacher_weight,
+            "recollection_loss": self.recollection_weight * ramp,
+            "familiarity_loss": self.familiarity_weight * ramp,
+        }
+        loss = ops.zeros((), "float32")
+        for name, weight in weights.items():
+            if name in terms:
+                loss = loss + weight * terms[name]
+        return loss
 
     def update_metrics(self, terms, batch_size, unscale=lambda value: value):
         """Adds a step's terms (from `call`) to the trackers; `unscale` maps a per-replica loss to the global one."""

@@ -310,7 +310,7 @@ class RehearsalMemoryModel(TaskModel):
         terms = {"task_loss": loss}
         if not self.rehearsal.active:
             return loss, y_pred, terms
-        softmax = self.rehearsal.recollection == "softmax"
+        ids = self.rehearsal.needs_item_ids
         rehearsal = self.rehearsal(
             forward["memory"],
             forward["items"],
@@ -319,8 +319,8 @@ class RehearsalMemoryModel(TaskModel):
             labels=y,
             sample_weight=sample_weight,
             importance=inputs.get("importance"),
-            item_ids=self.item_encoder.item_ids(inputs["items"]) if softmax else None,
-            embeddings=self.item_encoder.embeddings if softmax else None,
+            item_ids=self.item_encoder.item_ids(inputs["items"]) if ids else None,
+            embeddings=self.item_encoder.embeddings if ids else None,
             step=step,
             training=True,
         )
