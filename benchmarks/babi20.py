@@ -92,6 +92,9 @@ def earlier_seeds(runs):
     def settings(run):
         return {key: value for key, value in run["config"].items() if key != "seed"}
 
+    def same(a, b):  # on the settings both record (runs of 0.6 and before record fewer)
+        return all(a[key] == b[key] for key in a.keys() & b.keys())
+
     with open(path) as f:
         earlier = json.load(f)["runs"]
     new = {(run["model"], run["seed"]): settings(run) for run in runs}
@@ -99,7 +102,7 @@ def earlier_seeds(runs):
         run
         for run in earlier
         if (run["model"], run["seed"]) not in new
-        and all(config == settings(run) for (model, _), config in new.items() if model == run["model"])
+        and all(same(config, settings(run)) for (model, _), config in new.items() if model == run["model"])
     ]
     return sorted(kept + runs, key=lambda run: (list(MODELS).index(run["model"]), run["seed"]))
 

@@ -51,19 +51,9 @@ import os
 
 from absl import app, flags, logging
 
-from examples.training import (  # noqa: F401 (completed_epochs: for the tests)
-    accuracy_report,
-    completed_epochs,
-    define_flags,
-    depth_table,
-    evaluation_batch_size,
-    fit_epochs,
-    flag_values,
-    learning_curve,
-    learning_rate_schedule,
-    predict_classes,
-    write_run,
-)
+from examples.fitting import fit_epochs, learning_curve
+from examples.flags import define_flags, flag_values, run_config
+from examples.reports import accuracy_report, depth_table, evaluation_batch_size, predict_classes, write_run
 
 FLAGS = flags.FLAGS
 
@@ -310,7 +300,7 @@ def run(
                 ),
                 seed=seed,
             )
-            schedule = learning_rate_schedule(learning_rate, learning_rate_warmup)
+            schedule = keras_rm.schedules.learning_rate_schedule(learning_rate, learning_rate_warmup)
             net.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
             # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
             net.build({"items": (None, length, vectorizer.max_words), "query": (None, vectorizer.max_words)})
@@ -354,34 +344,7 @@ def run(
         "train_logs": {name: float(v[-1]) for name, v in history.history.items()} if history else {},  # last epoch
         "learning_curve": [{"stories": row["epoch"] * len(first_train), **row} for row in learning_curve(output_dir)],
         "backend": keras.config.backend(),
-        "config": {
-            "task": task,
-            "length": length,
-            "test_length": test_length,
-            "depth": depth,
-            "model": model,
-            "num_slots": num_slots,
-            "segment_length": segment_length,
-            "reader_hops": reader_hops,
-            "slot_identity": slot_identity,
-            "null_item": null_item,
-            "keep_bias": keep_bias,
-            "learning_rate": learning_rate,
-            "learning_rate_warmup": learning_rate_warmup,
-            "train_examples": train_examples,
-            "recollection_weight": recollection_weight,
-            "familiarity_weight": familiarity_weight,
-            "rehearsal_warmup": rehearsal_warmup,
-            "sampler": sampler,
-            "mask_selection": mask_selection,
-            "epochs": epochs,
-            "warmup_epochs": warmup_epochs,
-            "warmup_length": warmup_length,
-            "seed": seed,
-            "max_words": vectorizer.max_words,
-            "init_from": init_from,
-            "data_parallel": data_parallel,
-        },
+        "config": {**run_config(run, locals()), "max_words": vectorizer.max_words},
         "resumed_after_epochs": start,
     }
     title = f"bAbI task{'s' if len(tasks) > 1 else ''} {task}, {'as written' if written else f'{length} sentences'}"

@@ -33,7 +33,9 @@ import os
 
 from absl import app, flags, logging
 
-from examples.training import define_flags, epoch_size, fit_epochs, flag_values, learning_rate_schedule, write_run
+from examples.fitting import epoch_size, fit_epochs
+from examples.flags import define_flags, flag_values, run_config
+from examples.reports import write_run
 
 FLAGS = flags.FLAGS
 MODELS = ("memory", "recent", "target_all", "gru", "full_attention")
@@ -148,12 +150,12 @@ def run(
     resume=True,
     verbose=1,
 ):
-    """Trains (going on after a crash, as `examples.training.fit_epochs`), evaluates and writes everything; returns
+    """Trains (going on after a crash, as `examples.fitting.fit_epochs`), evaluates and writes everything; returns
     the metrics dict. The defaults are the memory of `benchmarks/ctr.py` with its default rehearsal (0 and 0 for
     both weights: the plain memory).
 
     On built-in data the first `warmup_epochs` train on histories of `warmup_length` behaviours (more users, as
-    many behaviours an epoch; `examples.training.epoch_size`).
+    many behaviours an epoch; `examples.fitting.epoch_size`).
     """
     import time
 
@@ -185,10 +187,10 @@ def run(
         length, users = epoch_size(epoch, history_length, train_users, warmup_epochs, warmup_length)
         return make_examples(generate_lifelong_users(users, length, seed=seed + epoch), length, seed=seed + epoch)
 
+    import keras_rm  # (also registers the model classes `load_model` needs)
+
     catalogue = test_behaviours
     if init_from:
-        import keras_rm  # noqa: F401 (registers the model classes `load_model` needs)
-
         net = keras.saving.load_model(os.path.join(init_from, "model.keras"))
     else:
         net = build_model(
@@ -205,7 +207,7 @@ def run(
             recent=recent,
             seed=seed,
         )
-        schedule = learning_rate_schedule(learning_rate, learning_rate_warmup)
+        schedule = keras_rm.schedules.learning_rate_schedule(learning_rate, learning_rate_warmup)
         net.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
         # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
         net.build({"items": (None, history_length, 2), "query": (None, 2)})
@@ -233,27 +235,7 @@ def run(
         "train_seconds": train_seconds,
         "train_logs": {name: float(v[-1]) for name, v in history.history.items()} if history else {},
         "backend": keras.config.backend(),
-        "config": {
-            "data_dir": data_dir,
-            "history_length": history_length,
-            "model": model,
-            "num_slots": num_slots,
-            "segment_length": segment_length,
-            "hidden_dim": hidden_dim,
-            "keep_bias": keep_bias,
-            "learning_rate": learning_rate,
-            "learning_rate_warmup": learning_rate_warmup,
-            "recollection_weight": recollection_weight,
-            "familiarity_weight": familiarity_weight,
-            "sampler": sampler,
-            "recent": recent,
-            "train_users": train_users,
-            "epochs": epochs,
-            "warmup_epochs": warmup_epochs,
-            "warmup_length": warmup_length,
-            "init_from": init_from,
-            "seed": seed,
-        },
+        "config": run_config(run, locals()),
     }
     write_run(net, metrics, output_dir, export and model == "memory")
     return metrics

@@ -45,16 +45,9 @@ import os
 
 from absl import app, flags, logging
 
-from examples.training import (
-    accuracy_report,
-    define_flags,
-    depth_table,
-    epoch_size,
-    fit_epochs,
-    flag_values,
-    predict_classes,
-    write_run,
-)
+from examples.fitting import epoch_size, fit_epochs
+from examples.flags import define_flags, flag_values, run_config
+from examples.reports import accuracy_report, depth_table, predict_classes, write_run
 
 FLAGS = flags.FLAGS
 
@@ -241,25 +234,7 @@ def run(
         "answer_classes": vectorizer.num_classes,
         "train_logs": {name: float(v[-1]) for name, v in history.history.items()} if history else {},  # last epoch
         "backend": keras.config.backend(),
-        "config": {
-            "data_dir": data_dir,
-            "num_frames": num_frames,
-            "model": model,
-            "num_slots": num_slots,
-            "segment_length": segment_length,
-            "hidden_dim": hidden_dim,
-            "recollection_weight": recollection_weight,
-            "familiarity_weight": familiarity_weight,
-            "rehearsal_warmup": rehearsal_warmup,
-            "sampler": sampler,
-            "num_negatives": num_negatives,
-            "train_videos": train_videos,
-            "epochs": epochs,
-            "warmup_epochs": warmup_epochs,
-            "warmup_length": warmup_length,
-            "init_from": init_from,
-            "seed": seed,
-        },
+        "config": run_config(run, locals()),
         "resumed_after_epochs": start,
     }
     write_run(net, metrics, output_dir, export, f"Video QA, {num_frames} frames, {model}")

@@ -13,7 +13,7 @@ import pytest
 
 import keras_rm.pipelines.behaviour
 import keras_rm.pipelines.video
-from examples import babi_long, ctr, serve_stream, video_qa
+from examples import babi_long, ctr, fitting, serve_stream, video_qa
 from keras_rm.pipelines import babi
 from tests.testing import ROOT, only_torch_unless_slow, share_jax_compile_cache, subprocess_env
 
@@ -310,7 +310,7 @@ def test_babi_long_resumes_after_a_crash_and_ends_as_an_uninterrupted_run_or_sta
     monkeypatch.setattr(keras.callbacks, "TensorBoard", watched_tensorboard(begun, crash_in=1))
     with pytest.raises(Crash):
         babi_long.run(output_dir=str(crashed), **RESUMABLE)
-    assert begun == [0, 1] and babi_long.completed_epochs(str(crashed / "backup")) == 1
+    assert begun == [0, 1] and fitting.completed_epochs(str(crashed / "backup")) == 1
     resumed = babi_long.run(output_dir=str(crashed), **RESUMABLE)  # the same call again
     assert begun == [0, 1, 1], "goes on with the epoch that crashed: none lost, none repeated"
     assert resumed["resumed_after_epochs"] == 1 and not (crashed / "backup").exists()

@@ -1,4 +1,4 @@
-"""What the example programs share: resumable training epoch by epoch, and the report by depth."""
+"""Resumable training epoch by epoch: fresh data every epoch, a backup after each, the learning curve."""
 
 import contextlib
 import json
@@ -6,8 +6,6 @@ import os
 import shutil
 
 from keras_rm.pipelines.data import collect_finished_iterators
-from keras_rm.pipelines.plotting import figure, quarter_axis
-from keras_rm.schedules import learning_rate_schedule  # noqa: F401 (the examples import it from here)
 
 
 def backup_dir(output_dir):
@@ -22,51 +20,6 @@ def completed_epochs(backup):
         return 0
     with open(path) as f:
         return int(json.load(f)["epoch"])
-
-
-def define_flags(fn, table):
-    """Defines an absl flag for each argument of `fn` in `table`, with the argument's default as the flag's.
-
-    The defaults then live in one place, the signature of an example's `run`,
-    for a library call and the command line alike (`flag_values` reads them
-    back).
-
-    Args:
-        fn: function whose arguments the flags are.
-        table: `{argument: help}`, or `{argument: (kind, help)}` where kind is
-            a list or tuple of choices (an enum flag) or, for an argument whose default
-            is None, its type (`int`, `float`, `str`).
-    """
-    import inspect
-
-    from absl import flags
-
-    define = {
-        bool: flags.DEFINE_bool,
-        int: flags.DEFINE_integer,
-        float: flags.DEFINE_float,
-        str: flags.DEFINE_string,
-        list: flags.DEFINE_list,
-    }
-    defaults = {name: parameter.default for name, parameter in inspect.signature(fn).parameters.items()}
-    for name, entry in table.items():
-        kind, help_text = entry if isinstance(entry, tuple) else (type(defaults[name]), entry)
-        if isinstance(kind, (list, tuple)):
-            flags.DEFINE_enum(name, defaults[name], list(kind), help_text)
-        elif kind in define:
-            define[kind](name, defaults[name], help_text)
-        else:
-            raise TypeError(f"Flag `{name}` needs a kind in `table`: its default is {defaults[name]!r}.")
-
-
-def flag_values(fn, skip=("verbose",)):
-    """`{argument: flag value}` for the arguments of `fn` (an example defines one absl flag per argument of its
-    `run`, `define_flags`), leaving out `skip`."""
-    import inspect
-
-    from absl import flags
-
-    return {name: flags.FLAGS[name].value for name in inspect.signature(fn).parameters if name not in skip}
 
 
 def epoch_size(epoch, length, count, warmup_epochs, warmup_length):
@@ -199,78 +152,3 @@ def learning_curve(output_dir):
         {"epoch": epoch + 1, **{k: float(v) for k, v in rows[epoch].items() if k != "epoch" and v != "NA"}}
         for epoch in sorted(rows)
     ]
-
-
-def write_run(net, metrics, output_dir, export, title=None):
-    """Writes a finished run: `model.keras`, `saved_model/` (if `export`), `metrics.json`, the plot of accuracy by
-    depth (given a `title`); drops the backup."""
-    import keras_rm
-
-    net.save(os.path.join(output_dir, "model.keras"))
-    if export:
-        keras_rm.export.export_saved_model(net, os.path.join(output_dir, "saved_model"))
-    with open(os.path.join(output_dir, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
-    if title is not None:
-        plot_accuracy_by_depth(metrics, title, os.path.join(output_dir, "accuracy_by_depth.png"))
-    shutil.rmtree(backup_dir(output_dir), ignore_errors=True)
-
-
-def depth_table(metrics):
-    """The test accuracy overall and by quarter of the sequence, with example counts, as a text table."""
-    from keras_rm.pipelines.metrics import format_table
-
-    return format_table(
-        ["", "all", "1st (earliest)", "2nd", "3rd", "4th (latest)"],
-        [
-            [
-                "accuracy",
-                f"{metrics['accuracy']:.1%}",
-                *("n/a" if v is None else f"{v:.1%}" for v in metrics["accuracy_by_depth"]),
-            ],
-            ["examples", metrics["test_examples"], *metrics["test_examples_by_depth"]],
-        ],
-    )
-
-
-def plot_accuracy_by_depth(metrics, title, path):
-    """A bar per quarter of the sequence: the test accuracy of the examples whose answer sits there."""
-    values = [v if v is not None else 0.0 for v in metrics["accuracy_by_depth"]]
-    with figure(path, size=(5, 3.2)) as (ax,):
-        ax.bar(range(1, 5), values)
-        quarter_axis(ax)
-        ax.set_title(title)
-
-
-def evaluation_batch_size(count, batch_size):
-    """A batch size for `count` test examples that drops none of them (the pipelines drop a last partial batch):
-    the largest divisor of `count` up to `batch_size`, or `batch_size` itself when that divisor is under half of it."""
-    divisor = max(d for d in range(1, min(count, batch_size) + 1) if count % d == 0)
-    return divisor if 2 * divisor >= batch_size else batch_size
-
-
-def predict_classes(net, data):
-    """`(predictions, labels, depths)` over a dataset of `(inputs, label, depth)` batches."""
-    import numpy as np
-
-    labels = np.concatenate([np.asarray(y) for _, y, _ in data])
-    depths = np.concatenate([np.asarray(d) for _, _, d in data])
-    predictions = np.asarray(net.predict(data.map(lambda x, y, d: (x, y)), verbose=0)).argmax(-1)
-    collect_finished_iterators()
-    return predictions, labels, depths
-
-
-def accuracy_report(correct, depths):
-    """Accuracy overall and by quarter of the sequence (examples of unknown depth, < 0, count only overall)."""
-    import numpy as np
-
-    from keras_rm.pipelines.metrics import accuracy_by_depth, depth_bucket
-
-    correct, depths = np.asarray(correct, bool), np.asarray(depths, float)
-    known = depths >= 0
-    return {
-        "accuracy": float(correct.mean()),
-        "accuracy_by_depth": accuracy_by_depth(correct[known], depths[known]),
-        "test_examples": int(len(correct)),
-        "test_examples_by_depth": np.bincount(depth_bucket(depths[known]), minlength=4).tolist(),
-    }

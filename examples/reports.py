@@ -1,0 +1,84 @@
+"""What a finished run writes and prints: test accuracy by quarter of the sequence, the model, metrics.json."""
+
+import json
+import os
+import shutil
+
+from examples.fitting import backup_dir
+from keras_rm.pipelines.data import collect_finished_iterators
+from keras_rm.pipelines.plotting import figure, quarter_axis
+
+
+def write_run(net, metrics, output_dir, export, title=None):
+    """Writes a finished run: `model.keras`, `saved_model/` (if `export`), `metrics.json`, the plot of accuracy by
+    depth (given a `title`); drops the backup."""
+    import keras_rm
+
+    net.save(os.path.join(output_dir, "model.keras"))
+    if export:
+        keras_rm.export.export_saved_model(net, os.path.join(output_dir, "saved_model"))
+    with open(os.path.join(output_dir, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    if title is not None:
+        plot_accuracy_by_depth(metrics, title, os.path.join(output_dir, "accuracy_by_depth.png"))
+    shutil.rmtree(backup_dir(output_dir), ignore_errors=True)
+
+
+def depth_table(metrics):
+    """The test accuracy overall and by quarter of the sequence, with example counts, as a text table."""
+    from keras_rm.pipelines.metrics import format_table
+
+    return format_table(
+        ["", "all", "1st (earliest)", "2nd", "3rd", "4th (latest)"],
+        [
+            [
+                "accuracy",
+                f"{metrics['accuracy']:.1%}",
+                *("n/a" if v is None else f"{v:.1%}" for v in metrics["accuracy_by_depth"]),
+            ],
+            ["examples", metrics["test_examples"], *metrics["test_examples_by_depth"]],
+        ],
+    )
+
+
+def plot_accuracy_by_depth(metrics, title, path):
+    """A bar per quarter of the sequence: the test accuracy of the examples whose answer sits there."""
+    values = [v if v is not None else 0.0 for v in metrics["accuracy_by_depth"]]
+    with figure(path, size=(5, 3.2)) as (ax,):
+        ax.bar(range(1, 5), values)
+        quarter_axis(ax)
+        ax.set_title(title)
+
+
+def evaluation_batch_size(count, batch_size):
+    """A batch size for `count` test examples that drops none of them (the pipelines drop a last partial batch):
+    the largest divisor of `count` up to `batch_size`, or `batch_size` itself when that divisor is under half of it."""
+    divisor = max(d for d in range(1, min(count, batch_size) + 1) if count % d == 0)
+    return divisor if 2 * divisor >= batch_size else batch_size
+
+
+def predict_classes(net, data):
+    """`(predictions, labels, depths)` over a dataset of `(inputs, label, depth)` batches."""
+    import numpy as np
+
+    labels = np.concatenate([np.asarray(y) for _, y, _ in data])
+    depths = np.concatenate([np.asarray(d) for _, _, d in data])
+    predictions = np.asarray(net.predict(data.map(lambda x, y, d: (x, y)), verbose=0)).argmax(-1)
+    collect_finished_iterators()
+    return predictions, labels, depths
+
+
+def accuracy_report(correct, depths):
+    """Accuracy overall and by quarter of the sequence (examples of unknown depth, < 0, count only overall)."""
+    import numpy as np
+
+    from keras_rm.pipelines.metrics import accuracy_by_depth, depth_bucket
+
+    correct, depths = np.asarray(correct, bool), np.asarray(depths, float)
+    known = depths >= 0
+    return {
+        "accuracy": float(correct.mean()),
+        "accuracy_by_depth": accuracy_by_depth(correct[known], depths[known]),
+        "test_examples": int(len(correct)),
+        "test_examples_by_depth": np.bincount(depth_bucket(depths[known]), minlength=4).tolist(),
+    }
