@@ -10,7 +10,7 @@ from keras import ops
 
 import keras_rm
 from keras_rm.fragments import FamiliarityLoss
-from tests.testing import ROOT, TINY, VOCABULARY, gradients, recall_data, tiny_model, weights_of
+from tests.testing import ROOT, TINY, VOCABULARY, gradients, recall_data, run_model_test, tiny_model, weights_of
 
 BATCH = 8
 X, Y, DEPTH = recall_data(64, seed=0)
@@ -230,13 +230,6 @@ def test_streaming_answer_equals_predict(trained):
     np.testing.assert_allclose(streamed, ops.convert_to_numpy(model(x)), atol=1e-5)
 
 
-def test_get_config_round_trip(trained):
-    model, _ = trained
-    config = model.get_config()
-    clone = keras_rm.RehearsalMemoryModel.from_config(config)
-    assert clone.get_config() == config
-
-
 def test_save_and_load_keeps_predictions_and_training_state(trained, tmp_path):
     model, _ = trained
     path = os.path.join(tmp_path, "model.keras")
@@ -268,17 +261,37 @@ def test_file_of_version_0_1_loads_with_its_predictions():
     np.testing.assert_allclose(model.predict(x, verbose=0), data["logits"], atol=1e-5)
 
 
-def test_full_attention_baseline_trains_and_saves(tmp_path):
+@pytest.mark.parametrize(
+    "make",
+    [
+        tiny_model,
+        lambda: keras_rm.FullAttentionModel(
+            keras_rm.layers.TokenItemEncoder(VOCABULARY, 8), num_classes=TINY["num_classes"], num_layers=1, num_heads=2
+        ),
+    ],
+    ids=["memory", "full_attention"],
+)
+def test_model_contract(make):
+    # Config round trip, a compiled fit, save/load with equal predictions, mixed precision.
     keras.utils.set_random_seed(3)
-    model = keras_rm.FullAttentionModel(
-        keras_rm.layers.TokenItemEncoder(VOCABULARY, 8), num_classes=TINY["num_classes"], num_layers=1, num_heads=2
-    )
-    history = fit(model, epochs=2)
-    assert set(history) == {"loss", "accuracy"}
-    path = os.path.join(tmp_path, "full.keras")
-    model.save(path)
-    np.testing.assert_allclose(
-        keras.saving.load_model(path).predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-5
+    run_model_test(make, X, Y, batch_size=BATCH)
+
+
+@pytest.mark.skipif(keras.config.backend() != "tensorflow", reason="IndexedSlices gradients are TensorFlow's")
+def test_loss_scaling_skips_a_step_whose_embedding_gradient_overflows():
+    # An embedding's gradient with inf among rows of one id: Keras' own check reads it as finite and applies it.
+    import tensorflow as tf
+
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = tiny_model()
+        model.compile()
+    finally:
+        keras.config.set_dtype_policy("float32")
+    overflow = tf.IndexedSlices(tf.constant([[1.0, np.inf], [1.0, 2.0]]), tf.constant([1, 1]), tf.constant([3, 2]))
+    assert not bool(model.optimizer.check_finite([overflow, tf.ones(3)]))
+    assert bool(
+        model.optimizer.check_finite([tf.IndexedSlices(tf.ones((2, 2)), tf.constant([1, 1]), tf.constant([3, 2]))])
     )
 
 
@@ -291,26 +304,6 @@ def test_every_trainable_weight_gets_a_gradient(sampler):
     grads = gradients(lambda: model.compute_joint_loss(X, Y)[0], model.trainable_variables)
     dead = [v.path for v, g in zip(model.trainable_variables, grads) if not np.abs(g).any()]
     assert not dead, dead
-
-
-@pytest.fixture
-def mixed_precision():
-    # JAX on CPU has no float16 matmul; bfloat16 exercises the same casts there.
-    policy = "mixed_bfloat16" if keras.config.backend() == "jax" else "mixed_float16"
-    keras.mixed_precision.set_dtype_policy(policy)
-    try:
-        yield policy
-    finally:
-        keras.mixed_precision.set_dtype_policy("float32")
-
-
-def test_mixed_precision_trains_with_loss_scaling(mixed_precision):
-    model = tiny_model()
-    history = fit(model, epochs=2)
-    assert all(np.isfinite(v).all() for v in history.values())
-    if mixed_precision == "mixed_float16":
-        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
-    assert model.predict(X, verbose=0).dtype == mixed_precision.split("_")[1]
 
 
 def test_file_of_version_0_2_with_rehearsal_loads_every_weight():

@@ -93,6 +93,25 @@ class KerasWorkarounds(keras.Model):
             iterator = None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        if keras.config.backend() == "tensorflow" and isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            self._check_sparse_gradients_densely(self.optimizer)
+
+    @staticmethod
+    def _check_sparse_gradients_densely(optimizer):
+        # Keras 3.15's `LossScaleOptimizer.check_finite` (TF, mixed_float16) reads an embedding's `IndexedSlices`
+        # gradient as finite when its values hold inf, and applies it: the table turns NaN. Dense, the check holds;
+        # the optimizer still applies the sparse gradient.
+        import tensorflow as tf
+
+        check_finite = optimizer.check_finite
+
+        def check_densely(grads):
+            return check_finite([tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads])
+
+        optimizer.check_finite = check_densely
+
     def compile_from_config(self, config):
         # Keras skips this for models that override `compile`; ours only fill defaults, so restoring the saved
         # arguments is safe (and keeps the optimizer state of a saved `.keras` file). `jit_compile` is how the
