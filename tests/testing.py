@@ -126,3 +126,52 @@ def run_layer_test(layer_cls, init_kwargs, call_args, expected_output_shape, cal
     symbolic = keras.tree.map_structure(lambda x: tuple(x.shape), spec)
     assert symbolic == expected_output_shape, (symbolic, expected_output_shape)
     return output
+
+
+def run_model_test(make_model, x, y, batch_size=8):
+    """Checks a model end to end, in the spirit of keras-hub's `run_model_test`: config round trip, a compiled `fit`
+    epoch that changes the weights with a finite loss, a `.keras` save and load with equal predictions and optimizer
+    state, and the same model under a mixed-precision policy training with finite losses.
+
+    Args:
+        make_model: function returning a new, uncompiled model (called once per policy).
+        x, y: a few examples: inputs (a dict of arrays) and labels.
+        batch_size: batch size of the `fit` epochs.
+
+    Returns:
+        The trained float32 model.
+    """
+    import tempfile
+
+    model = make_model()
+    config = model.get_config()
+    assert type(model).from_config(config).get_config() == config, "config round trip"
+    model.compile()
+    model.build({key: value.shape for key, value in x.items()})
+    before = weights_of(model)
+    history = model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"]).all()
+    assert any(not np.allclose(a, b) for a, b in zip(before, weights_of(model))), "fit changed no weight"
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+    assert type(loaded) is type(model)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    steps = [int(ops.convert_to_numpy(m.optimizer.iterations)) for m in (loaded, model)]
+    assert steps[0] == steps[1], f"optimizer steps {steps[0]} after loading, {steps[1]} saved"
+
+    policy = "mixed_bfloat16" if BACKEND == "jax" else "mixed_float16"  # JAX on CPU has no float16 matmul
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        mixed = make_model()
+        mixed.compile()
+        history = mixed.fit(x, y, batch_size=batch_size, epochs=1, verbose=0).history
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert all(np.isfinite(v).all() for v in history.values()), f"finite losses under {policy}"
+    if policy == "mixed_float16":
+        assert isinstance(mixed.optimizer, keras.optimizers.LossScaleOptimizer), "float16 scales the loss"
+    assert mixed.predict(x, verbose=0).dtype == policy.split("_")[1]
+    return model
