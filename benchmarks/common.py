@@ -20,6 +20,8 @@ REHEARSAL_VARIANTS = {
     "teacher": {"sampler": "teacher"},
     "uniform_warmup": {"sampler": "uniform", "rehearsal_warmup": 1000},
     "teacher_important": {"sampler": "teacher", "mask_selection": "important"},
+    # Fragments around the supporting facts the bAbI files mark, their facts masked (what there is to recall).
+    "supporting": {"sampler": "importance", "mask_selection": "important"},
     "full_attention": {"model": "full_attention"},
 }
 

@@ -90,7 +90,10 @@ FLAG_HELP = {
         "Training steps over which the rehearsal weights rise from 0, so the task is learned first "
         "(0: the paper; with 0 rehearsal cost 2 points on task 1 at 200 sentences, with 1000 0.4)."
     ),
-    "sampler": (["uniform", "teacher"], "History sampler of the rehearsal."),
+    "sampler": (
+        ["uniform", "teacher", "importance"],
+        "History sampler of the rehearsal (importance: fragments drawn around the supporting facts the data marks).",
+    ),
     "mask_selection": (
         ["random", "important"],
         "Recollection masks random items of a fragment or the teacher's most important ones.",
@@ -321,8 +324,13 @@ def run(
         else:
             train = lengthened("train", train_examples, seed + epoch, epoch_length)
         order = np.random.default_rng(seed + epoch).permutation(len(train))
+        # `sampler="importance"` rehearses what there is to recall: the training stories' supporting facts.
+        stories = [train[i] for i in order]
+        supporting = model == "memory" and sampler == "importance"
         return without_depth(
-            vectorizer.dataset([train[i] for i in order], batch_size, epoch_length, seed=seed + epoch, bucket=bucket)
+            vectorizer.dataset(
+                stories, batch_size, epoch_length, seed=seed + epoch, bucket=bucket, supporting=supporting
+            )
         )
 
     test_data = vectorizer.dataset(test, evaluation_batch_size(len(test), batch_size), test_length)

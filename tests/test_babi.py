@@ -138,6 +138,14 @@ def test_vectorizer_dataset_feeds_the_model(tmp_path):
     assert decoded == ["where", "is", first.question.split()[2].rstrip("?").lower()]
     assert vectorizer.answers[int(answers[0])] == first.answer
     np.testing.assert_allclose(np.asarray(depth), [e.depth for e in examples[:8]], rtol=1e-6)
+    assert "importance" not in inputs
+    # `supporting`: the supporting sentences of each question marked, the rehearsal's importance.
+    inputs = next(iter(vectorizer.dataset(examples, batch_size=8, supporting=True)))[0]
+    assert [list(np.flatnonzero(row)) for row in np.asarray(inputs["importance"])] == [
+        sorted(e.supporting) for e in examples[:8]
+    ]
+    with pytest.raises(ValueError, match="`supporting` marks sentences"):
+        vectorizer.dataset(examples, batch_size=8, tokens=True, supporting=True)
 
     model = keras_rm.RehearsalMemoryModel(
         keras_rm.layers.SentenceItemEncoder(vectorizer.vocabulary_size, 8, max_words=6),
@@ -145,12 +153,20 @@ def test_vectorizer_dataset_feeds_the_model(tmp_path):
         num_slots=2,
         segment_length=8,
         num_heads=2,
-        rehearsal=dict(num_fragments=2, fragment_length=4, num_negatives=3, decoder_layers=1),
+        # Fragments drawn around the supporting facts, the facts masked: rehearsal of what there is to recall.
+        rehearsal=dict(
+            num_fragments=2,
+            fragment_length=4,
+            num_negatives=3,
+            decoder_layers=1,
+            sampler="importance",
+            mask_selection="important",
+        ),
     )
     model.compile()
-    train = vectorizer.dataset(examples, batch_size=8).map(lambda x, y, depth: (x, y))
+    train = vectorizer.dataset(examples, batch_size=8, supporting=True).map(lambda x, y, depth: (x, y))
     history = model.fit(train, epochs=1, shuffle=False, verbose=0).history
-    assert np.isfinite(history["loss"]).all()
+    assert np.isfinite(history["loss"]).all() and np.isfinite(history["recollection_loss"]).all()
     assert keras.ops.convert_to_numpy(model.predict(train, verbose=0)).shape == (16, len(vectorizer.answers))
 
 

@@ -57,7 +57,9 @@ class BabiVectorizer(Vocabularies):
         depth = offsets[max(example.supporting)] / max(len(words), 1) if example.supporting else -1.0
         return words, depth
 
-    def dataset(self, examples, batch_size, length=None, tokens=False, shuffle=False, seed=0, bucket=None):
+    def dataset(
+        self, examples, batch_size, length=None, tokens=False, shuffle=False, seed=0, bucket=None, supporting=False
+    ):
         """A `tf.data.Dataset` of `({"items", "query"}, answer_id, depth)` batches with static shapes.
 
         With `bucket`, batches hold stories of about the same length instead,
@@ -83,12 +85,18 @@ class BabiVectorizer(Vocabularies):
             bucket: int. Pad each batch to a multiple of `bucket` items (e.g.
                 the memory's segment length). Defaults to None: every story to
                 `length`.
+            supporting: bool. The inputs also hold `importance`, float
+                `(batch, length)`: 1 on the supporting sentences of the
+                question, 0 elsewhere (for `sampler="importance"`: rehearsal
+                of the facts the answer needs). Sentence items only.
         """
         import numpy as np
         import tensorflow as tf
 
         if self.words is None:
             raise ValueError("Call `adapt(examples)` or `load(path)` before `dataset()`.")
+        if supporting and tokens:
+            raise ValueError("`supporting` marks sentences: it needs sentence items (`tokens=False`).")
         if bucket and shuffle:
             raise ValueError("`shuffle` mixes the lengths of `bucket`'s batches: shuffle the examples beforehand.")
         # Items are sentences (vectorised by the layer) or, with `tokens`, words (looked up one by one).
@@ -109,7 +117,12 @@ class BabiVectorizer(Vocabularies):
                 e, (story, depth) = examples[i], stories[i]
                 if len(story) > length:
                     raise ValueError(f"A story has {len(story)} items, more than `length` = {length}.")
-                yield story + [""] * (target - len(story)), e.question, e.answer, -1.0 if depth is None else depth
+                row = story + [""] * (target - len(story)), e.question, e.answer, -1.0 if depth is None else depth
+                if supporting:
+                    marks = np.zeros(target, np.float32)
+                    marks[list(e.supporting)] = 1.0
+                    row += (marks,)
+                yield row
 
         signature = (
             tf.TensorSpec((None if bucket else length,), tf.string),
@@ -117,10 +130,14 @@ class BabiVectorizer(Vocabularies):
             tf.TensorSpec((), tf.string),
             tf.TensorSpec((), tf.float32),
         )
+        if supporting:
+            signature += (tf.TensorSpec((None if bucket else length,), tf.float32),)
 
-        def vectorize(story, question, answer, depth):
+        def vectorize(story, question, answer, depth, *marks):
             items = tf.cast(self.layer.words(story), tf.int32) if tokens else self.layer(story)
             inputs = {"items": items, "query": self.layer(question)}
+            if supporting:
+                inputs["importance"] = marks[0]
             return inputs, self.layer.answer_classes(answer), depth
 
         return batches_from_rows(rows, signature, len(order), batch_size, vectorize, shuffle, seed)
