@@ -80,7 +80,7 @@ def test_rehearsal_warmup_ramps_the_weights_from_the_optimizer_step():
     np.testing.assert_allclose(history["total_loss"], history["loss"], rtol=1e-4)
 
     rehearsal = model.rehearsal
-    forward = model._forward(model.check_inputs({key: value[:BATCH] for key, value in X.items()}), training=True)
+    forward = model.forward_parts({key: value[:BATCH] for key, value in X.items()}, training=True)
     inputs = [forward[name] for name in ("memory", "items", "item_mask", "query")]
     for step, ramp in ((None, 1.0), (0, 0.0), (250_000, 0.25), (2_000_000, 1.0)):
         terms = rehearsal(*inputs, step=step)

@@ -245,10 +245,12 @@ class RehearsalMemoryModel(TaskModel):
     # Inference -------------------------------------------------------------
 
     def call(self, inputs, training=None):
-        return self._forward(self.check_inputs(inputs), training)["logits"]
+        return self.forward_parts(inputs, training)["logits"]
 
-    def _forward(self, inputs, training):
-        """The inference path, keeping what the rehearsal needs."""
+    def forward_parts(self, inputs, training=False):
+        """The inference path, keeping what the rehearsal reads: a dict of the encoded `items`, their `item_mask`,
+        the final `memory`, the encoded `query` and the task `logits`."""
+        inputs = self.check_inputs(inputs)
         items, item_mask = self.encode_items(inputs)
         memory = self.memory_machine(items, item_mask, training=training)
         query = self.encode_query(inputs["query"])
@@ -304,7 +306,7 @@ class RehearsalMemoryModel(TaskModel):
         inputs = self.check_inputs(x)
         if not self.built:  # TF traces `fit` before building; Keras' own step builds in `self(x)`.
             self.build({key: tuple(value.shape) for key, value in inputs.items() if value is not None})
-        forward = self._forward(inputs, training=True)
+        forward = self.forward_parts(inputs, training=True)
         y_pred = forward["logits"]
         loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
         terms = {"task_loss": loss}
