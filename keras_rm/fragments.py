@@ -179,12 +179,17 @@ def contrastive_logits(reconstructions, targets, negatives, temperature):
 
     Cosine similarities divided by `temperature`. A negative identical to the
     true item (the same sentence or frame repeated) is not a negative: it is
-    masked out.
+    masked out. (Identical: squared distance under 1e-5 of the squared norms,
+    from one small matmul; comparing every feature of every pair cost 4% of
+    a rehearsal step.)
     """
+    exact_targets, exact_negatives = ops.cast(targets, "float32"), ops.cast(negatives, "float32")
+    norms = ops.sum(ops.square(exact_targets), -1)[..., None] + ops.sum(ops.square(exact_negatives), -1)[:, None]
+    distances = norms - 2.0 * ops.einsum("bcd,bkd->bck", exact_targets, exact_negatives)
+    same = distances <= 1e-5 * norms
     reconstructions = l2_normalize(reconstructions)
     positive = ops.sum(reconstructions * l2_normalize(targets), axis=-1, keepdims=True)
     negative = ops.einsum("bcd,bkd->bck", reconstructions, l2_normalize(negatives))
-    same = ops.all(ops.equal(ops.expand_dims(negatives, 1), ops.expand_dims(targets, 2)), axis=-1)
     logits = ops.concatenate([positive, negative], axis=-1) / temperature
     not_negative = ops.concatenate([ops.zeros_like(same[..., :1]), same], axis=-1)
     return ops.where(not_negative, NEG_INF, ops.cast(logits, "float32"))
