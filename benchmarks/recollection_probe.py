@@ -16,7 +16,7 @@ benchmarks/results/recollection_probe.json.
 
 import os
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from benchmarks.common import command_line, machine_description, write_results
 from keras_rm.pipelines.metrics import format_table
@@ -101,6 +101,7 @@ def probe(run):
 
 
 def main(argv):
+    logging.set_verbosity(logging.WARNING)  # absl INFO lines (e.g. JAX looking for a TPU) are noise here
     results = {os.path.basename(os.path.normpath(run)): probe(run) for run in FLAGS.runs}
     table = format_table(
         ["run", "task", "supporting fact recalled", "filler recalled", "stories"],
