@@ -16,7 +16,9 @@ the first quarter, so every answer lies 750 sentences back or more) or
 The variants share data, epochs and seeds (see `benchmarks/forgetting.py`):
 `plain` (no rehearsal), `uniform` (the paper's rehearsal: fragments drawn
 uniformly, weights 1.0 and 0.5), `teacher` (fragments drawn by the query-aware
-teacher), `full_attention` (attention over the whole story, the upper bound).
+teacher), `supporting` (the same rehearsal, its fragments drawn around the supporting
+facts the bAbI files mark), `full_attention` (attention over the whole story,
+the upper bound).
 
 Every run is a process of its own (`--jobs` at a time); a finished run with
 the same settings is read back and an interrupted one goes on after its last
@@ -39,7 +41,9 @@ from keras_rm.pipelines.plotting import figure, quarter_axis
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Folder of the official bAbI files (e.g. en-10k).")
 flags.DEFINE_list("tasks", ["1", "2", "3", "4", "5"], "bAbI tasks learned together (BABILong's five).")
-flags.DEFINE_list("variants", ["plain", "uniform", "full_attention"], f"Models compared, of {list(VARIANTS)}.")
+flags.DEFINE_list(
+    "variants", ["plain", "uniform", "supporting", "full_attention"], f"Models compared, of {list(VARIANTS)}."
+)
 flags.DEFINE_list("seeds", ["0", "1"], "Seeds (data, initialisation, rehearsal draws).")
 flags.DEFINE_integer("length", 200, "Sentences per lengthened training story.")
 flags.DEFINE_list(
