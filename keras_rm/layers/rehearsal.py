@@ -324,14 +324,14 @@ class Rehearsal(keras.layers.Layer):
         if masked is not None:
             view = self.decoder.mask_items(view, masked)
         return fragments.FragmentViews(
-            fragment_items,
-            fragment_mask,
-            view,
-            positions,
-            chosen,
-            item_ids if self.needs_item_ids else None,
-            corrupted,
-            weights,
+            items=fragment_items,
+            mask=fragment_mask,
+            view=view,
+            masked_positions=positions,
+            masked_chosen=chosen,
+            item_ids=item_ids if self.needs_item_ids else None,
+            corrupted=corrupted,
+            weights=weights,
         )
 
     def _masked_count(self):
