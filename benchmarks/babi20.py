@@ -26,12 +26,19 @@ files, e.g. the `en-10k` folder of the released archive
 """
 
 import concurrent.futures
-import json
 import os
 
 from absl import app, flags
 
-from benchmarks.common import RESULTS, ROOT, command_line, machine_description, run_example, write_results
+from benchmarks.common import (
+    RESULTS,
+    ROOT,
+    command_line,
+    machine_description,
+    recorded_runs,
+    run_example,
+    write_results,
+)
 from keras_rm.pipelines.metrics import format_table
 from keras_rm.pipelines.plotting import figure
 
@@ -85,9 +92,6 @@ def run_one(model, seed):
 def earlier_seeds(runs):
     """`runs` plus babi20.json's runs of other models and seeds: a seed or model run in an earlier invocation stays
     beside the new ones, when its settings equal those of this invocation's runs of its model (if any)."""
-    path = os.path.join(RESULTS, "babi20.json")
-    if not os.path.exists(path):
-        return runs
 
     def settings(run):
         return {key: value for key, value in run["config"].items() if key != "seed"}
@@ -95,12 +99,10 @@ def earlier_seeds(runs):
     def same(a, b):  # on the settings both record (runs of 0.6 and before record fewer)
         return all(a[key] == b[key] for key in a.keys() & b.keys())
 
-    with open(path) as f:
-        earlier = json.load(f)["runs"]
     new = {(run["model"], run["seed"]): settings(run) for run in runs}
     kept = [
         run
-        for run in earlier
+        for run in recorded_runs("babi20")
         if (run["model"], run["seed"]) not in new
         and all(same(config, settings(run)) for (model, _), config in new.items() if model == run["model"])
     ]

@@ -34,7 +34,16 @@ import os
 from absl import app, flags
 
 from benchmarks.common import REHEARSAL_VARIANTS as VARIANTS
-from benchmarks.common import RESULTS, ROOT, TRAIN_TERMS, command_line, machine_description, run_example, write_results
+from benchmarks.common import (
+    RESULTS,
+    ROOT,
+    TRAIN_TERMS,
+    command_line,
+    machine_description,
+    recorded_runs,
+    run_example,
+    write_results,
+)
 from keras_rm.pipelines.metrics import format_table
 from keras_rm.pipelines.plotting import figure, quarter_axis
 
@@ -210,16 +219,9 @@ def plot(summary, path):
 def earlier_runs(jobs):
     """babi_long_forms.json's rows of variants and seeds this invocation does not run, trained with the settings this
     invocation gives their variant: a seed run in an earlier invocation (or session) stays beside the new ones."""
-    import json
-
-    path = os.path.join(RESULTS, "babi_long_forms.json")
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        earlier = json.load(f)["runs"]
     return [
         row
-        for row in earlier
+        for row in recorded_runs("babi_long_forms")
         if (row["variant"], row["seed"]) not in jobs and row.get("settings") == training_settings(row["variant"])
     ]
 

@@ -162,6 +162,15 @@ def write_results(name, payload):
     return path
 
 
+def recorded_runs(name):
+    """The runs results/`name`.json holds ([] when there is none): what earlier invocations measured."""
+    path = os.path.join(RESULTS, f"{name}.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return json.load(f)["runs"]
+
+
 def merge_runs(name, runs, order, keep=()):
     """`runs` plus the runs in results/`name`.json of other (length, variant) pairs, sorted by length, `order`.
 
@@ -171,14 +180,11 @@ def merge_runs(name, runs, order, keep=()):
     updated by the new run's (e.g. its accuracy per seed, when other seeds or
     only costs were measured this time).
     """
-    path = os.path.join(RESULTS, f"{name}.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            earlier = {(r["length"], r["variant"]): r for r in json.load(f)["runs"]}
-        for run in runs:
-            old = earlier.pop((run["length"], run["variant"]), {})
-            run.update({key: {**old[key], **run.get(key, {})} for key in keep if key in old})
-        runs = list(earlier.values()) + runs
+    earlier = {(r["length"], r["variant"]): r for r in recorded_runs(name)}
+    for run in runs:
+        old = earlier.pop((run["length"], run["variant"]), {})
+        run.update({key: {**old[key], **run.get(key, {})} for key in keep if key in old})
+    runs = list(earlier.values()) + runs
     return sorted(runs, key=lambda r: (r["length"], list(order).index(r["variant"])))
 
 
