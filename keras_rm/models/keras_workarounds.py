@@ -83,15 +83,19 @@ class KerasWorkarounds(keras.Model):
                 state.assign(store[f"seed_state_{i}"])
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras 3.15 (TF backend, under a `tf.distribute` strategy) averages the replicas' first batch to learn its
-        # shapes, which turns integer item ids into floats that the id encoders rightly refuse. One replica's batch
-        # has the same shapes and the true dtypes.
-        if iterator is not None and self._distribute_strategy is not None:
+        # Keras 3.15's TensorFlow trainer (the only one that calls this) builds an unbuilt model and optimizer
+        # inside the first traced step unless a `tf.distribute` strategy is set. Variables created during a trace
+        # make TensorFlow trace the whole step a second time, which doubled the start of every `fit`. Build them
+        # first, from the first batch, as Keras does under a strategy.
+        # Under a strategy Keras averages the replicas' first batch to learn its shapes, which turns integer item
+        # ids into floats that the id encoders rightly refuse. One replica's batch has the same shapes and the true
+        # dtypes.
+        if iterator is not None:
             for _, _, batches in iterator:
                 data_batch = train_steps.first_replica(next(batches))
                 break
-            iterator = None
-        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
 
     def compile(self, *args, **kwargs):
         super().compile(*args, **kwargs)
