@@ -1,4 +1,4 @@
-"""Serving cost of the exported memory against full attention, as the sequence grows (1k to 64k items).
+"""Serving cost of the exported memory against full attention, as the sequence grows (1k to 1M items).
 
     python -m benchmarks.serving_cost
     python -m benchmarks.serving_cost --lengths=1024,4096 --answer_repeats=50   # quick
@@ -8,8 +8,13 @@ on the TensorFlow SavedModels of `keras_rm.export.export_saved_model` (what
 is served), one sequence at a time (batch 1), all in this one process:
 
 - memory model: `write` latency per segment (median over every segment of the
-  stream), `answer` latency per query given the memory (median of
-  `--answer_repeats`), and the state kept (the memory);
+  stream) and items written per second, called as a Python user calls the
+  loaded SavedModel (`served.write(...)`) and as a server calls its signature
+  (`served.signatures["write"]`, which skips Python's argument matching);
+  `answer` latency per query given the memory (median of `--answer_repeats`),
+  and the state kept (the memory);
+- the same at batch 64 (`--batch_sizes`: 64 streams written at once), at the
+  shortest length;
 - full attention: `serve` latency per query, which must read the whole raw
   sequence (median of `--full_repeats`), and the state it must keep (the raw
   item ids). Its attention matrix grows as length squared: lengths whose
@@ -34,7 +39,8 @@ from keras_rm.pipelines.metrics import format_table
 from keras_rm.pipelines.plotting import figure
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("lengths", [str(2**k) for k in range(10, 17)], "Sequence lengths, in items (1k to 64k).")
+flags.DEFINE_list("lengths", [str(2**k) for k in range(10, 21)], "Sequence lengths, in items (1k to 1M).")
+flags.DEFINE_list("batch_sizes", ["1", "64"], "Streams served at once; batches above 1 run the shortest length only.")
 flags.DEFINE_integer("answer_repeats", 200, "Timed `answer` calls per length.")
 flags.DEFINE_integer("full_repeats", 5, "Timed full-attention `serve` calls per length.")
 flags.DEFINE_float("full_attention_max_gb", 6.0, "Largest attention matrix (GB) full attention is run with.")
@@ -74,7 +80,6 @@ def attention_gb(length):
 
 def measure(folder):
     import numpy as np
-    import tensorflow as tf
 
     import keras_rm
 
@@ -94,45 +99,80 @@ def measure(folder):
         name="memory",
     )
     served = export(memory_model, segment, folder)
-    query = rng.integers(1, CONFIG["vocabulary_size"], (1, QUERY_LENGTH)).astype("int32")
     rows = []
-    for length in lengths:
-        items = rng.integers(1, CONFIG["vocabulary_size"], (1, length)).astype("int32")
-        mask = np.ones_like(items, bool)
-        memory = served.initial_memory(tf.constant(1))["memory"]
-        served.write(memory, items[:, :segment], mask[:, :segment])  # warm-up, not kept
-        write_times = []
-        for start in range(0, length, segment):
-            began = time.perf_counter()
-            memory = served.write(memory, items[:, start : start + segment], mask[:, start : start + segment])["memory"]
-            write_times.append(time.perf_counter() - began)
-        row = {
-            "length": length,
-            "write_ms": 1e3 * float(np.median(write_times)),
-            "ingest_s": float(np.sum(write_times)),
-            "answer_ms": 1e3 * median_seconds(lambda: served.answer(memory, query), FLAGS.answer_repeats),
-            "memory_bytes": int(memory.numpy().nbytes),
-            "full_bytes": int(items.nbytes),
-            "full_ms": None,
-        }
-        if attention_gb(length) <= FLAGS.full_attention_max_gb:
-            full = keras_rm.FullAttentionModel(
-                encoder(),
-                num_classes=10,
-                num_layers=CONFIG["full_layers"],
-                num_heads=CONFIG["num_heads"],
-                name="full_attention",
-            )
-            full_served = export(full, length, folder)  # kept alive: its functions reference its variables
-            row["full_ms"] = 1e3 * median_seconds(lambda: full_served.serve(items, mask, query), FLAGS.full_repeats)
-        rows.append(row)
-        print(f"{length} items: {row}", flush=True)
+    for batch in [int(b) for b in FLAGS.batch_sizes]:
+        query = rng.integers(1, CONFIG["vocabulary_size"], (batch, QUERY_LENGTH)).astype("int32")
+        for length in lengths if batch == 1 else lengths[:1]:
+            items = rng.integers(1, CONFIG["vocabulary_size"], (batch, length)).astype("int32")
+            rows.append(stream(served, items, query))
+            if batch == 1:
+                rows[-1].update(full_attention(folder, encoder, items, query))
+            print(f"batch {batch}, {length} items: {rows[-1]}", flush=True)
     return rows
 
 
+def stream(served, items, query):
+    """Writes `items` `(batch, length)` segment by segment into a new memory, then answers `query`: a row of
+    latencies (medians), items written per second and the state kept per sequence."""
+    import numpy as np
+    import tensorflow as tf
+
+    batch, length = items.shape
+    segment = CONFIG["segment_length"]
+    mask = np.ones_like(items, bool)
+    memory = served.initial_memory(tf.constant(batch))["memory"]
+    served.write(memory, items[:, :segment], mask[:, :segment])  # warm-up (XLA compiles per batch size), not kept
+    write_times = []
+    for start in range(0, length, segment):
+        began = time.perf_counter()
+        memory = served.write(memory, items[:, start : start + segment], mask[:, start : start + segment])["memory"]
+        write_times.append(time.perf_counter() - began)
+    # What a server pays that calls the `write` signature (TF Serving does; so can Python): no argument matching.
+    signature = served.signatures["write"]
+    segment_items, segment_mask = tf.constant(items[:, :segment]), tf.constant(mask[:, :segment])
+    write_signature_s = median_seconds(
+        lambda: signature(memory=memory, items=segment_items, item_mask=segment_mask), FLAGS.answer_repeats
+    )
+    write_s = float(np.median(write_times))
+    return {
+        "batch": batch,
+        "length": length,
+        "write_ms": 1e3 * write_s,
+        "write_items_per_s": batch * segment / write_s,
+        "write_signature_ms": 1e3 * write_signature_s,
+        "write_signature_items_per_s": batch * segment / write_signature_s,
+        "ingest_s": float(np.sum(write_times)),
+        "answer_ms": 1e3 * median_seconds(lambda: served.answer(memory, query), FLAGS.answer_repeats),
+        "memory_bytes": int(memory.numpy().nbytes) // batch,
+        "full_bytes": int(items.nbytes) // batch,
+        "full_ms": None,
+    }
+
+
+def full_attention(folder, encoder, items, query):
+    """`{"full_ms": ...}`: full attention's `serve` latency on `items` and `query` (None where too large)."""
+    import numpy as np
+
+    import keras_rm
+
+    length = items.shape[1]
+    mask = np.ones_like(items, bool)
+    if attention_gb(length) > FLAGS.full_attention_max_gb:
+        return {"full_ms": None}
+    full = keras_rm.FullAttentionModel(
+        encoder(),
+        num_classes=10,
+        num_layers=CONFIG["full_layers"],
+        num_heads=CONFIG["num_heads"],
+        name="full_attention",
+    )
+    full_served = export(full, length, folder)
+    return {"full_ms": 1e3 * median_seconds(lambda: full_served.serve(items, mask, query), FLAGS.full_repeats)}
+
+
 def summarise(rows):
-    first = rows[0]
     for row in rows:
+        first = next(r for r in rows if r["batch"] == row["batch"])  # the shortest sequence at this batch size
         row["answer_vs_first"] = row["answer_ms"] / first["answer_ms"]
         row["full_vs_answer"] = row["full_ms"] / row["answer_ms"] if row["full_ms"] else None
         row["full_bytes_vs_memory"] = row["full_bytes"] / row["memory_bytes"]
@@ -145,10 +185,13 @@ def table(rows):
 
     return format_table(
         [
+            "batch",
             "items",
             "write ms/segment",
+            "write items/s",
+            "signature items/s",
             "answer ms",
-            f"answer vs {rows[0]['length']}",
+            "answer vs shortest",
             "full attention ms",
             "full / answer",
             "memory bytes",
@@ -156,11 +199,14 @@ def table(rows):
         ],
         [
             [
+                r["batch"],
                 r["length"],
                 f"{r['write_ms']:.2f}",
+                f"{r['write_items_per_s']:,.0f}",
+                f"{r['write_signature_items_per_s']:,.0f}",
                 f"{r['answer_ms']:.3f}",
                 f"{r['answer_vs_first']:.2f}x",
-                ms(r["full_ms"]),
+                ms(r["full_ms"]) if r["batch"] == 1 else "not run",
                 "n/a" if r["full_vs_answer"] is None else f"{r['full_vs_answer']:.0f}x",
                 f"{r['memory_bytes']:,}",
                 f"{r['full_bytes']:,}",
@@ -171,7 +217,8 @@ def table(rows):
 
 
 def plot(rows, path):
-    """Latency (left) and bytes kept per sequence (right) against the sequence length, saved to `path`."""
+    """Latency (left) and bytes kept per sequence (right) against the sequence length at batch 1, saved to `path`."""
+    rows = [r for r in rows if r["batch"] == 1]
     lengths = [r["length"] for r in rows]
     title = "Serving cost of the exported SavedModels, batch 1 (CPU)"
     with figure(path, ncols=2, size=(5, 3.8), title=title) as (left, right):
@@ -188,15 +235,22 @@ def plot(rows, path):
 
 
 def main(argv):
+    import numpy as np
+
     logging.set_verbosity(logging.WARNING)
     with tempfile.TemporaryDirectory() as folder:
         rows = summarise(measure(folder))
     print(table(rows))
-    first, last = rows[0], rows[-1]
+    single = [r for r in rows if r["batch"] == 1]
+    first, last = single[0], single[-1]
     constant = "constant" if len({r["memory_bytes"] for r in rows}) == 1 else "NOT constant"
+    write, signature = (
+        np.median([r[key] for r in single]) for key in ("write_items_per_s", "write_signature_items_per_s")
+    )
     print(
         f"answer latency at {last['length']} items vs {first['length']}: {last['answer_vs_first']:.2f}x "
-        f"(target <= 1.2x); memory state {constant} at {first['memory_bytes']:,} bytes"
+        f"(target <= 1.1x); write at batch 1: {write:,.0f} items/s (the signature: {signature:,.0f}); "
+        f"memory state {constant} at {first['memory_bytes']:,} bytes"
     )
     at_16k = next((r for r in rows if r["length"] == 16384 and r["full_vs_answer"]), None)
     if at_16k:

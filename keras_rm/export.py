@@ -4,6 +4,7 @@ TensorFlow is needed to export, not to import `keras_rm`: it is imported by
 Keras' `ExportArchive` when `export_saved_model` runs.
 """
 
+import inspect
 import os
 import subprocess
 import sys
@@ -213,10 +214,29 @@ def _add_streaming_endpoints(archive, model, items, query):
 
     initial_memory.get_concrete_function()
     archive.add_endpoint("initial_memory", initial_memory)
-    write = archive.add_endpoint("write", write, [memory, segment, segment_mask], **SERVING)
-    answer = archive.add_endpoint("answer", answer, [memory, query], **SERVING)
+    write = _add_compiled_endpoint(archive, "write", write, [memory, segment, segment_mask])
+    answer = _add_compiled_endpoint(archive, "answer", answer, [memory, query])
     if model.text_vectorizer is not None:
         _add_text_endpoints(archive, model, write, answer, memory)
+
+
+def _add_compiled_endpoint(archive, name, fn, specs):
+    """Adds `fn` as an endpoint compiled whole by XLA, and returns it.
+
+    A streaming call is small (one segment, one query), so a graph of a few hundred small operations costs
+    more in their dispatch than in their arithmetic; XLA fuses them (a `write` of one 64-item segment at batch
+    1: 1.7 ms as a TensorFlow graph, 0.66 ms compiled). JAX's converter already emits one XLA computation; under
+    TensorFlow the endpoint is a `tf.function(jit_compile=True)`, compiled at its first call for each batch size.
+    """
+    import tensorflow as tf
+
+    if keras.config.backend() != "tensorflow":
+        return archive.add_endpoint(name, fn, specs, **SERVING)
+    names = inspect.signature(fn).parameters
+    signature = [tf.TensorSpec(spec.shape, spec.dtype, name=name) for spec, name in zip(specs, names)]
+    compiled = tf.function(fn, input_signature=signature, jit_compile=True, autograph=False)
+    compiled.get_concrete_function()
+    return archive.add_endpoint(name, compiled)
 
 
 def _add_text_endpoints(archive, model, write, answer, memory):
