@@ -37,11 +37,12 @@ def memory_arguments(config, **rehearsal):
     return {**config, "rehearsal": {**nested, **rehearsal}}
 
 
-def run_worker(script, backend, args=(), env=None):
-    """Runs `script --worker ...` under `KERAS_BACKEND=backend` (and extra `env`); returns the JSON it prints last."""
-    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
+def run_worker(script, backend, args=(), env=None, root=ROOT):
+    """Runs `script --worker ...` under `KERAS_BACKEND=backend` (and extra `env`) with the package of the checkout
+    `root` (by default this one); returns the JSON it prints last."""
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
     result = subprocess.run(
-        [sys.executable, script, "--worker", *args], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, script, "--worker", *args], cwd=root, env=env, capture_output=True, text=True
     )
     if result.returncode:
         raise RuntimeError(f"{script} failed under {backend}:\n{result.stderr[-4000:]}")

@@ -1,6 +1,7 @@
 """Steady-state training throughput of one fixed small config, per backend, with and without rehearsal.
 
     python -m benchmarks.throughput            # all three backends, one after the other
+    python -m benchmarks.throughput --baseline_dir=../v0.1   # and, backend by backend, an earlier version
 
 Each backend runs in its own process (KERAS_BACKEND is fixed per process).
 The first epoch (tracing, compilation) is excluded; the figure is items
@@ -10,6 +11,7 @@ benchmarks/results/throughput.json and throughput.png.
 
 import json
 import os
+import subprocess
 
 from absl import app, flags
 
@@ -35,6 +37,12 @@ flags.DEFINE_integer("batch_size", 32, "Sequences per batch.")
 flags.DEFINE_integer("length", 256, "Items (tokens) per sequence.")
 flags.DEFINE_integer("steps", 20, "Steps per timed epoch.")
 flags.DEFINE_integer("timed_epochs", 2, "Epochs timed after the warm-up epoch.")
+flags.DEFINE_string(
+    "baseline_dir",
+    "",
+    "A checkout of an earlier version (`git worktree add ../v0.1 16472be`): its own benchmarks/throughput.py is "
+    "measured right after this one, backend by backend, and the table gains the ratios.",
+)
 
 
 def measure():
@@ -77,7 +85,12 @@ def main(argv):
         f"--steps={FLAGS.steps}",
         f"--timed_epochs={FLAGS.timed_epochs}",
     ]
-    runs = {backend: run_worker(__file__, backend, args)["results"] for backend in FLAGS.backends}
+    runs, baseline = {}, {}
+    for backend in FLAGS.backends:  # each backend this version, then the baseline: ratios from one run
+        runs[backend] = run_worker(__file__, backend, args)["results"]
+        if FLAGS.baseline_dir:
+            script = os.path.join(FLAGS.baseline_dir, "benchmarks", "throughput.py")
+            baseline[backend] = run_worker(script, backend, args, root=FLAGS.baseline_dir)["results"]
     rows = []
     for backend, results in runs.items():
         plain, rehearsal = results["plain memory"], results["rehearsal"]
@@ -90,9 +103,17 @@ def main(argv):
                 f"{plain['warmup_seconds']:.0f} / {rehearsal['warmup_seconds']:.0f}",
             ]
         )
-    table = format_table(
-        ["backend", "plain items/s", "rehearsal items/s", "rehearsal step cost", "warm-up s (plain / rehearsal)"], rows
-    )
+        if baseline:
+            old = baseline[backend]
+            rows[-1] += [
+                f"{old['plain memory']['items_per_second']:,.0f} / {old['rehearsal']['items_per_second']:,.0f}",
+                f"{plain['items_per_second'] / old['plain memory']['items_per_second']:.2f}x",
+                f"{rehearsal['items_per_second'] / old['rehearsal']['items_per_second']:.2f}x",
+            ]
+    columns = ["backend", "plain items/s", "rehearsal items/s", "rehearsal step cost", "warm-up s (plain / rehearsal)"]
+    if baseline:
+        columns += ["baseline items/s (plain / rehearsal)", "plain vs baseline", "rehearsal vs baseline"]
+    table = format_table(columns, rows)
     shape = f"batch {FLAGS.batch_size} x {FLAGS.length} items"
     print(f"Training throughput, {shape}, config {CONFIG} ({machine_description()})")
     print(table)
@@ -105,11 +126,20 @@ def main(argv):
             "length": FLAGS.length,
             "machine": machine_description(),
             "results": runs,
+            "baseline": {"dir": FLAGS.baseline_dir, "commit": commit_of(FLAGS.baseline_dir), "results": baseline}
+            if baseline
+            else None,
             "table": table,
         },
     )
     plot(runs, os.path.join(RESULTS, "throughput.png"))
     print(f"Wrote {path} and throughput.png")
+
+
+def commit_of(checkout):
+    """The commit a checkout is at."""
+    done = subprocess.run(["git", "-C", checkout, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
 
 
 def plot(runs, path):

@@ -146,6 +146,7 @@ def test_babi_long_goes_on_from_an_earlier_run_at_another_length(tmp_path, monke
 OFFICIAL_DIR = os.path.join(ROOT, "tests", "data", "babi")  # a few stories of official tasks 2, 5, 8, 19
 
 
+@only_torch_unless_slow
 def test_babi_long_trains_one_model_on_several_official_tasks_as_written_and_reports_each(tmp_path):
     # Segments of 32 sentences: stories as written come in batches of 32 or 64 (JAX compiles a step for each).
     metrics = babi_long.run(
@@ -227,6 +228,7 @@ def ctr_aucs_of_saved_model(output_dir):
     return auc(test["label"], scores), gauc(test["label"], scores, test["user"])
 
 
+@only_torch_unless_slow
 def test_ctr_trains_the_memory_with_rehearsal_and_writes_auc_gauc_and_saved_model(tmp_path):
     metrics = ctr.run(
         model="memory", recollection_weight=1.0, familiarity_weight=0.5, output_dir=str(tmp_path), **CTR_TINY
@@ -411,6 +413,7 @@ def video_accuracy_of_saved_model(output_dir, frames):
     return float(vectorizer.correct(predictions, np.concatenate([np.asarray(y) for _, y, _ in data])).mean())
 
 
+@only_torch_unless_slow
 def test_video_qa_trains_with_contrastive_recollection_and_writes_metrics(tmp_path, monkeypatch):
     drawn = watch_draws(monkeypatch, keras_rm.pipelines.video, "generate_videos")  # (videos, frames)
     # (No SavedModel: tests/test_export.py exports the video models, and `write_run` is babi_long's.)
@@ -453,6 +456,7 @@ def test_video_qa_goes_on_from_an_earlier_run_at_another_length(tmp_path, monkey
     assert metrics["accuracy"] == pytest.approx(video_accuracy_of_saved_model(longer, 288))
 
 
+@only_torch_unless_slow
 def test_video_qa_reads_activitynet_format_and_counts_unknown_answers_wrong(tmp_path):
     features = tmp_path / "features"
     features.mkdir()

@@ -4,9 +4,10 @@ import subprocess
 import sys
 import zipfile
 
-from tests.testing import BACKEND, ROOT, subprocess_env
+from tests.testing import BACKEND, ROOT, only_torch_unless_slow, subprocess_env
 
 
+@only_torch_unless_slow
 def test_the_wheel_adds_only_keras_rm_and_its_subpackages_import_from_it(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(ROOT)],

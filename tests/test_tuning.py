@@ -251,6 +251,7 @@ def test_distributed_search_shares_trials_between_two_workers(tmp_path):
     assert trials[0]["score"] == max(t["score"] for t in trials)
 
 
+@only_torch_unless_slow
 def test_ctr_search_tunes_a_click_model_on_lifelong_users(tmp_path):
     tuner, trials = run_search(
         task="ctr",

@@ -15,8 +15,9 @@ from keras_rm.pipelines.recall import make_recall_data, recall_vocabulary_size
 
 BACKEND = keras.config.backend()
 
-# The longest tests of backend-independent machinery (the examples' file handling, KerasTuner's search state):
-# every backend under `make test-all`, torch (the fastest here) under `make test`.
+# The longest tests of backend-independent machinery (the examples' flags, files and reports, KerasTuner's search
+# state, the wheel's contents): every backend under `make test-all`, torch (the fastest here) under `make test`.
+# What they train, save and export on the way is tested on every backend by test_model.py and test_export.py.
 only_torch_unless_slow = pytest.mark.slow if BACKEND != "torch" else (lambda test: test)
 ROOT = pathlib.Path(__file__).parent.parent
 
