@@ -219,8 +219,11 @@ class MemoryMachine(keras.layers.Layer):
                 return self.update.step(memory, *segment, training=training), None
 
             return ops.scan(step, memory, [ops.moveaxis(x, 1, 0) for x in by_segment])[0]
-        for s in range(segments):
-            memory = self.update.step(memory, *(x[:, s] for x in by_segment), training=training)
+        # Unstacked once rather than sliced segment by segment: the gradient of each slice `x[:, s]` is a whole
+        # zero tensor of `x`'s size (TF's StridedSliceGrad, torch's SliceBackward), quadratic in the segments; that
+        # of an unstack is one stack.
+        for segment in zip(*(ops.unstack(x, axis=1) for x in by_segment)):
+            memory = self.update.step(memory, *segment, training=training)
         return memory
 
     def call(self, items, item_mask=None, training=None):
