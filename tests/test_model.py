@@ -252,6 +252,18 @@ def test_fit_and_predict_at_several_sequence_lengths():
         assert model.predict(x, verbose=0).shape == (len(Y), TINY["num_classes"])
 
 
+@pytest.mark.skipif(keras.config.backend() == "torch", reason="torch runs the step eagerly, untraced")
+def test_a_fit_traces_its_step_once():
+    # Keras' TF trainer built an unbuilt model and its optimizer inside the first trace, and TF traces a function
+    # again when it created variables: every first `fit` paid for two traces.
+    traced = []
+    model = tiny_model()
+    step = model.train_step
+    model.train_step = lambda *args: traced.append(1) or step(*args)
+    fit(model, epochs=2)
+    assert len(traced) == 1
+
+
 def test_file_of_version_0_1_loads_with_its_predictions():
     # Written by keras-rm 0.1 (JAX): a model without slot identity, whose update gate started at bias 0.
     data = np.load(ROOT / "tests" / "data" / "memory_model_v0.1.npz")
