@@ -58,7 +58,14 @@ flags.DEFINE_integer("test_examples", 1000, "Test questions per task (1,000: all
 flags.DEFINE_integer("num_slots", 16, "Memory slots.")
 flags.DEFINE_integer("reader_hops", 2, "Attention hops of the memory's reader (tasks 2, 3 chain facts).")
 flags.DEFINE_integer("hidden_dim", 64, "Width of sentences and slots.")
-flags.DEFINE_integer("batch_size", 32, "Batch size.")
+flags.DEFINE_integer("batch_size", 32, "Batch size (stories with the story pass, questions without).")
+flags.DEFINE_integer(
+    "segment_length", 4, "Sentences per memory segment (the stories' stretches between questions are 1-4)."
+)
+flags.DEFINE_bool("story_pass", True, "The memory writes each story once and answers its questions along it.")
+flags.DEFINE_float("dev_fraction", 0.1, "Share of each training file's stories held out for the learning curve.")
+flags.DEFINE_float("learning_rate", 1e-3, "Adam's learning rate after the warm-up.")
+flags.DEFINE_integer("learning_rate_halving", 0, "Epochs between halvings of the learning rate (0: constant).")
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the runs.")
 flags.DEFINE_integer("jobs", 1, "Runs at a time (each gets cpu_count / jobs threads).")
 flags.DEFINE_string("runs_dir", "output/babi20", "Where each run's output directory goes.")
@@ -80,10 +87,18 @@ def run_one(model, seed):
         "test_examples": FLAGS.test_examples,
         "hidden_dim": FLAGS.hidden_dim,
         "batch_size": FLAGS.batch_size,
+        "dev_fraction": FLAGS.dev_fraction,
+        "learning_rate": FLAGS.learning_rate,
+        "learning_rate_halving": FLAGS.learning_rate_halving,
         **MODELS[model],
     }
     if settings["model"] == "memory":
-        settings.update(num_slots=FLAGS.num_slots, reader_hops=FLAGS.reader_hops)
+        settings.update(
+            num_slots=FLAGS.num_slots,
+            reader_hops=FLAGS.reader_hops,
+            segment_length=FLAGS.segment_length,
+            story_pass=FLAGS.story_pass,
+        )
     threads = max(1, os.cpu_count() // FLAGS.jobs)
     metrics = run_example("babi_long.py", settings, run_dir(model, seed), FLAGS.backend, threads)
     return {"model": model, "seed": seed, **metrics}
@@ -192,6 +207,11 @@ def main(argv):
             "reader_hops",
             "hidden_dim",
             "batch_size",
+            "segment_length",
+            "story_pass",
+            "dev_fraction",
+            "learning_rate",
+            "learning_rate_halving",
             "backend",
         ],
     )

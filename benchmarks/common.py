@@ -65,6 +65,8 @@ def run_example(script, settings, output_dir, backend, threads):
                 with open(metrics_path) as g:
                     return json.load(g)
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS=str(threads))
+    # A resumed run (or another seed) reuses JAX's compiled steps: one per batch shape, seconds each.
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(ROOT, ".cache", "jax-benchmarks"))
     args = [f"--{name}={value}" for name, value in settings.items()]
     start = time.perf_counter()
     module = "examples." + script.removesuffix(".py")
@@ -138,19 +140,8 @@ def command_line(script, flag_names):
 
 
 def epoch_timer():
-    """A Keras callback that records the wall time of every epoch in its `times` list."""
-    import keras
-
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self.start)
+    """A Keras callback that records the wall time of every epoch's training in its `times` list."""
+    from examples.fitting import EpochTimer
 
     return EpochTimer()
 

@@ -53,7 +53,14 @@ from absl import app, flags, logging
 
 from examples.fitting import fit_epochs, learning_curve
 from examples.flags import define_flags, flag_values, run_config
-from examples.reports import accuracy_report, depth_table, evaluation_batch_size, predict_classes, write_run
+from examples.reports import (
+    accuracy_report,
+    answers_along,
+    depth_table,
+    evaluation_batch_size,
+    predict_classes,
+    write_run,
+)
 
 FLAGS = flags.FLAGS
 
@@ -120,6 +127,15 @@ FLAG_HELP = {
     "learning_rate_warmup": (
         "Steps over which the learning rate rises linearly from 0 (without it, some seeds sat at chance for epochs)."
     ),
+    "learning_rate_halving": "Epochs between halvings of the learning rate after the warm-up (0: constant).",
+    "story_pass": (
+        "Stories as written (--length=0), memory model: write each story once and answer every question it asks "
+        "from the memory at its place (--nostory_pass: one example per question, its story read up to it)."
+    ),
+    "dev_fraction": (
+        "Share of each official training file's stories held out as a dev split: the learning curve is measured "
+        "on it, and the test files are read once, at the end (0: the curve reads the test set, for reporting only)."
+    ),
     "max_words": (int, "Words kept per sentence (default: the longest sentence or question of the data)."),
     "seed": "Seed of data, initialisation and rehearsal draws.",
     "output_dir": "Where the model, metrics, logs and plot go.",
@@ -154,6 +170,22 @@ def parse_tasks(task):
             f"`task` must be a bAbI task 1-20, several separated by commas, or 'all'. Received: `task` = {task!r}"
         )
     return tasks
+
+
+def held_out(examples_by_task, fraction):
+    """`(train, dev)`: each task's examples split by story, `fraction` of the stories (at least one) held out, the
+    same ones whatever the run's seed."""
+    import numpy as np
+
+    from keras_rm.pipelines.babi import group_by_story
+
+    train, dev = {}, {}
+    for task, examples in examples_by_task.items():
+        groups = group_by_story(examples)
+        chosen = set(np.random.default_rng(task).permutation(len(groups))[: max(1, round(fraction * len(groups)))])
+        train[task] = [e for i, g in enumerate(groups) if i not in chosen for e in g]
+        dev[task] = [e for i, g in enumerate(groups) if i in chosen for e in g]
+    return train, dev
 
 
 def build_model(model, vectorizer, hidden_dim, **memory_kwargs):
@@ -199,6 +231,9 @@ def run(
     batch_size=32,
     learning_rate=1e-3,
     learning_rate_warmup=500,
+    learning_rate_halving=0,
+    story_pass=True,
+    dev_fraction=0.0,
     max_words=None,
     seed=0,
     output_dir="output/babi_long",
@@ -222,8 +257,10 @@ def run(
         as_written,
         generate_babi,
         generate_long_babi,
+        group_by_story,
         lengthen,
         read_babi_task,
+        story_layout,
     )
 
     os.makedirs(output_dir, exist_ok=True)
@@ -241,8 +278,11 @@ def run(
     official, longest = None, story_length
     if data_dir:  # official files are read once; the built-in generator draws new stories every epoch
         official = {split: {t: read_babi_task(data_dir, t, split) for t in tasks} for split in ("train", "test")}
+        if dev_fraction:
+            official["train"], official["dev"] = held_out(official["train"], dev_fraction)
         longest = max(len(e.story) for split in official.values() for examples in split.values() for e in examples)
     written = not length
+    story_pass = bool(story_pass and written and model == "memory")
     if written:  # padded to whole segments; no warm-up on shorter stories
         length, warmup_epochs = -(-longest // segment_length) * segment_length, 0
     else:
@@ -265,9 +305,34 @@ def run(
             examples += [as_written(e) if written else lengthen(e, length, depth, lines, rng) for e in drawn]
         return examples
 
+    def draw_stories(split, count, epoch_seed):
+        """About `count` questions of every task as whole stories (of an official file at most all of it), as
+        written: lists of a story's questions (`group_by_story`)."""
+        rng = np.random.default_rng(epoch_seed)
+        drawn = []
+        for t in tasks:
+            source = official[split][t] if official else generate_babi(t, count, story_length, seed=epoch_seed)
+            groups = group_by_story([as_written(e) for e in source])
+            order = rng.permutation(len(groups))
+            asked = np.cumsum([len(groups[i]) for i in order])
+            drawn += [groups[i] for i in order[: max(1, np.searchsorted(asked, count, side="right"))]]
+        return drawn
+
     test_length = test_length or length
-    test = lengthened("test", test_examples, seed + 10_000, test_length)
-    first_train = lengthened("train", train_examples, seed)
+    if story_pass:
+        test = draw_stories("test", test_examples, seed + 10_000)
+        first_train = draw_stories("train", train_examples, seed)
+        # Every story laid out with its questions at segment boundaries: the longest layout is the model's length.
+        layouts = (
+            [g for split in official.values() for source in split.values() for g in group_by_story(source)]
+            if official
+            else first_train + test
+        )
+        length = test_length = max(len(story_layout(g, segment_length)[0]) for g in layouts)
+        most_questions = max(len(g) for g in layouts)
+    else:
+        test = lengthened("test", test_examples, seed + 10_000, test_length)
+        first_train = lengthened("train", train_examples, seed)
     scope = contextlib.nullcontext
     if data_parallel:
         scope, _ = keras_rm.distribute.data_parallel(batch_size)
@@ -281,6 +346,8 @@ def run(
             seen = (
                 [e for split in official.values() for examples in split.values() for e in examples]
                 if official
+                else [e for g in first_train + test for e in g]
+                if story_pass
                 else first_train + test
             )
             vectorizer.adapt(seen)
@@ -303,7 +370,10 @@ def run(
                 ),
                 seed=seed,
             )
-            schedule = keras_rm.schedules.learning_rate_schedule(learning_rate, learning_rate_warmup)
+            steps_per_epoch = len(first_train) // batch_size
+            schedule = keras_rm.schedules.learning_rate_schedule(
+                learning_rate, learning_rate_warmup, learning_rate_halving * steps_per_epoch
+            )
             net.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
             # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
             net.build({"items": (None, length, vectorizer.max_words), "query": (None, vectorizer.max_words)})
@@ -313,9 +383,24 @@ def run(
     bucket = segment_length if written and keras.config.backend() != "tensorflow" else None
 
     def without_depth(data):
-        return data.map(lambda x, y, d: (x, y))
+        return data.map(lambda x, y, *meta: (x, y, meta[0]) if story_pass else (x, y))
+
+    def story_data(groups, batch, epoch_seed, complete=False):
+        return vectorizer.story_dataset(
+            groups,
+            batch,
+            segment_length,
+            bucket=bool(bucket),
+            seed=epoch_seed,
+            complete=complete,
+            length=length,
+            questions=most_questions,
+        )
 
     def epoch_data(epoch):
+        if story_pass:
+            train = first_train if epoch == 0 else draw_stories("train", train_examples, seed + epoch)
+            return without_depth(story_data(train, batch_size, seed + epoch))
         # The stories and their order depend on the epoch alone, so a resumed run sees what an uninterrupted
         # one does (a tf.data shuffle's order also depends on what the process shuffled before).
         epoch_length = min(warmup_length, length) if epoch < warmup_epochs else length
@@ -333,16 +418,32 @@ def run(
             )
         )
 
-    test_data = vectorizer.dataset(test, evaluation_batch_size(len(test), batch_size), test_length)
-    # The learning curve: test accuracy after every epoch (reported, never used to choose anything).
-    curve_data = without_depth(test_data) if test_length == length else None
+    if story_pass:
+        test_data = story_data(test, batch_size, seed, complete=True)
+    else:
+        test_data = vectorizer.dataset(test, evaluation_batch_size(len(test), batch_size), test_length)
+    # The learning curve: dev accuracy after every epoch, or without a dev split test accuracy (reported, never
+    # used to choose anything).
+    if official and dev_fraction:
+        dev = draw_stories("dev", 10**9, seed) if story_pass else lengthened("dev", 10**9, seed)
+        curve_data = without_depth(
+            story_data(dev, batch_size, seed, complete=True)
+            if story_pass
+            else vectorizer.dataset(dev, evaluation_batch_size(len(dev), batch_size), length)
+        )
+    else:
+        curve_data = without_depth(test_data) if test_length == length else None
     history, start = fit_epochs(
         net, epoch_data, epochs, output_dir, resume, verbose, scope, curve_data, shape_changes=[warmup_epochs]
     )
 
-    predictions, labels, depths = predict_classes(net, test_data)
-    correct = predictions == labels
-    test_tasks = np.asarray([e.task for e in test[: len(correct)]])
+    if story_pass:
+        correct, depths, test_tasks = answers_along(net, test_data)
+    else:
+        predictions, labels, depths = predict_classes(net, test_data)
+        correct = predictions == labels
+        test_tasks = np.asarray([e.task for e in test[: len(correct)]])
+    questions_per_epoch = sum(map(len, first_train)) if story_pass else len(first_train)
     metrics = {
         **accuracy_report(correct, depths),
         "accuracy_by_task": {str(t): float(correct[test_tasks == t].mean()) for t in tasks},
@@ -350,7 +451,11 @@ def run(
         # Each task's accuracy by the quarter of the story holding its last supporting fact.
         "depth_by_task": {str(t): accuracy_report(correct[test_tasks == t], depths[test_tasks == t]) for t in tasks},
         "train_logs": {name: float(v[-1]) for name, v in history.history.items()} if history else {},  # last epoch
-        "learning_curve": [{"stories": row["epoch"] * len(first_train), **row} for row in learning_curve(output_dir)],
+        "learning_curve": [
+            # Sequences written (a story per question without the story pass) and questions answered so far.
+            {"stories": row["epoch"] * len(first_train), "questions": row["epoch"] * questions_per_epoch, **row}
+            for row in learning_curve(output_dir)
+        ],
         "backend": keras.config.backend(),
         "config": {**run_config(run, locals()), "max_words": vectorizer.max_words},
         "resumed_after_epochs": start,

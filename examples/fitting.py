@@ -4,6 +4,9 @@ import contextlib
 import json
 import os
 import shutil
+import time
+
+import keras
 
 from keras_rm.pipelines.data import collect_finished_iterators
 
@@ -36,6 +39,28 @@ def epoch_size(epoch, length, count, warmup_epochs, warmup_length):
     return short, count * length // short
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """The wall time of every epoch's training steps (validation left out): kept in `times` and added to the
+    epoch's logs as `epoch_seconds` (so `CSVLogger` after it records it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.seconds = time.perf_counter(), None
+
+    def on_test_begin(self, logs=None):  # validation closes the epoch's training
+        if self.seconds is None:
+            self.seconds = time.perf_counter() - self.start
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.on_test_begin()
+        self.times.append(self.seconds)
+        if logs is not None:
+            logs["epoch_seconds"] = self.seconds
+
+
 def fit_epochs(
     net,
     epoch_data,
@@ -58,7 +83,8 @@ def fit_epochs(
     and every epoch's logs (with `validation_data`, its `val_` metrics too)
     to `output_dir/history.csv` (`keras.callbacks.CSVLogger`; `learning_curve`
     reads it back). The backup is removed by `write_run`, once everything is
-    written. An unbuilt `net` is built under `scope()` (a distribution's scope).
+    written. An unbuilt `net` is built under `scope()` (a distribution's scope). Every epoch's logs hold
+    `epoch_seconds`, the wall time of its training steps.
 
     Args:
         epoch_data: function of the epoch (0-based) returning its `tf.data.Dataset`; every epoch between two
@@ -93,7 +119,7 @@ def fit_epochs(
             initial_epoch=first,
             epochs=end,
             steps_per_epoch=steps,
-            callbacks=[tensorboard, csv_logger, backup],
+            callbacks=[EpochTimer(), tensorboard, csv_logger, backup],
             validation_data=validation_data,
             shuffle=False,
             verbose=verbose,

@@ -68,6 +68,21 @@ def predict_classes(net, data):
     return predictions, labels, depths
 
 
+def answers_along(net, data):
+    """`(correct, depths, tasks)` of every real question (weight 1) over a dataset of `(inputs, answers, weights,
+    meta)` batches with several questions a row (`BabiVectorizer.story_dataset`)."""
+    import numpy as np
+
+    correct, depths, tasks = [], [], []
+    for x, y, weights, meta in data.as_numpy_iterator():  # batch by batch: the question axis varies
+        real = weights > 0
+        correct.append((np.asarray(net.predict_on_batch(x)).argmax(-1) == y)[real])
+        depths.append(meta["depth"][real])
+        tasks.append(meta["task"][real])
+    collect_finished_iterators()
+    return tuple(np.concatenate(parts) for parts in (correct, depths, tasks))
+
+
 def accuracy_report(correct, depths):
     """Accuracy overall and by quarter of the sequence (examples of unknown depth, < 0, count only overall)."""
     import numpy as np

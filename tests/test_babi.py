@@ -1,5 +1,6 @@
 """bAbI: official-format reader, built-in generator, lengthening (plain Python: backend-independent)."""
 
+import dataclasses
 import os
 import re
 
@@ -282,3 +283,66 @@ def test_download_babi_reads_the_released_archive_layout_from_a_local_copy(tmp_p
     assert len(read_babi_task(folder, 8, "test")) == len(read_babi_task(OFFICIAL_DIR, 8, "test"))
     with pytest.raises(ValueError, match="`babi_set` must be one of"):
         download_babi("en-20k", origin=archive.as_uri(), cache_dir=str(tmp_path / "cache"))
+
+
+def test_stories_are_grouped_and_laid_out_with_each_question_at_a_segment_boundary(tmp_path):
+    from keras_rm.pipelines.babi import group_by_story, story_layout
+
+    path = tmp_path / "qa1_single-supporting-fact_train.txt"
+    path.write_text(OFFICIAL)
+    stories = group_by_story(read_babi(str(path)))
+    assert [[e.question for e in story] for story in stories] == [
+        ["Where is Mary?", "Where is Daniel?"],
+        ["Where is Sandra?"],
+    ]
+    sentences, positions = story_layout(stories[0], segment_length=3)
+    assert sentences == [
+        "Mary moved to the bathroom.",
+        "John went to the hallway.",
+        "",
+        "Daniel went back to the hallway.",
+        "Sandra moved to the garden.",
+        "",
+    ]
+    assert positions == [3, 6]
+    # Questions asked one after the other (tasks 15, 17, 18) share a position; generated examples stand alone.
+    again = [stories[0][1], dataclasses.replace(stories[0][1], question="Where is Sandra?")]
+    assert story_layout(again, segment_length=2)[1] == [4, 4]
+    assert len(group_by_story(generate_babi(1, 5))) == 5
+
+
+def test_generator_asks_along_the_story_about_the_story_so_far():
+    from keras_rm.pipelines.babi import group_by_story
+
+    examples = generate_babi(1, 40, story_length=12, seed=2, ask_every=3)
+    stories = group_by_story(examples)
+    assert [len(story) for story in stories] == [4] * 10
+    for story in stories:
+        assert [len(e.story) for e in story] == [3, 6, 9, 12]
+        assert all(e.story == story[-1].story[: len(e.story)] for e in story)
+        for e in story:  # the answer is the actor's latest place at the question, not at the story's end
+            actor = e.question.split()[-1].rstrip("?")
+            assert [s for s in e.story if s.startswith(actor + " ")][-1].endswith(f" {e.answer}.")
+
+
+@pytest.mark.parametrize("bucket", [True, False])
+def test_story_dataset_asks_every_question_once_and_weighs_out_padding(bucket):
+    from keras_rm.pipelines.babi import BabiVectorizer, as_written, group_by_story, read_babi_task
+
+    stories = [group_by_story([as_written(e) for e in read_babi_task(OFFICIAL_DIR, t, "train")]) for t in (2, 19)]
+    stories = stories[0] + stories[1]
+    vectorizer = BabiVectorizer()
+    vectorizer.adapt([e for story in stories for e in story])
+    data = vectorizer.story_dataset(stories, batch_size=3, segment_length=4, bucket=bucket, seed=1, complete=True)
+    asked, answered = [], 0
+    for inputs, answers, weights, meta in data:
+        items, query, positions = (np.asarray(inputs[key]) for key in ("items", "query", "query_position"))
+        weights = np.asarray(weights)
+        assert items.shape[1] % 4 == 0 and query.shape[:2] == positions.shape == weights.shape
+        assert ((positions % 4 == 0) | (weights == 0)).all() and (positions <= items.shape[1]).all()
+        real = weights > 0
+        assert (np.asarray(meta["task"])[real] > 0).all() and not query[~real].any()
+        answered += int(real.sum())
+        asked += [word.decode() for word in vectorizer.layer.answer_of(np.asarray(answers)[real])]
+    assert answered == sum(len(story) for story in stories)  # `complete`: every question, none twice
+    assert sorted(asked) == sorted(e.answer for story in stories for e in story)

@@ -75,6 +75,7 @@ def test_non_finite_dense_features_are_masked_out():
         ({**X, "query": np.zeros((4, 1, 1, 1), "int32")}, ValueError, "`query` must have rank"),
         ({"items": X["items"]}, ValueError, "must contain `query`"),
         ({**X, "extra": X["query"]}, ValueError, "Unknown input keys"),
+        ({**X, "query_position": np.zeros((4, 3), "int32")}, ValueError, "`query_position` must be"),
         (X["items"], TypeError, "takes a dict"),
     ],
     ids=[
@@ -89,6 +90,7 @@ def test_non_finite_dense_features_are_masked_out():
         "query-rank",
         "no-query",
         "unknown-key",
+        "query-position-shape",
         "not-dict",
     ],
 )

@@ -21,8 +21,8 @@ def babi_batch(vectorizer, num_examples, seed, length=LENGTH):
     return {key: np.asarray(value) for key, value in x.items()}, np.asarray(y)
 
 
-def small_memory(vectorizer):
-    """4 slots of 32, plain (no rehearsal), compiled with examples/babi_long.py's optimizer."""
+def small_memory(vectorizer, segment_length=8, learning_rate=1e-3, num_slots=4):
+    """`num_slots` slots of 32, plain (no rehearsal), compiled with examples/babi_long.py's optimizer."""
     keras.utils.set_random_seed(0)
     encoder = keras_rm.layers.SentenceItemEncoder(
         vocabulary_size=vectorizer.vocabulary_size, hidden_dim=32, max_words=vectorizer.max_words
@@ -30,13 +30,15 @@ def small_memory(vectorizer):
     model = keras_rm.RehearsalMemoryModel(
         encoder,
         num_classes=len(vectorizer.answers),
-        num_slots=4,
-        segment_length=8,
+        num_slots=num_slots,
+        segment_length=segment_length,
         num_heads=2,
         rehearsal=None,
         seed=0,
     )
-    warmup = keras.optimizers.schedules.CosineDecay(0.0, decay_steps=1, alpha=1.0, warmup_target=1e-3, warmup_steps=100)
+    warmup = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=1, alpha=1.0, warmup_target=learning_rate, warmup_steps=100
+    )
     model.compile(optimizer=keras.optimizers.Adam(warmup, clipnorm=1.0))
     return model
 
@@ -115,3 +117,42 @@ def test_plain_memory_learns_recall_above_chance():
 def test_full_attention_solves_recall():
     keras.utils.set_random_seed(0)
     assert train_and_test(keras_rm.FullAttentionModel(encoder(), num_classes=8), epochs=8) > 0.9
+
+
+def questions_along(vectorizer, num_questions, seed):
+    """Task 1 stories of 12 sentences asking "Where is ...?" after every 3: `(stories, x, y, weights)`."""
+    from keras_rm.pipelines.babi import group_by_story
+
+    examples = [as_written(e) for e in generate_babi(1, num_questions, story_length=12, seed=seed, ask_every=3)]
+    stories = group_by_story(examples)
+    x, y, weights, _ = next(iter(vectorizer.story_dataset(stories, len(stories), segment_length=3, bucket=False)))
+    return stories, {key: np.asarray(value) for key, value in x.items()}, np.asarray(y), np.asarray(weights)
+
+
+def place_at_the_end(stories):
+    """For each question, whether its answer is still right at the end of its story (the actor has not moved)."""
+    end = []
+    for story in stories:
+        for e in story:
+            actor = e.question.split()[-1].rstrip("?")
+            moves = [s for s in story[-1].story if s.startswith(actor + " ")]
+            end.append(moves[-1].endswith(f" {e.answer}."))
+    return np.asarray(end)
+
+
+def test_memory_answers_each_question_from_its_place_in_the_story():
+    vectorizer = BabiVectorizer(max_words=6)
+    vectorizer.adapt(generate_babi(1, 200, story_length=12, seed=99, ask_every=3))
+    model = small_memory(vectorizer, segment_length=3, learning_rate=3e-3, num_slots=8)
+    for epoch in range(10):  # 3,000 questions (750 stories, one pass each) an epoch
+        _, x, y, weights = questions_along(vectorizer, 3000, seed=epoch)
+        model.fit(x, y, sample_weight=weights, batch_size=32, verbose=0)
+    stories, x, y, weights = questions_along(vectorizer, 600, seed=1000)
+    correct = (model.predict(x, verbose=0).argmax(-1) == y)[weights > 0]
+    # Answered from the memory at the story's end, a question is surely right only where its actor has not moved
+    # since (47%), and at best one time in five elsewhere (another of the six places): 57%. Reached here: JAX 99.8%,
+    # TF 99.8%, torch 93%.
+    still_right = place_at_the_end(stories).mean()
+    from_the_end = still_right + (1 - still_right) / 5
+    assert from_the_end < 0.6
+    assert correct.mean() > from_the_end + 0.1

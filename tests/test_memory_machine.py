@@ -41,6 +41,14 @@ def test_streaming_equals_writing_at_once(machine):
     np.testing.assert_allclose(ops.convert_to_numpy(memory), at_once, atol=1e-5)
 
 
+def test_return_sequences_gives_the_memory_after_every_segment(machine):
+    memories = ops.convert_to_numpy(machine.write(machine.initial_memory(B), ITEMS, return_sequences=True))
+    assert memories.shape == (B, 3, K, D)  # 20 items: 3 segments of 8, the last padded
+    for segments in (1, 2, 3):
+        streamed = machine.write(machine.initial_memory(B), ITEMS[:, : segments * L])
+        np.testing.assert_allclose(memories[:, segments - 1], ops.convert_to_numpy(streamed), atol=1e-5)
+
+
 def test_padding_never_changes_the_memory(machine):
     mask = np.ones((B, N), bool)
     mask[:, 13:] = False

@@ -230,6 +230,44 @@ def test_streaming_answer_equals_predict(trained):
     np.testing.assert_allclose(streamed, ops.convert_to_numpy(model(x)), atol=1e-5)
 
 
+def test_questions_along_the_sequence_are_answered_from_the_memory_at_their_place(trained):
+    model, _ = trained
+    items, length = X["items"][:4], X["items"].shape[1]  # 16 items: 2 segments of 8
+    # Each row asks X's query of rows 0-3 at positions 0, 8 (one segment), 16 (both) and 21 (past the end).
+    query = np.stack([X["query"][:4]] * 4, axis=1)
+    positions = np.tile([0, 8, 16, 21], (4, 1))
+    along = ops.convert_to_numpy(model({"items": items, "query": query, "query_position": positions}))
+    assert along.shape == (4, 4, TINY["num_classes"])
+    for j, position in enumerate(positions[0]):
+        memory = model.initial_memory(4)
+        if position:
+            memory = model.write(memory, items[:, : min(position, length)])
+        streamed = ops.convert_to_numpy(model.answer(memory, query[:, j]))
+        np.testing.assert_allclose(along[:, j], streamed, atol=1e-5)
+    # A question at the end is the one-question model's answer; a question at 8 sees nothing after it.
+    np.testing.assert_allclose(along[:, 2], ops.convert_to_numpy(model(X)[:4]), atol=1e-5)
+    changed = {"items": np.concatenate([items[:, :8], items[::-1, 8:]], axis=1), "query": query}
+    after = ops.convert_to_numpy(model({**changed, "query_position": positions}))
+    np.testing.assert_allclose(after[:, :2], along[:, :2], atol=1e-6)
+    assert not np.allclose(after[:, 2], along[:, 2], atol=1e-4)
+
+
+def test_fit_on_several_questions_a_row_weighs_out_padded_questions():
+    keras.utils.set_random_seed(0)
+    model = tiny_model(rehearsal=None)
+    query = np.stack([X["query"], X["query"][::-1]], axis=1)
+    x = {"items": X["items"], "query": query, "query_position": np.tile([8, 16], (len(Y), 1))}
+    y = np.stack([Y, Y[::-1]], axis=1)
+    weights = np.ones((len(Y), 2), "float32")
+    weights[:, 1] = 0.0  # the second question is padding: its label must not count
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    first = model.evaluate(x, y, sample_weight=weights, verbose=0, return_dict=True)
+    noisy = model.evaluate(x, np.stack([Y, (Y[::-1] + 1) % 4], axis=1), sample_weight=weights, verbose=0)
+    np.testing.assert_allclose(noisy[0], first["loss"], rtol=1e-5)
+    history = model.fit(x, y, sample_weight=weights, batch_size=BATCH, epochs=3, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0]
+
+
 def test_save_and_load_keeps_predictions_and_training_state(trained, tmp_path):
     model, _ = trained
     path = os.path.join(tmp_path, "model.keras")

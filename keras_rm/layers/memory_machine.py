@@ -170,11 +170,14 @@ class MemoryMachine(keras.layers.Layer):
 
     addressable = renamed_method("with_slot_identity", "addressable")
 
-    def write(self, memory, items, item_mask=None, training=None):
+    def write(self, memory, items, item_mask=None, training=None, return_sequences=False):
         """Writes encoded `items` `(batch, length, hidden_dim)` into `memory`; returns the new memory.
 
         `length` needs not be a multiple of `segment_length`: the last segment
-        is padded. Items whose `item_mask` is False are not written.
+        is padded. Items whose `item_mask` is False are not written. With
+        `return_sequences`, returns the memory after every segment instead,
+        `(batch, segments, num_slots, hidden_dim)` (as Keras' recurrent layers
+        do): what a question asked after segment `s` reads is `[:, s]`.
         """
         self._ensure_built()
         if len(items.shape) != 3 or items.shape[-1] != self.hidden_dim:
@@ -198,7 +201,7 @@ class MemoryMachine(keras.layers.Layer):
         item_mask = ops.cast(item_mask, "bool")
         segments = num_segments(length, self.segment_length)
         if segments == 0:  # nothing to write
-            return memory
+            return memory[:, None][:, :0] if return_sequences else memory
         padding = segments * self.segment_length - length
         if padding:
             items = ops.pad(items, [[0, 0], [0, padding], [0, 0]])
@@ -216,15 +219,19 @@ class MemoryMachine(keras.layers.Layer):
             # JAX: one traced segment step under `lax.scan`. Unrolled, a 100-segment loop compiles for minutes
             # and the compiler alone needs over 20 GB. (Dropout draws random numbers, which a scan body cannot.)
             def step(memory, segment):
-                return self.update.step(memory, *segment, training=training), None
+                memory = self.update.step(memory, *segment, training=training)
+                return memory, memory if return_sequences else None
 
-            return ops.scan(step, memory, [ops.moveaxis(x, 1, 0) for x in by_segment])[0]
+            memory, memories = ops.scan(step, memory, [ops.moveaxis(x, 1, 0) for x in by_segment])
+            return ops.moveaxis(memories, 0, 1) if return_sequences else memory
         # Unstacked once rather than sliced segment by segment: the gradient of each slice `x[:, s]` is a whole
         # zero tensor of `x`'s size (TF's StridedSliceGrad, torch's SliceBackward), quadratic in the segments; that
         # of an unstack is one stack.
+        memories = []
         for segment in zip(*(ops.unstack(x, axis=1) for x in by_segment)):
             memory = self.update.step(memory, *segment, training=training)
-        return memory
+            memories.append(memory)
+        return ops.stack(memories, axis=1) if return_sequences else memory
 
     def call(self, items, item_mask=None, training=None):
         return self.write(self.initial_memory(ops.shape(items)[0]), items, item_mask, training=training)

@@ -46,6 +46,17 @@ class RehearsalMemoryModel(TaskModel):
     items, as the query encoder expects), and for `sampler="importance"`
     `importance` (non-negative `(batch, length)`).
 
+    Several questions along one sequence: with `query_position` (int
+    `(batch, questions)`), `query` holds `questions` queries per row
+    (`(batch, questions, ...)`) and the logits are `(batch, questions,
+    classes)`. The sequence is written once, and each question is answered
+    from the memory as it stood after the whole segments before its position
+    (items `0 .. position - 1`, `position // segment_length` segments), as
+    streaming does: `answer(write(initial_memory(b), items[:, :position]),
+    query)`. Put questions at segment boundaries so that they see every item
+    before them; a position past the end reads the final memory. Padded
+    questions take a `sample_weight` of 0 in `fit` and `evaluate`.
+
     Args:
         item_encoder: an item encoder layer (`keras_rm.layers.TokenItemEncoder`,
             `SentenceItemEncoder`, `DenseItemEncoder`, `CategoricalItemEncoder`).
@@ -231,8 +242,25 @@ class RehearsalMemoryModel(TaskModel):
             **{"fragment_length": segment_length, **rehearsal},
         )
 
+    input_keys = TaskModel.input_keys + ("query_position",)
+
+    def check_inputs(self, inputs):
+        inputs = super().check_inputs(inputs)
+        positions = inputs.get("query_position")
+        if positions is not None:
+            query = inputs["query"]
+            if len(positions.shape) != 2 or tuple(query.shape[:2]) != tuple(positions.shape):
+                raise ValueError(
+                    "`query_position` must be `(batch, questions)`, and `query` then holds `questions` queries per "
+                    f"row, `(batch, questions, ...)`. Received: `query_position` with shape {tuple(positions.shape)} "
+                    f"and `query` with shape {tuple(query.shape)}"
+                )
+        return inputs
+
     def build(self, input_shape):
         # Validate before creating any weight: a failed build must leave nothing half-built.
+        if isinstance(input_shape, dict) and input_shape.get("query_position") is not None:
+            input_shape = {**input_shape, "query": (None, *tuple(input_shape["query"])[2:])}  # one question
         length = self.check_input_shape(input_shape)[1]
         self.rehearsal.check_length(length)
         self.build_encoders(input_shape)
@@ -249,13 +277,38 @@ class RehearsalMemoryModel(TaskModel):
 
     def forward_parts(self, inputs, training=False):
         """The inference path, keeping what the rehearsal reads: a dict of the encoded `items`, their `item_mask`,
-        the final `memory`, the encoded `query` and the task `logits`."""
+        the final `memory`, the encoded `query` (with `query_position`: every question's, `(batch * questions,
+        hidden_dim)`) and the task `logits`."""
         inputs = self.check_inputs(inputs)
         items, item_mask = self.encode_items(inputs)
+        if inputs.get("query_position") is not None:
+            return {
+                "items": items,
+                "item_mask": item_mask,
+                **self._answer_along(items, item_mask, inputs["query"], inputs["query_position"], training),
+            }
         memory = self.memory_machine(items, item_mask, training=training)
         query = self.encode_query(inputs["query"])
         logits = self.answer_encoded(memory, query, training=training)
         return {"items": items, "item_mask": item_mask, "memory": memory, "query": query, "logits": logits}
+
+    def _answer_along(self, items, item_mask, query, positions, training):
+        """One pass over the sequence answering each question from the memory at its position: a dict of the
+        final `memory`, the encoded `query` and the `logits` `(batch, questions, ...)`."""
+        initial = self.initial_memory(ops.shape(items)[0])
+        memories = self.memory_machine.write(initial, items, item_mask, training=training, return_sequences=True)
+        memories = ops.concatenate([initial[:, None], memories], axis=1)  # after 0, 1, ..., all segments
+        # Whole segments written before each question, picked by a one-hot product (the same gradient on every
+        # backend as a gather, and cheap: a few dozen segments).
+        written = ops.clip(ops.cast(positions, "int32") // self.segment_length, 0, memories.shape[1] - 1)
+        pick = ops.one_hot(written, memories.shape[1], dtype=memories.dtype)
+        at_questions = ops.einsum("bqs,bskd->bqkd", pick, memories)
+        questions = ops.shape(query)[1]
+        query = self.encode_query(ops.reshape(query, (-1, *query.shape[2:])))
+        slots = ops.reshape(at_questions, (-1, self.num_slots, self.hidden_dim))
+        logits = self.answer_encoded(slots, query, training=training)
+        logits = ops.reshape(logits, (-1, questions, *logits.shape[1:]))
+        return {"memory": memories[:, -1], "query": query, "logits": logits}
 
     def answer_encoded(self, memory, query, training=None):
         """Task logits from a memory and an already encoded query `(batch, hidden_dim)` (`answer` takes a raw
@@ -312,6 +365,11 @@ class RehearsalMemoryModel(TaskModel):
         terms = {"task_loss": loss}
         if not self.rehearsal.active:
             return loss, y_pred, terms
+        if self.rehearsal.sampler == "teacher" and inputs.get("query_position") is not None:
+            raise ValueError(
+                '`sampler="teacher"` learns from one question per sequence; `query_position` gives several. Train '
+                "the teacher on one question per row, or use another sampler."
+            )
         ids = self.rehearsal.needs_item_ids
         rehearsal = self.rehearsal(
             forward["memory"],

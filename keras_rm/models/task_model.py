@@ -100,6 +100,8 @@ class TaskModel(KerasWorkarounds):
 
     # Inputs --------------------------------------------------------------
 
+    input_keys = INPUT_KEYS  # the keys the input dict may hold
+
     def check_inputs(self, inputs):
         """Validates the input dict; returns it."""
         if not isinstance(inputs, dict):
@@ -107,9 +109,9 @@ class TaskModel(KerasWorkarounds):
                 f"{self.__class__.__name__} takes a dict with keys `items`, `query` and optionally "
                 f"`item_mask`, `importance`. Received: {type(inputs).__name__}"
             )
-        unknown = sorted(set(inputs) - set(INPUT_KEYS))
+        unknown = sorted(set(inputs) - set(self.input_keys))
         if unknown:
-            raise ValueError(f"Unknown input keys {unknown}; expected some of {list(INPUT_KEYS)}.")
+            raise ValueError(f"Unknown input keys {unknown}; expected some of {list(self.input_keys)}.")
         for key in ("items", "query"):
             if inputs.get(key) is None:
                 raise ValueError(f"The inputs must contain `{key}`. Received keys: {sorted(inputs)}")

@@ -15,10 +15,10 @@ made anywhere; vectorisation and `tf.data` come on top.
   with the story (and so its supporting facts) early, late or anywhere, and
   records the depth of the supporting facts.
 
-Modules: `reader` (`read_babi`, `read_babi_task`, `as_written`, `BabiExample`),
+Modules: `reader` (`read_babi`, `read_babi_task`, `as_written`, `group_by_story`, `BabiExample`),
 `download` (`download_babi`), `generator` (`generate_babi`,
 `TASKS`), `lengthening` (`lengthen`, `generate_long_babi`), `vectorizer`
-(`BabiVectorizer`; `tokenize` lives in `pipelines.text`) and `tfds` (the
+(`BabiVectorizer`, `story_layout`; `tokenize` lives in `pipelines.text`) and `tfds` (the
 offline TFDS builder `babi_long`, imported on its own: it needs
 `tensorflow_datasets`).
 """
@@ -33,8 +33,15 @@ from keras_rm.pipelines.babi.lengthening import (
     generate_long_babi,
     lengthen,
 )
-from keras_rm.pipelines.babi.reader import TASK_NUMBERS, BabiExample, as_written, read_babi, read_babi_task
-from keras_rm.pipelines.babi.vectorizer import BabiVectorizer
+from keras_rm.pipelines.babi.reader import (
+    TASK_NUMBERS,
+    BabiExample,
+    as_written,
+    group_by_story,
+    read_babi,
+    read_babi_task,
+)
+from keras_rm.pipelines.babi.vectorizer import BabiVectorizer, round_up, story_layout
 from keras_rm.pipelines.text import tokenize
 
 __all__ = [
@@ -57,8 +64,11 @@ __all__ = [
     "download_babi",
     "generate_babi",
     "generate_long_babi",
+    "group_by_story",
     "lengthen",
     "read_babi",
     "read_babi_task",
+    "round_up",
+    "story_layout",
     "tokenize",
 ]

@@ -109,7 +109,7 @@ def _question(world, task, rng):
     raise ValueError(f"`task` must be one of {sorted(TASKS)} for the built-in generator. Received: `task` = {task}")
 
 
-def generate_babi(task, num_examples, story_length=10, seed=0, questions_per_story=1):
+def generate_babi(task, num_examples, story_length=10, seed=0, questions_per_story=1, ask_every=None):
     """Generates `num_examples` bAbI-style examples of a built-in task.
 
     Args:
@@ -120,6 +120,11 @@ def generate_babi(task, num_examples, story_length=10, seed=0, questions_per_sto
         questions_per_story: int. Distinct questions asked about each story
             (consecutive examples share the story; fewer when the story
             allows fewer). Defaults to 1.
+        ask_every: int. Ask one question after every `ask_every` sentences
+            instead, along the story, as the official files do: each asks
+            about the story so far, and the questions of one story share a
+            `story_id` (`group_by_story`). Defaults to None: questions after
+            the whole story.
 
     Returns:
         A list of `BabiExample`; answers are correct by construction.
@@ -128,6 +133,15 @@ def generate_babi(task, num_examples, story_length=10, seed=0, questions_per_sto
         raise ValueError(f"`task` must be one of {sorted(TASKS)} for the built-in generator. Received: `task` = {task}")
     rng = np.random.default_rng(seed)
     examples = []
+    if ask_every:
+        while len(examples) < num_examples:
+            world, story_id = _World(rng), len(examples)
+            while len(world.story) < story_length and len(examples) < num_examples:
+                world.run(ask_every, with_objects=task in (2, 3, 7))
+                question = _question(world, task, rng)
+                if question is not None:
+                    examples.append(BabiExample(list(world.story), *question, task=task, story_id=story_id))
+        return examples
     while len(examples) < num_examples:
         world = _World(rng)
         world.run(story_length, with_objects=task in (2, 3, 7))

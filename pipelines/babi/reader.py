@@ -21,6 +21,8 @@ class BabiExample:
             story length (0 = first sentence); set by `lengthen` and
             `as_written`.
         task: the bAbI task number (1-20) the question belongs to, where known.
+        story_id: which story of its file the question asks about (0, 1,
+            ...; the questions of one story share it), where known.
     """
 
     story: list
@@ -29,6 +31,7 @@ class BabiExample:
     supporting: list
     depth: float = None
     task: int = None
+    story_id: int = None
 
 
 _LINE = re.compile(r"^(\d+) (.*)$")
@@ -53,7 +56,7 @@ def read_babi(path, task=None):
         match = re.match(r"qa(\d+)_", os.path.basename(path))
         task = int(match.group(1)) if match else None
     examples = []
-    story, line_to_index = [], {}
+    story, line_to_index, story_id = [], {}, -1
     with open(path, encoding="utf-8") as f:
         for lineno, raw in enumerate(f, start=1):
             raw = raw.rstrip("\n")
@@ -65,7 +68,7 @@ def read_babi(path, task=None):
                 raise ValueError(f"{where}: expected 'N sentence' with N a line number. Received: {raw!r}")
             number, text = int(match.group(1)), match.group(2)
             if number == 1:
-                story, line_to_index = [], {}
+                story, line_to_index, story_id = [], {}, story_id + 1
             if "\t" not in text:
                 line_to_index[number] = len(story)
                 story.append(text.strip())
@@ -82,8 +85,30 @@ def read_babi(path, task=None):
                 raise ValueError(
                     f"{where}: supporting ids {ids!r} must be line numbers of earlier sentences of the story."
                 ) from None
-            examples.append(BabiExample(list(story), question, answer, supporting, task=task))
+            examples.append(BabiExample(list(story), question, answer, supporting, task=task, story_id=story_id))
     return examples
+
+
+def group_by_story(examples):
+    """The questions of `examples` grouped by the story they ask about: a list of lists, each a story's questions
+    in order (the official files ask up to 12 along one story; `story_id` and `task` tell stories apart).
+
+    Consecutive examples of one task with one `story_id` form a group; an example without a `story_id` (a
+    generated or lengthened one) is a story of its own.
+    """
+    groups = []
+    for example in examples:
+        last = groups[-1][-1] if groups else None
+        same = (
+            last is not None
+            and example.story_id is not None
+            and (last.task, last.story_id) == (example.task, example.story_id)
+        )
+        if same:
+            groups[-1].append(example)
+        else:
+            groups.append([example])
+    return groups
 
 
 def read_babi_task(data_dir, task, split):

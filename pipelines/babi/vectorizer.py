@@ -4,6 +4,38 @@ from keras_rm.pipelines.data import batches_from_rows
 from keras_rm.pipelines.text import Vocabularies, tokenize
 
 
+def story_layout(questions, segment_length):
+    """One story's sentences laid out for a single pass that answers all its questions.
+
+    Args:
+        questions: the `BabiExample`s of one story, in order (`group_by_story`).
+        segment_length: int. Sentences per memory segment.
+
+    Returns:
+        `(sentences, positions)`: the story as written, each stretch of
+        sentences before a question padded with `""` to whole segments, and
+        every question's position (the sentences before it, padding included:
+        a multiple of `segment_length`, so the question sees all of them).
+    """
+    sentences, positions, told = [], [], 0
+    for question in questions:
+        new = question.story[told:]
+        told = len(question.story)
+        sentences += new + [""] * (-len(new) % segment_length)
+        positions.append(len(sentences))
+    return sentences, positions
+
+
+def round_up(count):
+    """`count` rounded up to 1, 2, ..., 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, ...: the sizes a bucketed batch is
+    padded to, one for every 12-25% of growth (each new size costs JAX one more compile)."""
+    size = 1
+    while size < count:
+        step = max(1, 2 ** (size.bit_length() - 3))  # 1 up to 8, then a quarter of the power of two below
+        size += step
+    return size
+
+
 class BabiVectorizer(Vocabularies):
     """Word and answer vocabularies and the `tf.data` pipeline of long bAbI.
 
@@ -141,3 +173,115 @@ class BabiVectorizer(Vocabularies):
             return inputs, self.layer.answer_classes(answer), depth
 
         return batches_from_rows(rows, signature, len(order), batch_size, vectorize, shuffle, seed)
+
+    def story_dataset(
+        self, stories, batch_size, segment_length, bucket=True, seed=0, complete=False, length=None, questions=None
+    ):
+        """A `tf.data.Dataset` that asks every question of a story along one pass over it.
+
+        Each element is `(inputs, answers, weights, meta)`: `inputs` holds
+        `items` (the story's sentences laid out by `story_layout`), `query`
+        `(batch, questions, max_words)` and `query_position` `(batch,
+        questions)`, as `RehearsalMemoryModel` takes them; `answers` are the
+        answer classes `(batch, questions)`; `weights` are 1 for a question
+        and 0 for padding (the `sample_weight` of `fit`); `meta` is a dict of
+        each question's `depth` and `task`. Every story is written once
+        however many questions it asks, where `dataset` writes a story once
+        per question.
+
+        Args:
+            stories: lists of the `BabiExample`s of a story (`group_by_story`).
+            batch_size: int.
+            segment_length: int. The memory's segment length.
+            bucket: bool. Batches hold stories of about the same number of
+                segments and questions, each batch padded to a size of
+                `round_up` (its length and question axes are then None);
+                otherwise every batch is padded to the longest story and the
+                most questions (the static shapes TensorFlow's trainer needs).
+            seed: int. The order of the stories (with `bucket`: of the batches).
+            complete: bool. Keep every story: the last batch is filled up
+                with empty stories of weight 0 (for testing). Otherwise the
+                stories of a last partial batch are left out.
+            length: int. Without `bucket`: sentences every story is padded to
+                (a multiple of `segment_length`). Defaults to the longest.
+            questions: int. Without `bucket`: questions every story is padded
+                to. Defaults to the most a story asks.
+        """
+        import numpy as np
+        import tensorflow as tf
+
+        if self.words is None:
+            raise ValueError("Call `adapt(examples)` or `load(path)` before `story_dataset()`.")
+        layouts = [story_layout(questions, segment_length) for questions in stories]
+        segments = np.asarray([len(sentences) // segment_length for sentences, _ in layouts])
+        counts = np.asarray([len(questions) for questions in stories])
+        order = np.random.default_rng(seed).permutation(len(stories))
+        if bucket:
+            order = order[np.argsort(segments[order] * (counts.max() + 1) + counts[order], kind="stable")]
+        whole = len(order) // batch_size * batch_size
+        batches = (
+            np.concatenate([order, np.full(-len(order) % batch_size, -1)]) if complete else order[:whole]
+        ).reshape(-1, batch_size)
+        if bucket:
+            batches = batches[np.random.default_rng(seed).permutation(len(batches))]
+
+        def padded(batch):
+            real = batch[batch >= 0]
+            if not bucket:
+                return length or segments.max() * segment_length, questions or counts.max()
+            return round_up(segments[real].max()) * segment_length, round_up(counts[real].max())
+
+        filler = self.answers[0]
+
+        def rows():
+            for batch in batches:
+                target, asks = padded(batch)
+                for i in batch:
+                    sentences, positions = layouts[i] if i >= 0 else ([], [])
+                    asked = stories[i] if i >= 0 else []
+                    if len(sentences) > target or len(asked) > asks:
+                        raise ValueError(
+                            f"A story has {len(sentences)} sentences laid out and {len(asked)} questions, more than "
+                            f"`length` = {target} or `questions` = {asks}."
+                        )
+                    pad = asks - len(asked)
+                    yield (
+                        sentences + [""] * (target - len(sentences)),
+                        [e.question for e in asked] + [""] * pad,
+                        [e.answer for e in asked] + [filler] * pad,
+                        positions + [0] * pad,
+                        [1.0] * len(asked) + [0.0] * pad,
+                        [-1.0 if e.depth is None else e.depth for e in asked] + [-1.0] * pad,
+                        [e.task or 0 for e in asked] + [0] * pad,
+                    )
+
+        signature = (
+            tf.TensorSpec((None,), tf.string),
+            tf.TensorSpec((None,), tf.string),
+            tf.TensorSpec((None,), tf.string),
+            tf.TensorSpec((None,), tf.int32),
+            tf.TensorSpec((None,), tf.float32),
+            tf.TensorSpec((None,), tf.float32),
+            tf.TensorSpec((None,), tf.int32),
+        )
+
+        def vectorize(story, question, answer, position, weight, depth, task):
+            inputs = {"items": self.layer(story), "query": self.layer(question), "query_position": position}
+            return inputs, self.layer.answer_classes(answer), weight, {"depth": depth, "task": task}
+
+        data = batches_from_rows(rows, signature, batches.size, batch_size, vectorize)
+        if bucket:
+            return data
+        length, questions = padded(batches[0])  # the same for every batch: static shapes
+        return data.map(
+            lambda x, y, w, meta: (
+                {
+                    "items": tf.ensure_shape(x["items"], (batch_size, length, self.max_words)),
+                    "query": tf.ensure_shape(x["query"], (batch_size, questions, self.max_words)),
+                    "query_position": tf.ensure_shape(x["query_position"], (batch_size, questions)),
+                },
+                tf.ensure_shape(y, (batch_size, questions)),
+                w,
+                meta,
+            )
+        )

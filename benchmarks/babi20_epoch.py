@@ -1,0 +1,145 @@
+"""What an epoch of the twenty bAbI tasks costs: one pass per story against one story read per question.
+
+    python -m benchmarks.babi20_epoch --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k
+
+The official files tell a story once and ask up to twelve questions along
+it. Read one example per question (`--nostory_pass`, segments of 16
+sentences: the path of keras-rm 0.6), the memory writes each story again
+for every question: 1.71 million sentences an epoch where the stories hold
+0.62 million. The story pass (`examples/babi_long.py --story_pass`, segments
+of 4) writes each story once and answers every question from the memory at
+its place. Both runs train the same memory (16 slots, 2 hops) on the same
+questions and seeds, one after the other on the same machine, each alone.
+
+Prints, per path: sentences written an epoch (as written, and with the
+padding to whole segments), the seconds of each epoch's training steps (the
+first holds tracing and compiling), questions per second over the later
+epochs, and the dev accuracy after each epoch (so the speed is not bought
+with learning). Writes benchmarks/results/babi20_epoch.json and
+babi20_epoch.png.
+"""
+
+import os
+
+import numpy as np
+from absl import app, flags
+
+from benchmarks.common import RESULTS, ROOT, command_line, machine_description, run_example, write_results
+from keras_rm.pipelines.metrics import format_table
+from keras_rm.pipelines.plotting import figure
+
+PATHS = {
+    "one story per question (0.6)": {"story_pass": False, "segment_length": 16},
+    "one pass per story": {"story_pass": True, "segment_length": 4},
+}
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("data_dir", None, "Folder of the official bAbI files of the 20 tasks (e.g. en-10k).")
+flags.DEFINE_integer("train_examples", 10000, "Training questions per task and epoch (10,000: all of en-10k).")
+flags.DEFINE_integer("epochs", 3, "Epochs per path (the first compiles).")
+flags.DEFINE_integer("seed", 0, "Seed of both runs.")
+flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the runs.")
+flags.DEFINE_string("runs_dir", "output/babi20_epoch", "Where each run's output directory goes.")
+flags.mark_flag_as_required("data_dir")
+
+
+def sentences_written(data_dir, segment_length, story_pass):
+    """`(as written, padded)`: sentences an epoch of every training question writes into the memory."""
+    from keras_rm.pipelines.babi import group_by_story, read_babi_task, story_layout
+
+    real = padded = 0
+    for task in range(1, 21):
+        examples = read_babi_task(data_dir, task, "train")
+        if story_pass:
+            stories = group_by_story(examples)
+            real += sum(len(story[-1].story) for story in stories)
+            padded += sum(len(story_layout(story, segment_length)[0]) for story in stories)
+        else:
+            real += sum(len(e.story) for e in examples)
+            padded += sum(-(-len(e.story) // segment_length) * segment_length for e in examples)
+    return real, padded
+
+
+def run_path(name):
+    settings = {
+        "task": "all",
+        "length": 0,
+        "data_dir": os.path.abspath(os.path.expanduser(FLAGS.data_dir)),
+        "seed": FLAGS.seed,
+        "epochs": FLAGS.epochs,
+        "train_examples": FLAGS.train_examples,
+        "test_examples": 100,
+        "dev_fraction": 0.1,
+        "num_slots": 16,
+        "reader_hops": 2,
+        "hidden_dim": 64,
+        **PATHS[name],
+    }
+    slug = "story_pass" if PATHS[name]["story_pass"] else "per_question"
+    metrics = run_example(
+        "babi_long.py", settings, os.path.join(ROOT, FLAGS.runs_dir, slug), FLAGS.backend, os.cpu_count()
+    )
+    curve = metrics["learning_curve"]
+    seconds = [row["epoch_seconds"] for row in curve]
+    questions = curve[0]["questions"]
+    real, padded = sentences_written(
+        settings["data_dir"], **{k: PATHS[name][k] for k in ("segment_length", "story_pass")}
+    )
+    return {
+        "path": name,
+        "settings": settings,
+        "questions_per_epoch": questions,
+        "epoch_seconds": seconds,
+        "questions_per_second": questions / float(np.mean(seconds[1:])),
+        "dev_accuracy": [row["val_accuracy"] for row in curve],
+        "sentences_written_per_epoch": {"as_written": real, "padded": padded},
+    }
+
+
+def main(argv):
+    runs = [run_path(name) for name in PATHS]  # one after the other: each alone on the machine
+    old, new = runs
+    rows = [
+        [
+            run["path"],
+            f"{run['sentences_written_per_epoch']['as_written']:,}",
+            f"{run['sentences_written_per_epoch']['padded']:,}",
+            " / ".join(f"{s:.0f}" for s in run["epoch_seconds"]),
+            f"{run['questions_per_second']:,.0f}",
+            " / ".join(f"{a:.1%}" for a in run["dev_accuracy"]),
+        ]
+        for run in runs
+    ]
+    print(
+        format_table(
+            ["path", "sentences written", "padded", "epoch seconds", "questions/s", "dev accuracy by epoch"], rows
+        )
+    )
+    speedup = new["questions_per_second"] / old["questions_per_second"]
+    full_epoch = 20 * 10000 * 0.9 / new["questions_per_second"]  # every training question of en-10k but the dev split
+    print(f"\nOne pass per story: {speedup:.2f}x the questions/s; a full joint epoch about {full_epoch:.0f} s.")
+    write_results(
+        "babi20_epoch",
+        {
+            "machine": machine_description(),
+            "backend": FLAGS.backend,
+            "command": command_line("babi20_epoch.py", ["train_examples", "epochs", "seed", "backend"]),
+            "speedup": speedup,
+            "full_epoch_seconds": full_epoch,
+            "runs": runs,
+        },
+    )
+    with figure(os.path.join(RESULTS, "babi20_epoch.png"), ncols=2, size=(4.5, 3.2)) as (speed, learning):
+        speed.bar(range(len(runs)), [run["questions_per_second"] for run in runs])
+        speed.set_xticks(range(len(runs)), ["per question", "per story"])
+        speed.set_ylabel("training questions / s")
+        for run in runs:
+            learning.plot(range(1, len(run["dev_accuracy"]) + 1), run["dev_accuracy"], marker="o", label=run["path"])
+        learning.set_xlabel("epoch")
+        learning.set_ylabel("dev accuracy (20 tasks)")
+        learning.legend(fontsize=7)
+    print(f"Wrote {RESULTS}/babi20_epoch.json and babi20_epoch.png")
+
+
+if __name__ == "__main__":
+    app.run(main)
