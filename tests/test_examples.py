@@ -147,34 +147,51 @@ OFFICIAL_DIR = os.path.join(ROOT, "tests", "data", "babi")  # a few stories of o
 
 
 @only_torch_unless_slow
-def test_babi_long_trains_one_model_on_several_official_tasks_as_written_and_reports_each(tmp_path):
-    # Segments of 32 sentences: stories as written come in batches of 32 or 64 (JAX compiles a step for each).
+@pytest.mark.parametrize("model", ["memory", "full_attention"])
+def test_babi_long_trains_one_model_on_several_official_tasks_as_written_and_reports_each(tmp_path, model):
+    # The memory writes each story once and answers its questions along it (segments of 4 sentences); full
+    # attention reads one story per question (segments of 32: batches of 32 or 64 sentences).
+    segment_length = 4 if model == "memory" else 32
     metrics = babi_long.run(
         task="2,8,19",
         length=0,
         data_dir=OFFICIAL_DIR,
+        model=model,
         num_slots=2,
-        segment_length=32,
+        segment_length=segment_length,
         hidden_dim=8,
         reader_hops=2,
         epochs=2,
         train_examples=24,
-        test_examples=3,
+        test_examples=5,
+        dev_fraction=0.2,
         batch_size=3,
         output_dir=str(tmp_path),
         export=False,
         verbose=0,
     )
-    assert metrics["test_examples_by_task"] == {"2": 3, "8": 3, "19": 3}
+    # 5 questions a task: one story of tasks 2 and 8 (5 questions each), and all 3 of task 19's (one each). One
+    # story per question tests whole batches only: 12 of the 13 questions, in batches of 3.
+    counts = {"2": 5, "8": 5, "19": 3 if model == "memory" else 2}
+    assert metrics["test_examples_by_task"] == counts
     by_task = [metrics["accuracy_by_task"][t] for t in ("2", "8", "19")]
     assert metrics["accuracy"] == pytest.approx(np.mean(by_task))
     for t, report in metrics["depth_by_task"].items():  # each task's accuracy by quarter covers its questions
-        assert report["accuracy"] == metrics["accuracy_by_task"][t] and sum(report["test_examples_by_depth"]) == 3
-    # As written: no distractors, padded to the longest story (50 sentences) in whole segments, no warm-up.
-    assert metrics["config"]["length"] == 64 and metrics["config"]["warmup_epochs"] == 0
+        assert report["accuracy"] == metrics["accuracy_by_task"][t]
+        assert sum(report["test_examples_by_depth"]) == counts[t]
+    # As written: no distractors, no warm-up, padded to the longest story (50 sentences) in whole segments, or
+    # with the story pass to the longest story laid out with every question at a segment boundary.
+    stories = [
+        babi.group_by_story(babi.read_babi_task(OFFICIAL_DIR, t, s)) for t in (2, 8, 19) for s in ("train", "test")
+    ]
+    laid_out = max(len(babi.story_layout(story, 4)[0]) for split in stories for story in split)
+    assert metrics["config"]["length"] == (laid_out if model == "memory" else 64) > 50
+    assert metrics["config"]["warmup_epochs"] == 0
     vectorizer = babi.BabiVectorizer.from_layer(keras.saving.load_model(str(tmp_path / "model.keras")).text_vectorizer)
     assert {"n,w", "apple,milk"} & set(vectorizer.answers) and metrics["config"]["max_words"] == vectorizer.max_words
-    assert len(metrics["learning_curve"]) == 2
+    # The learning curve reads the dev split: a fifth of each task's training stories, none of the test's.
+    assert len(metrics["learning_curve"]) == 2 and "val_accuracy" in metrics["learning_curve"][-1]
+    assert metrics["learning_curve"][0]["epoch_seconds"] > 0
 
 
 @only_torch_unless_slow

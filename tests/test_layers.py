@@ -260,3 +260,16 @@ def test_sentence_vectorizer_ids_and_its_vocabularies_travel_inside_the_model_fi
     assert model.jit_compile == plain.jit_compile
     with pytest.raises(TypeError, match="`text_vectorizer` must be"):
         keras_rm.RehearsalMemoryModel(encoder, num_classes=2, text_vectorizer=object())
+
+
+def test_warmup_halving_schedule_rises_then_halves_and_serializes():
+    from keras_rm.schedules import WarmupHalving, learning_rate_schedule
+
+    schedule = learning_rate_schedule(1e-2, warmup_steps=10, halve_every=100)
+    rate = lambda step: float(ops.convert_to_numpy(schedule(step)))  # noqa: E731
+    np.testing.assert_allclose([rate(0), rate(4), rate(9)], [1e-3, 5e-3, 1e-2], rtol=1e-5)
+    np.testing.assert_allclose([rate(109), rate(110), rate(310)], [1e-2, 5e-3, 1.25e-3], rtol=1e-5)
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
+    assert isinstance(again, WarmupHalving) and again.get_config() == schedule.get_config()
+    with pytest.raises(ValueError, match="`halve_every` must be a positive"):
+        WarmupHalving(1e-3, 10, 0)
