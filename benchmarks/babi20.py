@@ -90,6 +90,7 @@ def run_one(model, seed):
         "dev_fraction": FLAGS.dev_fraction,
         "learning_rate": FLAGS.learning_rate,
         "learning_rate_halving": FLAGS.learning_rate_halving,
+        "keep_backup": True,  # a later invocation with more --epochs trains on from the last one
         **MODELS[model],
     }
     if settings["model"] == "memory":

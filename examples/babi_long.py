@@ -145,6 +145,10 @@ FLAG_HELP = {
         "Output directory of an earlier run: start from its model.keras and the vocabularies it holds (e.g. "
         "train on short stories, then go on with longer ones); model flags are then ignored.",
     ),
+    "keep_backup": (
+        "Keep the backup of the last epoch when the run ends: the same command with more --epochs then trains on "
+        "from there (as one longer run would, learning-rate schedule included) and tests again."
+    ),
     "resume": (
         "Go on from the backup an interrupted run left in output_dir/backup (--noresume deletes it and starts over)."
     ),
@@ -240,6 +244,7 @@ def run(
     export=True,
     init_from=None,
     resume=True,
+    keep_backup=False,
     data_parallel=False,
     verbose=1,
 ):
@@ -461,7 +466,7 @@ def run(
         "resumed_after_epochs": start,
     }
     title = f"bAbI task{'s' if len(tasks) > 1 else ''} {task}, {'as written' if written else f'{length} sentences'}"
-    write_run(net, metrics, output_dir, export, f"{title}, {model}")
+    write_run(net, metrics, output_dir, export, f"{title}, {model}", keep_backup=keep_backup)
     return metrics
 
 

@@ -9,9 +9,10 @@ from keras_rm.pipelines.data import collect_finished_iterators
 from keras_rm.pipelines.plotting import figure, quarter_axis
 
 
-def write_run(net, metrics, output_dir, export, title=None):
+def write_run(net, metrics, output_dir, export, title=None, keep_backup=False):
     """Writes a finished run: `model.keras`, `saved_model/` (if `export`), `metrics.json`, the plot of accuracy by
-    depth (given a `title`); drops the backup."""
+    depth (given a `title`); drops the backup unless `keep_backup` (a later run with more epochs then goes on from
+    it)."""
     import keras_rm
 
     net.save(os.path.join(output_dir, "model.keras"))
@@ -21,7 +22,8 @@ def write_run(net, metrics, output_dir, export, title=None):
         json.dump(metrics, f, indent=2)
     if title is not None:
         plot_accuracy_by_depth(metrics, title, os.path.join(output_dir, "accuracy_by_depth.png"))
-    shutil.rmtree(backup_dir(output_dir), ignore_errors=True)
+    if not keep_backup:
+        shutil.rmtree(backup_dir(output_dir), ignore_errors=True)
 
 
 def depth_table(metrics):
