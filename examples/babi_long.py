@@ -311,16 +311,16 @@ def run(
         return examples
 
     def draw_stories(split, count, epoch_seed):
-        """About `count` questions of every task as whole stories (of an official file at most all of it), as
-        written: lists of a story's questions (`group_by_story`)."""
+        """About `count` questions of every task as whole stories, as written: lists of a story's questions
+        (`group_by_story`). As many stories every epoch (`count` over the task's questions per story; of an
+        official file at most all of them), so that every epoch has as many batches."""
         rng = np.random.default_rng(epoch_seed)
         drawn = []
         for t in tasks:
             source = official[split][t] if official else generate_babi(t, count, story_length, seed=epoch_seed)
             groups = group_by_story([as_written(e) for e in source])
-            order = rng.permutation(len(groups))
-            asked = np.cumsum([len(groups[i]) for i in order])
-            drawn += [groups[i] for i in order[: max(1, np.searchsorted(asked, count, side="right"))]]
+            stories = min(len(groups), max(1, round(count * len(groups) / len(source))))
+            drawn += [groups[i] for i in rng.permutation(len(groups))[:stories]]
         return drawn
 
     test_length = test_length or length
