@@ -132,6 +132,10 @@ FLAG_HELP = {
         "Stories as written (--length=0), memory model: write each story once and answer every question it asks "
         "from the memory at its place (--nostory_pass: one example per question, its story read up to it)."
     ),
+    "bucket": (
+        "Stories as written: batches of stories of like length, each padded to its own longest (JAX, torch); "
+        "--nobucket pads every batch to the longest story of all, as TensorFlow always does."
+    ),
     "dev_fraction": (
         "Share of each official training file's stories held out as a dev split: the learning curve is measured "
         "on it, and the test files are read once, at the end (0: the curve reads the test set, for reporting only)."
@@ -237,6 +241,7 @@ def run(
     learning_rate_warmup=500,
     learning_rate_halving=0,
     story_pass=True,
+    bucket=True,
     dev_fraction=0.0,
     max_words=None,
     seed=0,
@@ -379,13 +384,20 @@ def run(
             schedule = keras_rm.schedules.learning_rate_schedule(
                 learning_rate, learning_rate_warmup, learning_rate_halving * steps_per_epoch
             )
-            net.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
+            # Several questions a story: the task loss is the mean over the real questions (padded ones weigh 0),
+            # not over every slot of the question axis.
+            loss = (
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight")
+                if story_pass
+                else "auto"
+            )
+            net.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=loss)
             # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
             net.build({"items": (None, length, vectorizer.max_words), "query": (None, vectorizer.max_words)})
 
     # Stories as written (2 to 90 sentences) train in batches of like length, padded to whole segments; TensorFlow's
     # trainer traces one step for every length (a second one fails), so there every story is padded to `length`.
-    bucket = segment_length if written and keras.config.backend() != "tensorflow" else None
+    bucket = segment_length if written and bucket and keras.config.backend() != "tensorflow" else None
 
     def without_depth(data):
         return data.map(lambda x, y, *meta: (x, y, meta[0]) if story_pass else (x, y))
