@@ -12,9 +12,9 @@ questions. A task is failed when its test error is above 5%.
 Every model x seed runs `examples/babi_long.py --task=all --length=0` in its
 own process (`--backend`, `--jobs` at a time); the memory (no rehearsal) and
 full attention (a Transformer over the whole story, the upper bound) see the
-same questions, epochs and seeds. The memory writes each story once and
-answers its questions along it (`--story_pass`; `--nostory_pass`: one story
-per question, as full attention). `--dev_fraction` of each training file's
+same questions, epochs and seeds, one story per question (with
+`--story_pass` the memory writes each story once and answers its questions
+along it). `--dev_fraction` of each training file's
 stories are held out for the learning curve; the test files are read at the
 end. A run keeps its last backup: the same command with more `--epochs`
 trains on from where the last one ended, learning-rate schedule included. A run already finished with the same settings
@@ -64,10 +64,8 @@ flags.DEFINE_integer("num_slots", 16, "Memory slots.")
 flags.DEFINE_integer("reader_hops", 2, "Attention hops of the memory's reader (tasks 2, 3 chain facts).")
 flags.DEFINE_integer("hidden_dim", 64, "Width of sentences and slots.")
 flags.DEFINE_integer("batch_size", 32, "Batch size (stories with the story pass, questions without).")
-flags.DEFINE_integer(
-    "segment_length", 4, "Sentences per memory segment (the stories' stretches between questions are 1-4)."
-)
-flags.DEFINE_bool("story_pass", True, "The memory writes each story once and answers its questions along it.")
+flags.DEFINE_integer("segment_length", 16, "Sentences per memory segment (4 suits --story_pass).")
+flags.DEFINE_bool("story_pass", False, "The memory writes each story once and answers its questions along it.")
 flags.DEFINE_float("dev_fraction", 0.1, "Share of each training file's stories held out for the learning curve.")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam's learning rate after the warm-up.")
 flags.DEFINE_integer("learning_rate_halving", 0, "Epochs between halvings of the learning rate (0: constant).")

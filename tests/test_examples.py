@@ -157,6 +157,7 @@ def test_babi_long_trains_one_model_on_several_official_tasks_as_written_and_rep
         length=0,
         data_dir=OFFICIAL_DIR,
         model=model,
+        story_pass=True,  # the memory's; full attention reads one story per question
         num_slots=2,
         segment_length=segment_length,
         hidden_dim=8,
