@@ -14,10 +14,10 @@ own process (`--backend`, `--jobs` at a time); the memory (no rehearsal) and
 full attention (a Transformer over the whole story, the upper bound) see the
 same questions, epochs and seeds, one story per question (with
 `--story_pass` the memory writes each story once and answers its questions
-along it). `--dev_fraction` of each training file's
-stories are held out for the learning curve; the test files are read at the
-end. A run keeps its last backup: the same command with more `--epochs`
-trains on from where the last one ended, learning-rate schedule included. A run already finished with the same settings
+along it). `--dev_fraction` of each training file's stories are held out for
+the learning curve; the test files are read at the end. A run keeps its last
+backup: the same command with more `--epochs` trains on from where the last
+one ended, learning-rate schedule included. A run already finished with the same settings
 is read back, and an interrupted run goes on after its last finished epoch,
 so a stopped benchmark goes on where it stopped; the runs of other seeds already
 in babi20.json with the same settings are kept beside the new ones. Writes

@@ -15,8 +15,8 @@ Prints, per path: sentences written an epoch (as written, and with the
 padding to whole segments), the seconds of each epoch's training steps (the
 first ones hold tracing and compiling: JAX compiles a step for every batch
 shape it meets), questions per second over the last epoch, and the dev
-accuracy after each epoch (so the speed is not bought with learning). Writes benchmarks/results/babi20_epoch.json and
-babi20_epoch.png.
+accuracy after each epoch (so the speed is not bought with learning).
+Writes benchmarks/results/babi20_epoch.json and babi20_epoch.png.
 """
 
 import os
@@ -29,16 +29,19 @@ from keras_rm.pipelines.plotting import figure
 
 # Batches: 32 questions (0.6), or 8 stories (about 25 questions: as many optimizer steps an epoch).
 PATHS = {
-    "one story per question, segments of 16 (0.6)": {"story_pass": False, "segment_length": 16, "batch_size": 32},
-    "one pass per story, segments of 4": {"story_pass": True, "segment_length": 4, "batch_size": 8},
-    "one pass per story, segments of 8": {"story_pass": True, "segment_length": 8, "batch_size": 8},
+    "per_question_16": (
+        "one story per question, segments of 16 (0.6)",
+        dict(story_pass=False, segment_length=16, batch_size=32),
+    ),
+    "story_pass_4": ("one pass per story, segments of 4", dict(story_pass=True, segment_length=4, batch_size=8)),
+    "story_pass_8": ("one pass per story, segments of 8", dict(story_pass=True, segment_length=8, batch_size=8)),
 }
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Folder of the official bAbI files of the 20 tasks (e.g. en-10k).")
 flags.DEFINE_integer("train_examples", 10000, "Training questions per task and epoch (10,000: all of en-10k).")
 flags.DEFINE_integer("epochs", 3, "Epochs per path (the first compiles).")
-flags.DEFINE_list("paths", list(PATHS), "Paths measured, of the names above (the first is the baseline).")
+flags.DEFINE_list("paths", list(PATHS), f"Paths measured, of {list(PATHS)} (the first is the baseline).")
 flags.DEFINE_integer("seed", 0, "Seed of both runs.")
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the runs.")
 flags.DEFINE_string("runs_dir", "output/babi20_epoch", "Where each run's output directory goes.")
@@ -63,6 +66,7 @@ def sentences_written(data_dir, segment_length, story_pass):
 
 
 def run_path(name):
+    label, path = PATHS[name]
     settings = {
         "task": "all",
         "length": 0,
@@ -75,20 +79,17 @@ def run_path(name):
         "num_slots": 16,
         "reader_hops": 2,
         "hidden_dim": 64,
-        **PATHS[name],
+        **path,
     }
-    slug = ("story_pass" if PATHS[name]["story_pass"] else "per_question") + f"_{PATHS[name]['segment_length']}"
     metrics = run_example(
-        "babi_long.py", settings, os.path.join(ROOT, FLAGS.runs_dir, slug), FLAGS.backend, os.cpu_count()
+        "babi_long.py", settings, os.path.join(ROOT, FLAGS.runs_dir, name), FLAGS.backend, os.cpu_count()
     )
     curve = metrics["learning_curve"]
     seconds = [row["epoch_seconds"] for row in curve]
     questions = curve[0]["questions"]
-    real, padded = sentences_written(
-        settings["data_dir"], **{k: PATHS[name][k] for k in ("segment_length", "story_pass")}
-    )
+    real, padded = sentences_written(settings["data_dir"], path["segment_length"], path["story_pass"])
     return {
-        "path": name,
+        "path": label,
         "settings": settings,
         "questions_per_epoch": questions,
         "epoch_seconds": seconds,
