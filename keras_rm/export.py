@@ -13,8 +13,6 @@ import tempfile
 import keras
 
 from keras_rm.layers.item_encoder import ItemEncoder
-from keras_rm.models.full_attention_model import FullAttentionModel
-from keras_rm.models.rehearsal_memory_model import RehearsalMemoryModel
 
 # Endpoints serve, nobody differentiates them: JAX's converter then saves no custom gradients (whose absence
 # TensorFlow warns about, three times, when the SavedModel is loaded).
@@ -43,7 +41,8 @@ def export_saved_model(model, path, verbose=False):
       "answer"}` (string `(batch,)`; `answer` is the answer word).
       Tokenisation and lookup run inside the graph.
 
-    A `RehearsalMemoryModel` gets all four; the rehearsal decoder, sampler and
+    The model names the endpoints it has (`serving_endpoints`): a
+    `RehearsalMemoryModel` gets all four; the rehearsal decoder, sampler and
     teacher (training only) are not exported. A `FullAttentionModel` gets
     `serve` only. Under TensorFlow and JAX the model is exported in this
     process; under torch it is saved as `.keras` and exported by a
@@ -70,10 +69,10 @@ def export_saved_model(model, path, verbose=False):
     logits = served.answer(memory, query)["logits"]
     ```
     """
-    if not isinstance(model, (RehearsalMemoryModel, FullAttentionModel)):
+    if not getattr(model, "serving_endpoints", ()):
         raise TypeError(
-            "`model` must be a keras_rm.RehearsalMemoryModel or keras_rm.FullAttentionModel. "
-            f"Received: {type(model).__name__}"
+            "`model` must be a keras_rm model that serves, such as keras_rm.RehearsalMemoryModel or "
+            f"keras_rm.FullAttentionModel. Received: {type(model).__name__}"
         )
     if not model.built:
         raise ValueError(
@@ -84,7 +83,7 @@ def export_saved_model(model, path, verbose=False):
     if keras.config.backend() == "torch":
         return _export_in_tensorflow_process(model, path, verbose)
     archive = keras.export.ExportArchive()
-    for layer in inference_layers(model):
+    for layer in model.inference_layers():
         archive.track(layer)
     items, query = input_specs(model)
     mask = keras.InputSpec(shape=items.shape[:2], dtype="bool")
@@ -93,7 +92,7 @@ def export_saved_model(model, path, verbose=False):
         return {"logits": model({"items": items, "item_mask": item_mask, "query": query}, training=False)}
 
     archive.add_endpoint("serve", serve, [items, mask, query], **SERVING)
-    if isinstance(model, RehearsalMemoryModel):
+    if "write" in model.serving_endpoints:
         _add_streaming_endpoints(archive, model, items, query)
     if not id_encoders(model):
         archive.write_out(path, verbose=verbose)
@@ -162,13 +161,6 @@ def _save_checking_ids(model, source, path):
         signatures[name] = function.get_concrete_function()
     signatures["serving_default"] = signatures["serve"]
     tf.saved_model.save(module, path, signatures=signatures)
-
-
-def inference_layers(model):
-    """The layers a served model runs (a memory model's rehearsal left out)."""
-    if isinstance(model, FullAttentionModel):
-        return [model]
-    return model.inference_layers()
 
 
 def takes_ids(encoder):

@@ -28,9 +28,32 @@ ADDED = (
     ("0.4", "TeacherSampler", "positions", False),
 )
 
-# (version that nested them, class, the argument that holds them now, the class it holds): files of earlier
-# versions hold that class's arguments flat, beside the class's own (the rehearsal's: `REHEARSAL_ARGUMENTS`).
-NESTED = (("0.6", "RehearsalMemoryModel", "rehearsal", "Rehearsal"),)
+# The rehearsal's arguments as files of 0.1-0.5 hold them: flat, beside the memory model's own.
+FLAT_REHEARSAL = (
+    "recollection_weight",
+    "familiarity_weight",
+    "teacher_weight",
+    "rehearsal_warmup",
+    "sampler",
+    "num_fragments",
+    "fragment_length",
+    "mask_ratio",
+    "mask_selection",
+    "corruption_ratio",
+    "num_negatives",
+    "recollection",
+    "temperature",
+    "sampler_temperature",
+    "teacher_hops",
+    "teacher_positions",
+    "uniform_mix",
+    "decoder_layers",
+    "decoder_width",
+)
+
+# (version that nested them, class, the argument that holds them now, the class it holds, the arguments files of
+# earlier versions hold flat, beside the class's own).
+NESTED = (("0.6", "RehearsalMemoryModel", "rehearsal", "Rehearsal", FLAT_REHEARSAL),)
 
 # (version of the new name, class, old name, new name).
 RENAMED = (
@@ -62,20 +85,12 @@ def upgrade_config(cls, config):
     return _upgrade({klass.__name__ for klass in cls.__mro__}, config)
 
 
-def nested_arguments(name):
-    """The arguments of the nested class `name` that files before it was nested hold flat."""
-    from keras_rm.layers.rehearsal import REHEARSAL_ARGUMENTS  # (here: that module reads this one)
-
-    return {"Rehearsal": REHEARSAL_ARGUMENTS}[name]
-
-
 def _upgrade(names, config):
     config = dict(config)
     for _, owner, old, new in RENAMED:
         if owner in names and old in config:
             config[new] = config.pop(old)
-    for _, owner, argument, nested in NESTED:
-        keys = nested_arguments(nested)
+    for _, owner, argument, nested, keys in NESTED:
         if owner in names and argument not in config and any(key in config for key in keys):
             config[argument] = _upgrade({nested}, {key: config.pop(key) for key in keys if key in config})
     for _, owner, argument, value in ADDED:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import keras_rm
-from keras_rm.export import export_saved_model, inference_layers
+from keras_rm.export import export_saved_model
 
 LENGTH, SEGMENT, WORDS, VOCABULARY = 24, 8, 3, 20
 WORD_LIST, ANSWERS = [f"w{i}" for i in range(VOCABULARY - 2)], ["north", "south", "east", "west"]
@@ -150,7 +150,7 @@ def test_served_ids_outside_the_vocabulary_fail_naming_the_input(memory_export, 
 def test_rehearsal_parts_are_not_exported(memory_export):
     model, path, _, _ = memory_export
     served = load(path)
-    inference = sum(len(layer.weights) for layer in inference_layers(model))
+    inference = sum(len(layer.weights) for layer in model.inference_layers())
     assert len(served.variables) == inference < len(model.weights)
 
 

@@ -1,5 +1,6 @@
 """`pip install .`: one top-level import name, `keras_rm`, that imports from the wheel alone on this backend."""
 
+import pathlib
 import subprocess
 import sys
 import zipfile
@@ -41,3 +42,56 @@ def test_the_wheel_adds_only_keras_rm_and_its_subpackages_import_from_it(tmp_pat
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == f"{BACKEND} 0.5.0"
+
+
+def keras_rm_imports():
+    """`{module: modules of keras_rm it imports}` for every module of the package, read from the source: imports
+    inside functions count too. (`keras_rm.pipelines` and `keras_rm.tuning` have folders of their own.)"""
+    import ast
+    import importlib.util
+
+    files = {}
+    for package in ("keras_rm", "keras_rm.pipelines", "keras_rm.tuning"):
+        folder = pathlib.Path(importlib.util.find_spec(package).submodule_search_locations[0])
+        for path in folder.rglob("*.py"):
+            parts = path.relative_to(folder).with_suffix("").parts
+            name = ".".join((package,) + (parts[:-1] if parts[-1] == "__init__" else parts))
+            files.setdefault(name, path)
+    imports = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from the package, `level - 1` packages up
+                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base]).strip(".")
+                # `from package import module` imports the module; `from module import name`, the module.
+                found.update(
+                    f"{base}.{alias.name}" if f"{base}.{alias.name}" in files else base for alias in node.names
+                )
+        imports[name] = {module for module in found if module in files and module != name}
+    return imports
+
+
+def test_no_module_of_keras_rm_imports_itself_back():
+    """The package is layered (blocks, memory, rehearsal, models, export): no chain of imports comes back."""
+    imports = keras_rm_imports()
+    assert {"keras_rm.layers.rehearsal", "keras_rm.pipelines.babi.reader"} <= set(imports)
+    assert "keras_rm.layers.memory_update" in imports["keras_rm.layers.memory_machine"]
+    circles, done = [], set()
+
+    def visit(module, chain):
+        for imported in sorted(imports[module]):
+            if imported in chain:
+                circles.append(" -> ".join(chain[chain.index(imported) :] + [imported]))
+            elif imported not in done:
+                visit(imported, chain + [imported])
+        done.add(module)
+
+    for module in sorted(imports):
+        if module not in done:
+            visit(module, [module])
+    assert not circles, "Import circles:\n" + "\n".join(circles)

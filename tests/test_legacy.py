@@ -1,7 +1,7 @@
 """`keras_rm.legacy`: what files of older versions mean by the arguments they do not name."""
 
 import keras_rm
-from keras_rm.legacy import ADDED, NESTED, RENAMED, nested_arguments, upgrade_config
+from keras_rm.legacy import ADDED, NESTED, RENAMED, upgrade_config
 
 
 def test_a_missing_argument_takes_the_value_of_the_version_that_lacked_it():
@@ -38,9 +38,9 @@ def test_every_row_names_a_class_and_an_argument_it_takes():
         assert argument in inspect.signature(classes[owner].__init__).parameters, (owner, argument)
     for _, owner, _, new in RENAMED:
         assert new in inspect.signature(classes[owner].__init__).parameters, (owner, new)
-    for _, owner, argument, nested in NESTED:
+    for _, owner, argument, nested, flat in NESTED:
         assert argument in inspect.signature(classes[owner].__init__).parameters, (owner, argument)
-        assert set(nested_arguments(nested)) <= set(inspect.signature(classes[nested].__init__).parameters), nested
+        assert set(flat) <= set(inspect.signature(classes[nested].__init__).parameters), nested
 
 
 def test_renamed_methods_warn_and_answer_as_the_new_names():

@@ -47,6 +47,8 @@ class FullAttentionModel(TaskModel):
     ```
     """
 
+    serving_endpoints = ("serve",)
+
     def __init__(
         self,
         item_encoder,

@@ -243,6 +243,7 @@ class RehearsalMemoryModel(TaskModel):
         )
 
     input_keys = TaskModel.input_keys + ("query_position",)
+    serving_endpoints = ("serve", "initial_memory", "write", "answer")
 
     def check_inputs(self, inputs):
         inputs = super().check_inputs(inputs)

@@ -101,6 +101,9 @@ class TaskModel(KerasWorkarounds):
     # Inputs --------------------------------------------------------------
 
     input_keys = INPUT_KEYS  # the keys the input dict may hold
+    # The SavedModel endpoints `export` writes: "serve" (the whole sequence), and for a model that streams,
+    # "initial_memory", "write" and "answer" too. None: the model is not exported.
+    serving_endpoints = ()
 
     def check_inputs(self, inputs):
         """Validates the input dict; returns it."""
@@ -250,6 +253,10 @@ class TaskModel(KerasWorkarounds):
         from keras_rm.export import export_saved_model
 
         export_saved_model(self, str(filepath), verbose=bool(verbose))
+
+    def inference_layers(self):
+        """The layers inference runs, what `export` keeps: the whole model, unless a subclass leaves some out."""
+        return [self]
 
     # Serialization ---------------------------------------------------------
 
