@@ -266,6 +266,11 @@ def test_fit_on_several_questions_a_row_weighs_out_padded_questions():
     np.testing.assert_allclose(noisy[0], first["loss"], rtol=1e-5)
     history = model.fit(x, y, sample_weight=weights, batch_size=BATCH, epochs=3, verbose=0).history
     assert history["loss"][-1] < history["loss"][0]
+    # The accuracy counts the real questions alone: a padded question answered wrong changes nothing.
+    answers = model.predict(x, verbose=0).argmax(-1)
+    wrong_padding = np.stack([Y, (answers[:, 1] + 1) % 4], axis=1)
+    logs = model.evaluate(x, wrong_padding, sample_weight=weights, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["accuracy"], np.mean(answers[:, 0] == Y), atol=1e-6)
 
 
 def test_save_and_load_keeps_predictions_and_training_state(trained, tmp_path):

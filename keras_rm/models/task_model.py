@@ -235,13 +235,17 @@ class TaskModel(KerasWorkarounds):
 
     def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
         """Configures training; `"auto"` picks Adam(1e-3) with gradients clipped to norm 1, the task's logits loss
-        and its metrics. (The clipping guards the recurrence over many segments against exploding gradients.)"""
+        and its metrics. (The clipping guards the recurrence over many segments against exploding gradients.)
+
+        The `"auto"` metrics are weighted by `sample_weight` (Keras' `weighted_metrics`), as the loss is: padded
+        questions (weight 0) do not count. Keras' plain `metrics` ignore sample weights."""
         if optimizer == "auto":
             optimizer = keras.optimizers.Adam(1e-3, clipnorm=1.0)
         if loss == "auto":
             loss = task_loss(self.task)
         if metrics == "auto":
-            metrics = task_metrics(self.task)
+            metrics = None
+            kwargs.setdefault("weighted_metrics", task_metrics(self.task))
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
     def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
