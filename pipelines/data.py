@@ -1,4 +1,4 @@
-"""The `tf.data` plumbing shared by the pipelines: Python rows in, vectorised batches with static shapes out."""
+"""The `tf.data` plumbing shared by the pipelines: Python rows or whole numpy batches in, `tf.data` batches out."""
 
 import atexit
 import gc
@@ -40,3 +40,13 @@ def batches_from_rows(rows, signature, count, batch_size, vectorize, shuffle=Fal
         data = data.shuffle(shuffle_buffer or count, seed=seed, reshuffle_each_iteration=True)
     data = data.batch(batch_size, drop_remainder=True)
     return data.map(vectorize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def dataset_of_batches(batches, signature, count):
+    """A `tf.data.Dataset` of the batches the generator function `batches` yields: nested numpy arrays matching
+    `signature` (`tf.TensorSpec`s), `count` of them. Each is built while the model trains on the ones before
+    (prefetched); a new iteration (epoch) calls `batches` again."""
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    return data.apply(tf.data.experimental.assert_cardinality(count)).prefetch(tf.data.AUTOTUNE)

@@ -34,6 +34,39 @@ class Vocabularies:
 
         self.words, self.answers = list(words), list(answers)
         self.layer = SentenceVectorizer(max_words=self.max_words, vocabulary=self.words, answers=self.answers)
+        self._vectorised = {"sentences": {}, "words": {}, "answers": {}}
+
+    def sentence_ids(self, sentences):
+        """Word ids of `sentences` as `layer` gives them: int32 numpy `(len(sentences), max_words)`.
+
+        Each distinct sentence is vectorised once and kept, so a data set read
+        again (every epoch draws its batches anew) costs no text processing.
+        """
+        return self._lookup("sentences", sentences, self.layer).reshape(len(sentences), self.max_words)
+
+    def word_ids(self, words):
+        """Ids of single `words` (int32 numpy `(len(words),)`), kept as `sentence_ids` keeps sentences'."""
+        return self._lookup("words", words, self.layer.words)
+
+    def answer_ids(self, answers):
+        """Answer classes of `answers` (int32 numpy `(len(answers),)`), kept as `sentence_ids` keeps sentences'."""
+        return self._lookup("answers", answers, self.layer.answer_classes)
+
+    def vectorise_once(self, sentences=(), words=(), answers=()):
+        """Vectorises every distinct sentence, word and answer given in one call each and keeps them: a data set
+        built from many examples then only looks them up (one call per story costs a hundred times more)."""
+        for ids, values in ((self.sentence_ids, sentences), (self.word_ids, words), (self.answer_ids, answers)):
+            ids(list(set(values)))
+
+    def _lookup(self, kind, values, vectorise):
+        import keras
+        import numpy as np
+
+        known = self._vectorised[kind]
+        new = [value for value in dict.fromkeys(values) if value not in known]
+        if new:
+            known.update(zip(new, keras.ops.convert_to_numpy(vectorise(new)).astype("int32")))
+        return np.asarray([known[value] for value in values], "int32")
 
     @property
     def vocabulary_size(self):

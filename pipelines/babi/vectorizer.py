@@ -1,6 +1,10 @@
 """`BabiVectorizer`: the vocabularies and the sentence- and token-level `tf.data` pipeline of long bAbI."""
 
-from keras_rm.pipelines.data import batches_from_rows
+import itertools
+
+import numpy as np
+
+from keras_rm.pipelines.data import dataset_of_batches
 from keras_rm.pipelines.text import Vocabularies, tokenize
 
 
@@ -122,7 +126,6 @@ class BabiVectorizer(Vocabularies):
                 question, 0 elsewhere (for `sampler="importance"`: rehearsal
                 of the facts the answer needs). Sentence items only.
         """
-        import numpy as np
         import tensorflow as tf
 
         if self.words is None:
@@ -131,48 +134,58 @@ class BabiVectorizer(Vocabularies):
             raise ValueError("`supporting` marks sentences: it needs sentence items (`tokens=False`).")
         if bucket and shuffle:
             raise ValueError("`shuffle` mixes the lengths of `bucket`'s batches: shuffle the examples beforehand.")
-        # Items are sentences (vectorised by the layer) or, with `tokens`, words (looked up one by one).
+        # Items are sentences or, with `tokens`, words; each distinct one is vectorised once (`sentence_ids`).
         stories = [self.token_story(e) if tokens else (e.story, e.depth) for e in examples]
-        length = length or max(len(story) for story, _ in stories)
-        order, padded = np.arange(len(examples)), np.full(len(examples), length)
+        longest = max(len(story) for story, _ in stories)
+        length = length or longest
+        if longest > length:
+            raise ValueError(f"A story has {longest} items, more than `length` = {length}.")
+        self.vectorise_once(
+            sentences=[e.question for e in examples] + ([] if tokens else [s for story, _ in stories for s in story]),
+            words=[w for story, _ in stories for w in story] if tokens else (),
+            answers=[e.answer for e in examples],
+        )
+        whole = len(examples) // batch_size * batch_size
         if bucket:
             # Batches of consecutive stories in length order, each padded to a multiple of `bucket`, shuffled.
-            order = np.argsort([len(story) for story, _ in stories], kind="stable")
-            batches = order[: len(order) // batch_size * batch_size].reshape(-1, batch_size)
-            batches = batches[np.random.default_rng(seed).permutation(len(batches))]
-            order = batches.reshape(-1)
-            longest = np.asarray([max(len(stories[i][0]) for i in batch) for batch in batches])
-            padded = np.repeat(-(-longest // bucket) * bucket, batch_size)
+            order = np.argsort([len(story) for story, _ in stories], kind="stable")[:whole].reshape(-1, batch_size)
+            bucketed = order[np.random.default_rng(seed).permutation(len(order))]
+        epochs = itertools.count()
 
-        def rows():
-            for i, target in zip(order, padded):
-                e, (story, depth) = examples[i], stories[i]
-                if len(story) > length:
-                    raise ValueError(f"A story has {len(story)} items, more than `length` = {length}.")
-                row = story + [""] * (target - len(story)), e.question, e.answer, -1.0 if depth is None else depth
+        def batches():
+            if bucket:
+                return bucketed
+            order = np.arange(len(examples))
+            if shuffle:  # a new order every epoch (every iteration of the dataset)
+                order = np.random.default_rng([seed, next(epochs)]).permutation(len(examples))
+            return order[:whole].reshape(-1, batch_size)
+
+        item_shape = () if tokens else (self.max_words,)
+
+        def make(batch):
+            target = -(-max(len(stories[i][0]) for i in batch) // bucket) * bucket if bucket else length
+            items = np.zeros((batch_size, target) + item_shape, np.int32)
+            importance = np.zeros((batch_size, target), np.float32)
+            for row, i in enumerate(batch):
+                story = stories[i][0]
+                items[row, : len(story)] = self.word_ids(story) if tokens else self.sentence_ids(story)
                 if supporting:
-                    marks = np.zeros(target, np.float32)
-                    marks[list(e.supporting)] = 1.0
-                    row += (marks,)
-                yield row
-
-        signature = (
-            tf.TensorSpec((None if bucket else length,), tf.string),
-            tf.TensorSpec((), tf.string),
-            tf.TensorSpec((), tf.string),
-            tf.TensorSpec((), tf.float32),
-        )
-        if supporting:
-            signature += (tf.TensorSpec((None if bucket else length,), tf.float32),)
-
-        def vectorize(story, question, answer, depth, *marks):
-            items = tf.cast(self.layer.words(story), tf.int32) if tokens else self.layer(story)
-            inputs = {"items": items, "query": self.layer(question)}
+                    importance[row, list(examples[i].supporting)] = 1.0
+            inputs = {"items": items, "query": self.sentence_ids([examples[i].question for i in batch])}
             if supporting:
-                inputs["importance"] = marks[0]
-            return inputs, self.layer.answer_classes(answer), depth
+                inputs["importance"] = importance
+            depths = np.asarray([-1.0 if stories[i][1] is None else stories[i][1] for i in batch], np.float32)
+            return inputs, self.answer_ids([examples[i].answer for i in batch]), depths
 
-        return batches_from_rows(rows, signature, len(order), batch_size, vectorize, shuffle, seed)
+        steps = None if bucket else length
+        inputs = {
+            "items": tf.TensorSpec((batch_size, steps) + item_shape, tf.int32),
+            "query": tf.TensorSpec((batch_size, self.max_words), tf.int32),
+        }
+        if supporting:
+            inputs["importance"] = tf.TensorSpec((batch_size, steps), tf.float32)
+        signature = (inputs, tf.TensorSpec((batch_size,), tf.int32), tf.TensorSpec((batch_size,), tf.float32))
+        return dataset_of_batches(lambda: (make(batch) for batch in batches()), signature, whole // batch_size)
 
     def story_dataset(
         self, stories, batch_size, segment_length, bucket=True, seed=0, complete=False, length=None, questions=None
@@ -207,12 +220,16 @@ class BabiVectorizer(Vocabularies):
             questions: int. Without `bucket`: questions every story is padded
                 to. Defaults to the most a story asks.
         """
-        import numpy as np
         import tensorflow as tf
 
         if self.words is None:
             raise ValueError("Call `adapt(examples)` or `load(path)` before `story_dataset()`.")
         layouts = [story_layout(questions, segment_length) for questions in stories]
+        asked = [e for questions in stories for e in questions]
+        self.vectorise_once(
+            sentences=[e.question for e in asked] + [s for sentences, _ in layouts for s in sentences],
+            answers=[e.answer for e in asked],
+        )
         segments = np.asarray([len(sentences) // segment_length for sentences, _ in layouts])
         counts = np.asarray([len(questions) for questions in stories])
         order = np.random.default_rng(seed).permutation(len(stories))
@@ -226,62 +243,48 @@ class BabiVectorizer(Vocabularies):
             batches = batches[np.random.default_rng(seed).permutation(len(batches))]
 
         def padded(batch):
-            real = batch[batch >= 0]
             if not bucket:
                 return length or segments.max() * segment_length, questions or counts.max()
+            real = batch[batch >= 0]
             return round_up(segments[real].max()) * segment_length, round_up(counts[real].max())
 
-        filler = self.answers[0]
-
-        def rows():
-            for batch in batches:
-                target, asks = padded(batch)
-                for i in batch:
-                    sentences, positions = layouts[i] if i >= 0 else ([], [])
-                    asked = stories[i] if i >= 0 else []
-                    if len(sentences) > target or len(asked) > asks:
-                        raise ValueError(
-                            f"A story has {len(sentences)} sentences laid out and {len(asked)} questions, more than "
-                            f"`length` = {target} or `questions` = {asks}."
-                        )
-                    pad = asks - len(asked)
-                    yield (
-                        sentences + [""] * (target - len(sentences)),
-                        [e.question for e in asked] + [""] * pad,
-                        [e.answer for e in asked] + [filler] * pad,
-                        positions + [0] * pad,
-                        [1.0] * len(asked) + [0.0] * pad,
-                        [-1.0 if e.depth is None else e.depth for e in asked] + [-1.0] * pad,
-                        [e.task or 0 for e in asked] + [0] * pad,
-                    )
-
-        signature = (
-            tf.TensorSpec((None,), tf.string),
-            tf.TensorSpec((None,), tf.string),
-            tf.TensorSpec((None,), tf.string),
-            tf.TensorSpec((None,), tf.int32),
-            tf.TensorSpec((None,), tf.float32),
-            tf.TensorSpec((None,), tf.float32),
-            tf.TensorSpec((None,), tf.int32),
-        )
-
-        def vectorize(story, question, answer, position, weight, depth, task):
-            inputs = {"items": self.layer(story), "query": self.layer(question), "query_position": position}
-            return inputs, self.layer.answer_classes(answer), weight, {"depth": depth, "task": task}
-
-        data = batches_from_rows(rows, signature, batches.size, batch_size, vectorize)
-        if bucket:
-            return data
-        length, questions = padded(batches[0])  # the same for every batch: static shapes
-        return data.map(
-            lambda x, y, w, meta: (
-                {
-                    "items": tf.ensure_shape(x["items"], (batch_size, length, self.max_words)),
-                    "query": tf.ensure_shape(x["query"], (batch_size, questions, self.max_words)),
-                    "query_position": tf.ensure_shape(x["query_position"], (batch_size, questions)),
-                },
-                tf.ensure_shape(y, (batch_size, questions)),
-                w,
-                meta,
+        target, asks = padded(batches[0])
+        if not bucket and (segments.max() * segment_length > target or counts.max() > asks):
+            raise ValueError(
+                f"A story has {segments.max() * segment_length} sentences laid out or {counts.max()} questions, more "
+                f"than `length` = {target} or `questions` = {asks}."
             )
+
+        filler = self.answer_ids(self.answers[:1])[0]
+
+        def make(batch):
+            target, asks = padded(batch)
+            items = np.zeros((batch_size, target, self.max_words), np.int32)
+            query = np.zeros((batch_size, asks, self.max_words), np.int32)
+            answers, positions, tasks = (np.full((batch_size, asks), value, np.int32) for value in (filler, 0, 0))
+            weights, depths = (np.full((batch_size, asks), value, np.float32) for value in (0.0, -1.0))
+            for row, i in enumerate(batch[batch >= 0]):
+                (sentences, at), asked = layouts[i], stories[i]
+                n = len(asked)
+                items[row, : len(sentences)] = self.sentence_ids(sentences)
+                query[row, :n] = self.sentence_ids([e.question for e in asked])
+                answers[row, :n] = self.answer_ids([e.answer for e in asked])
+                positions[row, :n], weights[row, :n] = at, 1.0
+                depths[row, :n] = [-1.0 if e.depth is None else e.depth for e in asked]
+                tasks[row, :n] = [e.task or 0 for e in asked]
+            inputs = {"items": items, "query": query, "query_position": positions}
+            return inputs, answers, weights, {"depth": depths, "task": tasks}
+
+        steps, asks = (None, None) if bucket else (target, asks)  # without `bucket`: static shapes
+        questions_spec = tf.TensorSpec((batch_size, asks), tf.int32)
+        signature = (
+            {
+                "items": tf.TensorSpec((batch_size, steps, self.max_words), tf.int32),
+                "query": tf.TensorSpec((batch_size, asks, self.max_words), tf.int32),
+                "query_position": questions_spec,
+            },
+            questions_spec,
+            tf.TensorSpec((batch_size, asks), tf.float32),
+            {"depth": tf.TensorSpec((batch_size, asks), tf.float32), "task": questions_spec},
         )
+        return dataset_of_batches(lambda: (make(batch) for batch in batches), signature, len(batches))
