@@ -8,4 +8,4 @@ from keras_rm import distribute, export, layers, samplers, schedules
 from keras_rm.fragments import FamiliarityLoss
 from keras_rm.models import FullAttentionModel, RecurrentModel, RehearsalMemoryModel, TargetAttentionModel
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"

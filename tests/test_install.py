@@ -5,6 +5,7 @@ import subprocess
 import sys
 import zipfile
 
+import keras_rm
 from tests.testing import BACKEND, ROOT, only_torch_unless_slow, subprocess_env
 
 
@@ -41,7 +42,7 @@ def test_the_wheel_adds_only_keras_rm_and_its_subpackages_import_from_it(tmp_pat
         [sys.executable, "-c", code, str(target)], env=env, cwd=tmp_path, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == f"{BACKEND} 0.5.0"
+    assert done.stdout.strip().splitlines()[-1] == f"{BACKEND} {keras_rm.__version__}"
 
 
 def keras_rm_imports():
