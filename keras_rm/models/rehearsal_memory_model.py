@@ -394,13 +394,22 @@ class RehearsalMemoryModel(TaskModel):
         if self.total_loss_tracker is not None:
             self.total_loss_tracker.update_state(train_steps.unscale_loss(loss), sample_weight=batch_size)
         self.rehearsal.update_metrics(terms, batch_size, unscale=train_steps.unscale_loss)
-        return super().compute_metrics(x, y, y_pred, sample_weight)
+        return self._per_question_metrics(x, y, y_pred, sample_weight)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         # `evaluate` runs inference only: it reports no training-only term.
-        logs = super().compute_metrics(x, y, y_pred, sample_weight)
+        logs = self._per_question_metrics(x, y, y_pred, sample_weight)
         hidden = {tracker.name for tracker in [self.total_loss_tracker, *self.rehearsal.term_trackers] if tracker}
         return {name: value for name, value in logs.items() if name not in hidden}
+
+    def _per_question_metrics(self, x, y, y_pred, sample_weight):
+        """The compiled metrics, every question one sample. Rows of several questions (`query_position`) are
+        flattened first: Keras' metrics average each row's values, so a batch of few questions would weigh more
+        than one of many (the question axis varies between bucketed batches)."""
+        if isinstance(x, dict) and x.get("query_position") is not None:
+            y, y_pred = (ops.reshape(value, (-1, *value.shape[2:])) for value in (y, y_pred))
+            sample_weight = None if sample_weight is None else ops.reshape(sample_weight, (-1,))
+        return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def get_config(self):
         config = super().get_config()
