@@ -10,7 +10,27 @@ class KerasWorkarounds(keras.Model):
     behaviour it works around; when Keras changes, this is the one file to
     read again. Subclasses check their data by overriding `check_data`,
     which `fit`, `evaluate` and `predict` apply to what they are given.
+
+    Checked against Keras 3.15.1. What it reaches of Keras' private API
+    (`PRIVATE_KERAS`) is listed, and `tests/test_keras_workarounds.py` fails
+    on a Keras that no longer has it.
     """
+
+    # (owner, private attribute): each use is in this file, with its reason.
+    PRIVATE_KERAS = (
+        ("keras.Model", "_loss_tracker"),  # `track_loss`
+        ("keras.Model", "_jax_state"),  # `_keeping_weights`
+        ("keras.Variable", "_value"),  # `_keeping_weights`
+        ("keras.Model", "_maybe_symbolic_build"),  # overridden below
+        ("keras.Model", "_symbolic_build"),  # `_maybe_symbolic_build`
+        ("keras.layers.Layer", "_seed_generators"),  # `_seed_states`
+        ("keras.layers.Layer", "_flatten_layers"),  # `_seed_states`, and the models' `inference_layers`
+    )
+
+    def track_loss(self, value, batch_size):
+        """Adds a training step's task loss to the `loss` Keras reports. Keras keeps that metric private
+        (`_loss_tracker`) and updates it in its own steps only: a custom `train_step` must do it."""
+        self._loss_tracker.update_state(value, sample_weight=batch_size)
 
     def check_data(self, x):
         """The data `fit`, `evaluate` and `predict` were given, checked (and possibly wrapped); `x` unchanged here."""

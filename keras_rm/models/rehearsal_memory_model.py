@@ -362,7 +362,7 @@ class RehearsalMemoryModel(TaskModel):
             self.build({key: tuple(value.shape) for key, value in inputs.items() if value is not None})
         forward = self.forward_parts(inputs, training=True)
         y_pred = forward["logits"]
-        loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+        loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
         terms = {"task_loss": loss}
         if not self.rehearsal.active:
             return loss, y_pred, terms
@@ -390,7 +390,7 @@ class RehearsalMemoryModel(TaskModel):
     def update_train_metrics(self, loss, terms, x, y, y_pred, sample_weight):
         """Updates the loss, term and compiled metrics after a training step; returns the logs."""
         batch_size = ops.shape(x["items"])[0]
-        self._loss_tracker.update_state(train_steps.unscale_loss(terms["task_loss"]), sample_weight=batch_size)
+        self.track_loss(train_steps.unscale_loss(terms["task_loss"]), batch_size)
         if self.total_loss_tracker is not None:
             self.total_loss_tracker.update_state(train_steps.unscale_loss(loss), sample_weight=batch_size)
         self.rehearsal.update_metrics(terms, batch_size, unscale=train_steps.unscale_loss)
