@@ -49,16 +49,24 @@ def run_worker(script, backend, args=(), env=None, root=ROOT):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def run_example(script, settings, output_dir, backend, threads):
+def commit_of(checkout):
+    """The commit a checkout is at."""
+    done = subprocess.run(["git", "-C", checkout, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def run_example(script, settings, output_dir, backend, threads, root=ROOT):
     """Runs `examples/<script>` once with `settings` as flags, or reads back a finished identical run.
 
     The run writes `metrics.json` into `output_dir`; its wall time is added
     as `seconds`, and `settings.json` records what produced it, so an
-    interrupted benchmark goes on where it stopped. Returns the metrics.
+    interrupted benchmark goes on where it stopped. `root` is the checkout
+    whose example and package run (an earlier version's, to compare with).
+    Returns the metrics.
     """
     metrics_path = os.path.join(output_dir, "metrics.json")
     settings_path = os.path.join(output_dir, "settings.json")
-    wanted = dict(settings, backend=backend)
+    wanted = dict(settings, backend=backend, **({} if root == ROOT else {"commit": commit_of(root)}))
     if os.path.exists(metrics_path) and os.path.exists(settings_path):
         with open(settings_path) as f:
             if json.load(f) == wanted:
@@ -72,7 +80,7 @@ def run_example(script, settings, output_dir, backend, threads):
     module = "examples." + script.removesuffix(".py")
     result = subprocess.run(
         [sys.executable, "-m", module, *args, "--noexport", f"--output_dir={output_dir}"],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         capture_output=True,
         text=True,

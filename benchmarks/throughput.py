@@ -11,13 +11,13 @@ benchmarks/results/throughput.json and throughput.png.
 
 import json
 import os
-import subprocess
 
 from absl import app, flags
 
 from benchmarks.common import (
     BACKENDS,
     RESULTS,
+    commit_of,
     epoch_timer,
     machine_description,
     memory_arguments,
@@ -134,12 +134,6 @@ def main(argv):
     )
     plot(runs, os.path.join(RESULTS, "throughput.png"))
     print(f"Wrote {path} and throughput.png")
-
-
-def commit_of(checkout):
-    """The commit a checkout is at."""
-    done = subprocess.run(["git", "-C", checkout, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
 
 
 def plot(runs, path):

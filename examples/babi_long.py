@@ -396,7 +396,8 @@ def run(
             # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
             net.build({"items": (None, length, vectorizer.max_words), "query": (None, vectorizer.max_words)})
 
-    # Stories as written (2 to 90 sentences) train in batches of like length, padded to whole segments; TensorFlow's
+    # Stories as written (2 to 90 sentences) train in batches of like length, padded to whole segments (one partial
+    # segment, on a grid of sizes, when the batch's stories are shorter than a segment: same answers); TensorFlow's
     # trainer traces one step for every length (a second one fails), so there every story is padded to `length`.
     bucket = segment_length if written and bucket and keras.config.backend() != "tensorflow" else None
 
@@ -432,7 +433,13 @@ def run(
         supporting = model == "memory" and sampler == "importance"
         return without_depth(
             vectorizer.dataset(
-                stories, batch_size, epoch_length, seed=seed + epoch, bucket=bucket, supporting=supporting
+                stories,
+                batch_size,
+                epoch_length,
+                seed=seed + epoch,
+                bucket=bucket,
+                shortest=net.rehearsal.fragment_length if getattr(net, "rehearsal", None) else 1,
+                supporting=supporting,
             )
         )
 

@@ -251,7 +251,7 @@ def test_vectorizer_keeps_the_longest_sentence_and_multi_word_answers_as_classes
 
 
 def test_bucketed_dataset_pads_each_batch_to_whole_segments_and_keeps_every_batch():
-    from keras_rm.pipelines.babi import BabiVectorizer, as_written, read_babi_task
+    from keras_rm.pipelines.babi import BabiVectorizer, as_written, read_babi_task, round_up
 
     examples = [as_written(e) for task in (2, 19) for e in read_babi_task(OFFICIAL_DIR, task, "train")]
     vectorizer = BabiVectorizer()
@@ -261,11 +261,13 @@ def test_bucketed_dataset_pads_each_batch_to_whole_segments_and_keeps_every_batc
     batches = list(data)
     assert len(batches) == len(examples) // 4
     lengths = [batch[0]["items"].shape[1] for batch in batches]
-    assert all(n % 8 == 0 for n in lengths) and min(lengths) == 8 and max(lengths) == 56  # 2 to 50 sentences
+    assert min(lengths) == 4 and max(lengths) == 56  # 4 to 50 sentences
     for inputs, _, _ in batches:  # each batch only as long as its longest story, rounded up to whole segments
-        real = np.asarray(inputs["items"]).any(-1).sum(1).max()
-        assert inputs["items"].shape[1] == -(-real // 8) * 8
+        real = np.asarray(inputs["items"]).any(-1).sum(1).max()  # or, below one segment, to the `round_up` grid
+        assert inputs["items"].shape[1] == (round_up(real) if real < 8 else -(-real // 8) * 8)
     assert sorted(lengths) != lengths  # batches in a random order, not by length
+    shortest = [batch[0]["items"].shape[1] for batch in vectorizer.dataset(examples, 4, bucket=8, shortest=6)]
+    assert min(shortest) == 6 and all(n == 6 or n % 8 == 0 for n in shortest)
     with pytest.raises(ValueError, match="`shuffle` mixes the lengths"):
         vectorizer.dataset(examples, batch_size=4, bucket=8, shuffle=True)
 

@@ -305,6 +305,14 @@ def test_fit_and_predict_at_several_sequence_lengths():
         assert model.predict(x, verbose=0).shape == (len(Y), TINY["num_classes"])
 
 
+def test_a_partial_segment_answers_as_the_same_items_padded_to_whole_segments():
+    # What lets bucketed batches of short stories be padded only to their own length (`bucketed_length`).
+    model = tiny_model(rehearsal=None)
+    items = np.where(np.arange(X["items"].shape[1]) < 5, X["items"], 0)  # 5 items, then padding
+    short, whole = ({"items": items[:, :length], "query": X["query"]} for length in (6, 16))
+    np.testing.assert_allclose(model.predict(short, verbose=0), model.predict(whole, verbose=0), atol=1e-6)
+
+
 @pytest.mark.skipif(keras.config.backend() == "torch", reason="torch runs the step eagerly, untraced")
 def test_a_fit_traces_its_step_once():
     # Keras' TF trainer built an unbuilt model and its optimizer inside the first trace, and TF traces a function

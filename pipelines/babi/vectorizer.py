@@ -40,6 +40,14 @@ def round_up(count):
     return size
 
 
+def bucketed_length(count, bucket, shortest=1):
+    """What `BabiVectorizer.dataset` pads a batch whose longest story has `count` items to: `round_up(count)` below
+    `bucket` (a memory then writes one partial segment, as it does for a stream's last one), whole multiples of
+    `bucket` above, and never fewer than `shortest` items."""
+    count = max(count, shortest)
+    return round_up(count) if count < bucket else -(-count // bucket) * bucket
+
+
 class BabiVectorizer(Vocabularies):
     """Word and answer vocabularies and the `tf.data` pipeline of long bAbI.
 
@@ -94,15 +102,25 @@ class BabiVectorizer(Vocabularies):
         return words, depth
 
     def dataset(
-        self, examples, batch_size, length=None, tokens=False, shuffle=False, seed=0, bucket=None, supporting=False
+        self,
+        examples,
+        batch_size,
+        length=None,
+        tokens=False,
+        shuffle=False,
+        seed=0,
+        bucket=None,
+        shortest=1,
+        supporting=False,
     ):
         """A `tf.data.Dataset` of `({"items", "query"}, answer_id, depth)` batches with static shapes.
 
         With `bucket`, batches hold stories of about the same length instead,
-        each batch padded to a multiple of `bucket` items (its length axis is
-        then None): stories as written, from 2 sentences (task 4) to 90
-        (task 3), then cost what they hold rather than what the longest one
-        does. The batches are made of the examples in length order and come in
+        each batch padded to a multiple of `bucket` items, or, when its
+        longest story is shorter than `bucket`, to `round_up` of that story's
+        length (its length axis is then None): stories as written, from 2
+        sentences (task 4) to 90 (task 3), then cost what they hold rather
+        than what the longest one does. The batches are made of the examples in length order and come in
         a random order (`seed`); their number is `len(examples) // batch_size`.
         A model that needs one length per trace (TensorFlow's) cannot take them.
 
@@ -119,8 +137,11 @@ class BabiVectorizer(Vocabularies):
             shuffle: bool. Shuffle the examples every epoch.
             seed: int. Shuffle seed (and with `bucket`, the order of the batches).
             bucket: int. Pad each batch to a multiple of `bucket` items (e.g.
-                the memory's segment length). Defaults to None: every story to
-                `length`.
+                the memory's segment length), or below `bucket` items to
+                `round_up` of its longest story (one partial segment). Defaults
+                to None: every story to `length`.
+            shortest: int. With `bucket`, no batch is padded to fewer items
+                (e.g. a rehearsal's `fragment_length`).
             supporting: bool. The inputs also hold `importance`, float
                 `(batch, length)`: 1 on the supporting sentences of the
                 question, 0 elsewhere (for `sampler="importance"`: rehearsal
@@ -147,7 +168,7 @@ class BabiVectorizer(Vocabularies):
         )
         whole = len(examples) // batch_size * batch_size
         if bucket:
-            # Batches of consecutive stories in length order, each padded to a multiple of `bucket`, shuffled.
+            # Batches of consecutive stories in length order, each padded to its `bucketed_length`, shuffled.
             order = np.argsort([len(story) for story, _ in stories], kind="stable")[:whole].reshape(-1, batch_size)
             bucketed = order[np.random.default_rng(seed).permutation(len(order))]
         epochs = itertools.count()
@@ -163,7 +184,7 @@ class BabiVectorizer(Vocabularies):
         item_shape = () if tokens else (self.max_words,)
 
         def make(batch):
-            target = -(-max(len(stories[i][0]) for i in batch) // bucket) * bucket if bucket else length
+            target = bucketed_length(max(len(stories[i][0]) for i in batch), bucket, shortest) if bucket else length
             items = np.zeros((batch_size, target) + item_shape, np.int32)
             importance = np.zeros((batch_size, target), np.float32)
             for row, i in enumerate(batch):
