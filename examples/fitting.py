@@ -96,24 +96,26 @@ def fit_epochs(
         `(history, start)`: the last `fit`'s `History` (None if no epoch ran)
         and the epochs that were done before this call.
     """
-    import keras
-
     if not resume:
         shutil.rmtree(backup_dir(output_dir), ignore_errors=True)
     start = completed_epochs(backup_dir(output_dir))
+    if start > epochs:
+        raise ValueError(
+            f"The backup in {backup_dir(output_dir)} holds {start} finished epochs, more than `epochs` = {epochs}: "
+            "ask for at least as many, or start over (`resume=False`)."
+        )
     if start == 0 and os.path.exists(history_path(output_dir)):
         os.remove(history_path(output_dir))
     tensorboard = keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"))
     csv_logger = keras.callbacks.CSVLogger(history_path(output_dir), append=True)
     history = None
+    if start and start == epochs:  # every epoch done (a kept backup): no `fit` restores the trained model, so here
+        restore(net, epoch_data(start - 1), output_dir, scope)
     bounds = sorted({start, epochs, *(e for e in shape_changes if start < e < epochs)})
     for first, end in zip(bounds, bounds[1:]):
         data, steps = chained_epochs(epoch_data, first, end)
-        if not net.built:  # `BackupAndRestore` restores into a built model
-            with scope():
-                net.build({key: (None, *spec.shape[1:]) for key, spec in data.element_spec[0].items()})
-        # The backup outlives `fit` (a later phase's `fit` reads it) and goes when the run is written.
-        backup = keras.callbacks.BackupAndRestore(backup_dir(output_dir), delete_checkpoint=False)
+        build(net, data, scope)  # `BackupAndRestore` restores into a built model
+        backup = backup_callback(output_dir)
         history = net.fit(
             data,
             initial_epoch=first,
@@ -126,6 +128,27 @@ def fit_epochs(
         )
     collect_finished_iterators()
     return history, start
+
+
+def build(net, data, scope):
+    """Builds an unbuilt `net` for the inputs of `data` under `scope()`."""
+    if not net.built:
+        with scope():
+            net.build({key: (None, *spec.shape[1:]) for key, spec in data.element_spec[0].items()})
+
+
+def backup_callback(output_dir):
+    """The run's `BackupAndRestore`. The backup outlives `fit` (a later phase's `fit` reads it) and goes when the
+    run is written."""
+    return keras.callbacks.BackupAndRestore(backup_dir(output_dir), delete_checkpoint=False)
+
+
+def restore(net, data, output_dir, scope):
+    """Loads the backup of `output_dir` into `net` (built for `data`), as `fit` does when it begins."""
+    build(net, data, scope)
+    backup = backup_callback(output_dir)
+    backup.set_model(net)
+    backup.on_train_begin()
 
 
 def chained_epochs(epoch_data, first, end):

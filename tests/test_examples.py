@@ -353,6 +353,19 @@ def test_babi_long_resumes_after_a_crash_and_ends_as_an_uninterrupted_run_or_sta
         )
 
 
+@only_torch_unless_slow
+def test_babi_long_with_a_kept_backup_trains_on_with_more_epochs_and_evaluates_the_trained_model_again(tmp_path):
+    config = dict(RESUMABLE, output_dir=str(tmp_path), keep_backup=True)
+    through = babi_long.run(**{**config, "output_dir": str(tmp_path / "through")})
+    babi_long.run(**{**config, "epochs": 1})
+    more = babi_long.run(**config)  # the same command with more epochs: goes on from epoch 1
+    assert more["resumed_after_epochs"] == 1 and more["accuracy"] == through["accuracy"]
+    again = babi_long.run(**config)  # every epoch done: the backup's model is tested, not a new one
+    assert again["resumed_after_epochs"] == 2 and again["accuracy"] == through["accuracy"]
+    with pytest.raises(ValueError, match="holds 2 finished epochs, more than `epochs` = 1"):
+        babi_long.run(**{**config, "epochs": 1})
+
+
 DEVICES = 2
 
 
