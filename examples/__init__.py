@@ -1,4 +1,4 @@
-"""Example programs of keras-rm (absl command lines); `training` holds what they share."""
+"""Example programs of keras-rm (absl command lines); `fitting`, `flags` and `reports` hold what they share."""
 
 import os
 import sys
