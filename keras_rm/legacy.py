@@ -55,10 +55,12 @@ FLAT_REHEARSAL = (
 # earlier versions hold flat, beside the class's own).
 NESTED = (("0.6", "RehearsalMemoryModel", "rehearsal", "Rehearsal", FLAT_REHEARSAL),)
 
-# (version of the new name, class, old name, new name).
+# (version of the new name, class, old name, new name). Rows apply in order, so a name renamed twice reaches today's.
 RENAMED = (
     ("0.4", "RehearsalDecoder", "recollection", "reconstructs"),
     ("0.4", "RehearsalDecoder", "familiarity", "judges_familiarity"),
+    ("0.7", "RehearsalDecoder", "reconstructs", "use_recollection"),
+    ("0.7", "RehearsalDecoder", "judges_familiarity", "use_familiarity"),
 )
 
 
@@ -77,6 +79,22 @@ def renamed_method(new, old, removed_in="0.7"):
     method.__name__ = old
     method.__doc__ = f"Deprecated: the old name of `{new}`, removed in version {removed_in}."
     return method
+
+
+def renamed_arguments(layer, kwargs, removed_in="0.8"):
+    """The constructor arguments of `layer` that `kwargs` gives by an old name (`RENAMED`), popped from `kwargs`
+    and keyed by today's name, each with a `DeprecationWarning`: a renamed argument keeps working for one release."""
+    names = {klass.__name__ for klass in type(layer).__mro__}
+    renamed = {}
+    for _, owner, old, new in RENAMED:
+        if owner in names and (old in kwargs or old in renamed):
+            warnings.warn(
+                f"`{type(layer).__name__}({old}=...)` is renamed `{new}`; the old name goes in version {removed_in}.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            renamed[new] = kwargs.pop(old) if old in kwargs else renamed.pop(old)
+    return renamed
 
 
 def upgrade_config(cls, config):

@@ -150,13 +150,18 @@ def test_rehearsal_decoder_builds_only_enabled_read_outs():
         (fragments, mask, memory),
         {"reconstructions": (B, 4, D), "familiarity_logits": (B,)},
     )
-    only_familiarity = layers.RehearsalDecoder(D, 4, num_heads=2, reconstructs=False)
+    only_familiarity = layers.RehearsalDecoder(D, 4, num_heads=2, use_recollection=False)
     assert set(only_familiarity(fragments, mask, memory)) == {"familiarity_logits"}
     assert not any("mask_embedding" in w.path for w in only_familiarity.weights)
-    with pytest.raises(ValueError, match="needs `reconstructs` or `judges_familiarity`"):
-        layers.RehearsalDecoder(D, 4, reconstructs=False, judges_familiarity=False)
-    legacy = layers.RehearsalDecoder.from_config({**only_familiarity.get_config(), "recollection": False})
-    assert not legacy.reconstructs and legacy.judges_familiarity
+    with pytest.raises(ValueError, match="needs `use_recollection` or `use_familiarity`"):
+        layers.RehearsalDecoder(D, 4, use_recollection=False, use_familiarity=False)
+    config = only_familiarity.get_config()
+    config = {key: value for key, value in config.items() if key not in ("use_recollection", "use_familiarity")}
+    for old in ("recollection", "reconstructs"):  # the names of 0.1-0.3 and of 0.4-0.6
+        legacy = layers.RehearsalDecoder.from_config({**config, old: False})
+        assert not legacy.use_recollection and legacy.use_familiarity
+    with pytest.warns(DeprecationWarning, match=r"RehearsalDecoder\(reconstructs=...\)` is renamed `use_recollection"):
+        assert not layers.RehearsalDecoder(D, 4, reconstructs=False).use_recollection
 
 
 @pytest.mark.parametrize("sampler", ["uniform", "teacher"])

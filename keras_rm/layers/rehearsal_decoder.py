@@ -2,7 +2,7 @@ import keras
 from keras import ops
 
 from keras_rm.layers.transformer_block import TransformerBlock
-from keras_rm.legacy import upgrade_config
+from keras_rm.legacy import renamed_arguments, upgrade_config
 from keras_rm.validation import check_positive_int
 
 
@@ -30,9 +30,11 @@ class RehearsalDecoder(keras.layers.Layer):
         width: int. Width of the decoder's own layers. Defaults to `hidden_dim`.
         num_layers: int. Transformer blocks. Defaults to 2.
         num_heads: int. Attention heads. Defaults to 4.
-        reconstructs: bool. Build the [MASK] embedding and the reconstruction
-            read-out. Defaults to True.
-        judges_familiarity: bool. Build the familiarity read-out. Defaults to True.
+        use_recollection: bool. Build the [MASK] embedding and the
+            reconstruction read-out. Defaults to True.
+        use_familiarity: bool. Build the familiarity read-out. Defaults to
+            True. (Called `reconstructs` and `judges_familiarity` before
+            0.7; the old names warn and go in 0.8.)
         dropout: float. Defaults to 0.
 
     Call arguments:
@@ -43,8 +45,8 @@ class RehearsalDecoder(keras.layers.Layer):
 
     Returns:
         A dict with `"reconstructions"` `(batch, fragment_length, hidden_dim)`
-        (when `reconstructs`) and `"familiarity_logits"` `(batch,)` (when
-        `judges_familiarity`).
+        (when `use_recollection`) and `"familiarity_logits"` `(batch,)` (when
+        `use_familiarity`).
 
     Example:
 
@@ -61,21 +63,24 @@ class RehearsalDecoder(keras.layers.Layer):
         width=None,
         num_layers=2,
         num_heads=4,
-        reconstructs=True,
-        judges_familiarity=True,
+        use_recollection=True,
+        use_familiarity=True,
         dropout=0.0,
         **kwargs,
     ):
+        renamed = renamed_arguments(self, kwargs)
+        use_recollection = renamed.get("use_recollection", use_recollection)
+        use_familiarity = renamed.get("use_familiarity", use_familiarity)
         super().__init__(**kwargs)
         self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
         self.fragment_length = check_positive_int("fragment_length", fragment_length)
         self.width = check_positive_int("width", width or hidden_dim)
         self.num_layers = check_positive_int("num_layers", num_layers)
         self.num_heads = check_positive_int("num_heads", num_heads)
-        if not (reconstructs or judges_familiarity):
-            raise ValueError("A `RehearsalDecoder` needs `reconstructs` or `judges_familiarity` (or both).")
-        self.reconstructs = bool(reconstructs)
-        self.judges_familiarity = bool(judges_familiarity)
+        if not (use_recollection or use_familiarity):
+            raise ValueError("A `RehearsalDecoder` needs `use_recollection` or `use_familiarity` (or both).")
+        self.use_recollection = bool(use_recollection)
+        self.use_familiarity = bool(use_familiarity)
         self.dropout = float(dropout)
         policy = self.dtype_policy
         self.input_projection = keras.layers.Dense(self.width, dtype=policy, name="input_projection")
@@ -91,9 +96,9 @@ class RehearsalDecoder(keras.layers.Layer):
             for i in range(num_layers)
         ]
         self.norm = keras.layers.LayerNormalization(dtype=policy, name="norm")
-        if self.reconstructs:
+        if self.use_recollection:
             self.reconstruction = keras.layers.Dense(hidden_dim, dtype=policy, name="reconstruction")
-        if self.judges_familiarity:
+        if self.use_familiarity:
             self.familiarity_logit = keras.layers.Dense(1, dtype=policy, name="familiarity_logit")
 
     def build(self, fragments_shape, fragment_mask_shape=None, memory_shape=None):
@@ -111,14 +116,14 @@ class RehearsalDecoder(keras.layers.Layer):
         for block in self.blocks:
             block.build(x_shape, memory_shape)
         self.norm.build(x_shape)
-        if self.reconstructs:
+        if self.use_recollection:
             self.mask_embedding = self.add_weight(
                 shape=(self.hidden_dim,),
                 initializer=keras.initializers.RandomNormal(stddev=0.02),
                 name="mask_embedding",
             )
             self.reconstruction.build(x_shape)
-        if self.judges_familiarity:
+        if self.use_familiarity:
             self.familiarity_logit.build((None, self.width))
 
     def mask_items(self, fragments, masked):
@@ -136,9 +141,9 @@ class RehearsalDecoder(keras.layers.Layer):
             x = block(x, padding_mask=padding_mask, context=memory, training=training)
         x = self.norm(x)
         outputs = {}
-        if self.reconstructs:
+        if self.use_recollection:
             outputs["reconstructions"] = self.reconstruction(x[:, 1:])
-        if self.judges_familiarity:
+        if self.use_familiarity:
             outputs["familiarity_logits"] = self.familiarity_logit(x[:, 0])[:, 0]
         return outputs
 
@@ -151,8 +156,8 @@ class RehearsalDecoder(keras.layers.Layer):
                 "width": self.width,
                 "num_layers": self.num_layers,
                 "num_heads": self.num_heads,
-                "reconstructs": self.reconstructs,
-                "judges_familiarity": self.judges_familiarity,
+                "use_recollection": self.use_recollection,
+                "use_familiarity": self.use_familiarity,
                 "dropout": self.dropout,
             }
         )
