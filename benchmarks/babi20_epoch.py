@@ -67,10 +67,9 @@ flags.DEFINE_string(
 flags.mark_flag_as_required("data_dir")
 
 
-def sentences_written(data_dir, segment_length, story_pass, batch_size, whole_segments=False):
+def sentences_written(data_dir, segment_length, story_pass, batch_size):
     """`(as written, padded)`: sentences an epoch of every training question writes into the memory. One story per
-    question, batches hold stories in length order, each padded to its `bucketed_length` (with `whole_segments`:
-    to whole segments, as keras-rm 0.6 did)."""
+    question, batches hold stories in length order, each padded to whole segments."""
     import numpy as np
 
     from keras_rm.pipelines.babi import group_by_story, read_babi_task, story_layout
@@ -89,15 +88,13 @@ def sentences_written(data_dir, segment_length, story_pass, batch_size, whole_se
     if lengths:
         real = sum(lengths)
         longest = np.sort(lengths)[batch_size - 1 :: batch_size].tolist()  # of each batch
-        whole = [-(-n // segment_length) * segment_length for n in longest]
-        padded = batch_size * sum(whole if whole_segments else [bucketed_length(n, segment_length) for n in longest])
+        padded = batch_size * sum(bucketed_length(n, segment_length, shortest=segment_length) for n in longest)
     return real, padded
 
 
 def run_path(name, root=ROOT):
     label, path = PATHS[name]
-    baseline = root != ROOT
-    if baseline:
+    if root != ROOT:
         label, name = f"{label}, at {commit_of(root)[:7]}", f"{name}_baseline"
     settings = {
         "task": "all",
@@ -120,7 +117,7 @@ def run_path(name, root=ROOT):
     seconds = [row["epoch_seconds"] for row in curve]
     questions = curve[0]["questions"]
     real, padded = sentences_written(
-        settings["data_dir"], path["segment_length"], path["story_pass"], path["batch_size"], whole_segments=baseline
+        settings["data_dir"], path["segment_length"], path["story_pass"], path["batch_size"]
     )
     return {
         "name": name,

@@ -396,8 +396,7 @@ def run(
             # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
             net.build({"items": (None, length, vectorizer.max_words), "query": (None, vectorizer.max_words)})
 
-    # Stories as written (2 to 90 sentences) train in batches of like length, padded to whole segments (one partial
-    # segment, on a grid of sizes, when the batch's stories are shorter than a segment: same answers); TensorFlow's
+    # Stories as written (2 to 90 sentences) train in batches of like length, padded to whole segments; TensorFlow's
     # trainer traces one step for every length (a second one fails), so there every story is padded to `length`.
     bucket = segment_length if written and bucket and keras.config.backend() != "tensorflow" else None
 
@@ -438,7 +437,9 @@ def run(
                 epoch_length,
                 seed=seed + epoch,
                 bucket=bucket,
-                shortest=net.rehearsal.fragment_length if getattr(net, "rehearsal", None) else 1,
+                # Whole segments: padding only to the stories' length (`bucketed_length`) measured 0.85x as fast
+                # on JAX (a step compiled for each new length) and 2.8 points lower after 3 epochs.
+                shortest=segment_length,
                 supporting=supporting,
             )
         )

@@ -120,8 +120,9 @@ class BabiVectorizer(Vocabularies):
         longest story is shorter than `bucket`, to `round_up` of that story's
         length (its length axis is then None): stories as written, from 2
         sentences (task 4) to 90 (task 3), then cost what they hold rather
-        than what the longest one does. The batches are made of the examples in length order and come in
-        a random order (`seed`); their number is `len(examples) // batch_size`.
+        than what the longest one does. The batches are made of the examples
+        in length order and come in a random order (`seed`); their number is
+        `len(examples) // batch_size`.
         A model that needs one length per trace (TensorFlow's) cannot take them.
 
         Args:
