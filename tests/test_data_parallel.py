@@ -20,7 +20,7 @@ import pytest
 import keras_rm
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from testing import BACKEND, ROOT, subprocess_env  # noqa: E402
+from testing import BACKEND, ROOT, multi_device_env  # noqa: E402
 
 DEVICES = 4
 BATCH = 16
@@ -29,9 +29,7 @@ LEARNING_RATE = 0.1
 
 def run_worker(case):
     """Runs a worker on 4 devices; checks the device count and the uneven-batch error; returns its results."""
-    env = subprocess_env(
-        XLA_FLAGS=f"--xla_force_host_platform_device_count={DEVICES} --xla_backend_optimization_level=0"
-    )
+    env = multi_device_env(DEVICES)
     done = subprocess.run(
         [sys.executable, __file__, case], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180
     )

@@ -15,7 +15,7 @@ import keras_rm.pipelines.behaviour
 import keras_rm.pipelines.video
 from examples import babi_long, ctr, fitting, serve_stream, video_qa
 from keras_rm.pipelines import babi
-from tests.testing import ROOT, only_torch_unless_slow, share_jax_compile_cache, subprocess_env
+from tests.testing import ROOT, multi_device_env, only_torch_unless_slow, share_jax_compile_cache, subprocess_env
 
 TINY = dict(task=1, train_examples=16, test_examples=16, batch_size=8, verbose=0)
 
@@ -377,9 +377,7 @@ def test_babi_long_data_parallel_trains_on_every_local_device_or_refuses_under_t
         return
     # A process's device count is fixed when its backend starts: the run goes to a fresh process with 2 CPU devices
     # (JAX: XLA_FLAGS; TF: two logical CPUs), as in tests/test_data_parallel.py.
-    env = subprocess_env(
-        XLA_FLAGS=f"--xla_force_host_platform_device_count={DEVICES} --xla_backend_optimization_level=0"
-    )
+    env = multi_device_env(DEVICES)
     done = subprocess.run(
         [sys.executable, __file__, json.dumps(config)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
     )

@@ -1,4 +1,8 @@
-"""Learning checks: the memory learns a small long bAbI task (in `make test`); recall (slow: `make test-all`)."""
+"""Learning checks: the memory learns small bAbI tasks; recall (slow: `make test-all`).
+
+`make test` runs each bAbI check on one backend, a different one each, and `make test-all` on all three: that a
+training step moves a model the same way on every backend is checked by test_backends.py.
+"""
 
 import keras
 import numpy as np
@@ -8,6 +12,7 @@ import keras_rm
 from keras_rm.pipelines.babi import BabiVectorizer, as_written, generate_babi, generate_long_babi
 from keras_rm.pipelines.recall import make_recall_data, recall_vocabulary_size
 from keras_rm.pipelines.text import tokenize
+from tests.testing import only_on_unless_slow
 
 # Task 1 (where is Mary?), 6 facts among 40 sentences, 4 slots. Answering with the latest place mentioned
 # gives about 40%, and keras-rm 0.1 stayed there (its slots collapsed into one, every segment wore them down).
@@ -47,6 +52,7 @@ def accuracy(model, x, y):
     return float((model.predict(x, verbose=0).argmax(-1) == y).mean())
 
 
+@only_on_unless_slow("jax")
 def test_memory_learns_a_small_long_babi_task():
     vectorizer = BabiVectorizer(max_words=6)
     vectorizer.adapt(generate_long_babi(1, 100, LENGTH, seed=99, **SMALL_BABI))
@@ -74,6 +80,7 @@ def last_place_mentioned(example):
     return next(word for sentence in reversed(example.story) for word in reversed(tokenize(sentence)) if word in places)
 
 
+@only_on_unless_slow("tensorflow")
 def test_memory_chains_two_facts():
     vectorizer = BabiVectorizer(max_words=6)
     vectorizer.adapt([as_written(e) for e in generate_babi(2, 200, story_length=6, seed=99)])
@@ -140,6 +147,7 @@ def place_at_the_end(stories):
     return np.asarray(end)
 
 
+@only_on_unless_slow("torch")
 def test_memory_answers_each_question_from_its_place_in_the_story():
     vectorizer = BabiVectorizer(max_words=6)
     vectorizer.adapt(generate_babi(1, 200, story_length=12, seed=99, ask_every=3))

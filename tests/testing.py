@@ -15,16 +15,27 @@ from keras_rm.pipelines.recall import make_recall_data, recall_vocabulary_size
 
 BACKEND = keras.config.backend()
 
+
 # The longest tests of backend-independent machinery (the examples' flags, files and reports, KerasTuner's search
 # state, the wheel's contents): every backend under `make test-all`, torch (the fastest here) under `make test`.
 # What they train, save and export on the way is tested on every backend by test_model.py and test_export.py.
-only_torch_unless_slow = pytest.mark.slow if BACKEND != "torch" else (lambda test: test)
+def only_on_unless_slow(backend):
+    """Runs a test on `backend` under `make test` and on every backend under `make test-all` (slow elsewhere)."""
+    return (lambda test: test) if BACKEND == backend else pytest.mark.slow
+
+
+only_torch_unless_slow = only_on_unless_slow("torch")
 ROOT = pathlib.Path(__file__).parent.parent
 
 
 def subprocess_env(**overrides):
     """The environment of a test's worker process: this backend, this checkout, quiet TF."""
     return dict(os.environ, KERAS_BACKEND=BACKEND, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", **overrides)
+
+
+def multi_device_env(count):
+    """`subprocess_env` for a worker with `count` CPU devices under JAX, keeping the suite's XLA flags."""
+    return subprocess_env(XLA_FLAGS=f"--xla_force_host_platform_device_count={count} {os.environ.get('XLA_FLAGS', '')}")
 
 
 def share_jax_compile_cache():
