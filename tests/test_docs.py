@@ -6,8 +6,8 @@ import pytest
 
 from tests.testing import ROOT
 
-# docs/data.md (your own data); tiny sizes, seconds each.
-PAGES = ["docs/data.md"]
+# docs/data.md (your own data) and the README's quick start; tiny sizes, seconds each.
+PAGES = ["docs/data.md", "README.md"]
 
 
 def python_blocks(page):
