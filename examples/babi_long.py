@@ -65,7 +65,7 @@ from examples.reports import (
 FLAGS = flags.FLAGS
 
 # One flag per argument of `run`, its default taken from there. Rehearsal is off by default: on long bAbI it has
-# not yet beaten the plain memory (see the README).
+# not yet beaten the plain memory (docs/benchmarks.md: the forgetting benchmark, and tasks 1-5 made long).
 FLAG_HELP = {
     "task": (
         "bAbI task, 1-20 (built-in generator: 1, 2, 3, 6, 7); several separated by commas, or 'all', train "
