@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.testing import ROOT
+from tests.testing import ROOT, only_torch_unless_slow
 
 # docs/data.md (your own data) and the README's quick start; tiny sizes, seconds each.
 PAGES = ["docs/data.md", "README.md"]
@@ -14,6 +14,9 @@ def python_blocks(page):
     return re.findall(r"^```python\n(.*?)^```$", (ROOT / page).read_text(), re.S | re.M)
 
 
+# Backend-independent usage: under torch in `make test` (JAX compiles each of the page's steps: 90 s), every backend
+# under `make test-all`.
+@only_torch_unless_slow
 @pytest.mark.parametrize("page", PAGES)
 def test_every_python_block_of_the_page_runs(page, tmp_path, monkeypatch):
     blocks = python_blocks(page)
