@@ -7,21 +7,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Tests care about results, not kernel speed. XLA's older CPU fusion code at the lowest optimisation level compiles
 # a step about twice as fast (the tiny click memory's rehearsal step: 31 s -> 16-21 s, on two busy cores; either
 # flag alone gains nothing), and runs the learning tests no slower. A persistent cache makes every repeated model
-# configuration compile once per run.
+# configuration compile once per run. Set in the environment, these reach the tests' worker processes too.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(pathlib.Path(__file__).parent.parent / ".cache" / "jax"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import gc  # noqa: E402
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
-
-if keras.config.backend() == "jax":
-    import jax
-
-    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR", str(pathlib.Path(__file__).parent.parent / ".cache" / "jax"))
-    jax.config.update("jax_compilation_cache_dir", cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -30,5 +25,7 @@ def free_compiled_steps():
     persistent cache keeps them on disk), so a job holds one module's, not the whole suite's."""
     yield
     if keras.config.backend() == "jax":
+        import jax
+
         jax.clear_caches()
     gc.collect()

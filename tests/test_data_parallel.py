@@ -121,9 +121,6 @@ def _fit(model, x, y):
 
 
 def _jax_worker(x, y):
-    from testing import share_jax_compile_cache
-
-    share_jax_compile_cache()
     single = _make(sampler="teacher")
     before = _weights(single)
     single_logs = _fit(single, x, y)

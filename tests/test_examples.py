@@ -15,7 +15,7 @@ import keras_rm.pipelines.behaviour
 import keras_rm.pipelines.video
 from examples import babi_long, ctr, fitting, serve_stream, video_qa
 from keras_rm.pipelines import babi
-from tests.testing import ROOT, multi_device_env, only_torch_unless_slow, share_jax_compile_cache, subprocess_env
+from tests.testing import ROOT, multi_device_env, only_torch_unless_slow, subprocess_env
 
 TINY = dict(task=1, train_examples=16, test_examples=16, batch_size=8, verbose=0)
 
@@ -395,7 +395,6 @@ def data_parallel_worker(config):
     """Runs `babi_long.run(**config)` on 2 CPU devices; returns its metrics, on how many devices the trained
     variables lie and the data iterators it left suspended."""
     backend = keras.config.backend()
-    share_jax_compile_cache()
     if backend == "tensorflow":
         import tensorflow as tf
 

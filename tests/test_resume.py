@@ -93,9 +93,8 @@ def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path):
 
 def worker(output_dir):
     """Trains the tiny teacher-sampler model for EPOCHS epochs with a backup in `output_dir/backup`."""
-    from testing import recall_data, share_jax_compile_cache, tiny_model
+    from testing import recall_data, tiny_model
 
-    share_jax_compile_cache()
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     stall_in = int(os.environ.get(STALL, -1))

@@ -38,15 +38,6 @@ def multi_device_env(count):
     return subprocess_env(XLA_FLAGS=f"--xla_force_host_platform_device_count={count} {os.environ.get('XLA_FLAGS', '')}")
 
 
-def share_jax_compile_cache():
-    """Lets a worker process reuse the suite's persistent JAX compile cache (no-op on other backends)."""
-    if BACKEND == "jax":
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", str(ROOT / ".cache" / "jax"))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-
-
 # One tiny recall task and one tiny model configuration, shared by the tests
 # so that compiled steps are reused (JAX's persistent cache).
 RECALL = dict(length=16, num_pairs=2, num_keys=6, num_values=4, num_distractors=8)
