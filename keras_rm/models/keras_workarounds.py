@@ -141,8 +141,19 @@ class KerasWorkarounds(keras.Model):
         # arguments is safe (and keeps the optimizer state of a saved `.keras` file). `jit_compile` is how the
         # saving backend ran, not a property of the model: a file written under JAX (True) must not switch on
         # `torch.compile` when loaded under torch, so the loading backend picks again ("auto").
-        config = keras.saving.deserialize_keras_object(config)
+        config = keras.saving.deserialize_keras_object(self._public_optimizer_classes(config))
         config.pop("jit_compile", None)
         self.compile(**config)
         if self.built:
             self.optimizer.build(self.trainable_variables)
+
+    @classmethod
+    def _public_optimizer_classes(cls, config):
+        """`config` with every optimizer saved as a backend's own class (Keras 3.15 under torch saves Adam as
+        `keras.src.backend.torch.optimizers.torch_adam.Adam`) named as the public `keras.optimizers` class, which
+        builds the loading backend's own. Loaded as saved, a torch optimizer fails to apply TF gradients."""
+        if isinstance(config, dict):
+            config = {key: cls._public_optimizer_classes(value) for key, value in config.items()}
+            if str(config.get("module", "")).startswith("keras.src.backend."):
+                config["module"] = "keras.optimizers"
+        return config
