@@ -15,7 +15,7 @@ import keras_rm.pipelines.behaviour
 import keras_rm.pipelines.video
 from examples import babi_long, ctr, fitting, serve_stream, video_qa
 from keras_rm.pipelines import babi
-from tests.testing import ROOT, multi_device_env, only_torch_unless_slow, subprocess_env
+from tests.testing import ROOT, multi_device_env, only_on_unless_slow, only_torch_unless_slow, subprocess_env
 
 TINY = dict(task=1, train_examples=16, test_examples=16, batch_size=8, verbose=0)
 
@@ -369,6 +369,9 @@ def test_babi_long_with_a_kept_backup_trains_on_with_more_epochs_and_evaluates_t
 DEVICES = 2
 
 
+# Under JAX `make test` leaves this run to `make test-all`: tests/test_data_parallel.py trains through the same
+# `keras_rm.distribute.data_parallel` on 4 JAX devices and checks every variable lies on all of them.
+@only_on_unless_slow("tensorflow", "torch")
 def test_babi_long_data_parallel_trains_on_every_local_device_or_refuses_under_torch(tmp_path):
     config = dict(RESUMABLE, epochs=1, output_dir=str(tmp_path), data_parallel=True)
     if keras.config.backend() == "torch":

@@ -19,9 +19,9 @@ BACKEND = keras.config.backend()
 # The longest tests of backend-independent machinery (the examples' flags, files and reports, KerasTuner's search
 # state, the wheel's contents): every backend under `make test-all`, torch (the fastest here) under `make test`.
 # What they train, save and export on the way is tested on every backend by test_model.py and test_export.py.
-def only_on_unless_slow(backend):
-    """Runs a test on `backend` under `make test` and on every backend under `make test-all` (slow elsewhere)."""
-    return (lambda test: test) if BACKEND == backend else pytest.mark.slow
+def only_on_unless_slow(*backends):
+    """Runs a test on `backends` under `make test` and on every backend under `make test-all` (slow elsewhere)."""
+    return (lambda test: test) if BACKEND in backends else pytest.mark.slow
 
 
 only_torch_unless_slow = only_on_unless_slow("torch")
