@@ -20,8 +20,9 @@ from tests.testing import only_torch_unless_slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SEARCH = dict(length=32, train_examples=48, val_examples=32, max_words=6, epochs=1, batch_size=16, verbose=0)
-# Trials differ in the learning rate only, an input of the compiled step, so under JAX every trial after the first
-# reuses its compiled steps. Rehearsal off (both weights 0): these tests are about the search.
+# Trials differ in the learning rate only, a variable the compiled step reads, so under JAX the second trial finds the
+# first's steps in the compile cache; rehearsal off (both weights 0): these tests are about the search. (The search
+# test on a fresh clone: 66 s -> 15 s.)
 TINY_SPACE = {
     "num_slots": 2,
     "slot_dim": 8,

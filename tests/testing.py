@@ -16,14 +16,14 @@ from keras_rm.pipelines.recall import make_recall_data, recall_vocabulary_size
 BACKEND = keras.config.backend()
 
 
-# The longest tests of backend-independent machinery (the examples' flags, files and reports, KerasTuner's search
-# state, the wheel's contents): every backend under `make test-all`, torch (the fastest here) under `make test`.
-# What they train, save and export on the way is tested on every backend by test_model.py and test_export.py.
 def only_on_unless_slow(*backends):
     """Runs a test on `backends` under `make test` and on every backend under `make test-all` (slow elsewhere)."""
     return (lambda test: test) if BACKEND in backends else pytest.mark.slow
 
 
+# The longest tests of backend-independent machinery (the examples' flags, files and reports, KerasTuner's search
+# state, the wheel's contents): every backend under `make test-all`, torch (the fastest here) under `make test`.
+# What they train, save and export on the way is tested on every backend by test_model.py and test_export.py.
 only_torch_unless_slow = only_on_unless_slow("torch")
 ROOT = pathlib.Path(__file__).parent.parent
 
