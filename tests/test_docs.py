@@ -6,8 +6,9 @@ import pytest
 
 from tests.testing import ROOT, only_torch_unless_slow
 
-# docs/data.md (your own data) and the README's quick start; tiny sizes, seconds each.
-PAGES = ["docs/data.md", "README.md"]
+# docs/data.md (your own data) and the README's quick start; tiny sizes, seconds each. docs/serving.md exports a
+# SavedModel (under torch through a TF process): `make test-all` only.
+PAGES = ["docs/data.md", "README.md", pytest.param("docs/serving.md", marks=pytest.mark.slow)]
 
 
 def python_blocks(page):
