@@ -1,6 +1,6 @@
 """bAbI tasks 1-5 made long: accuracy per task by where the supporting facts sit, plain memory against rehearsal.
 
-    python -m benchmarks.babi_long_forms --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k    # the configuration in the README
+    python -m benchmarks.babi_long_forms --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k    # the twenty tasks' recipe
     python -m benchmarks.babi_long_forms --data_dir=... --variants=plain --seeds=0 --epochs=1 --train_examples=100
 
 BABILong's five tasks (single, two and three supporting facts, two- and
@@ -61,10 +61,13 @@ flags.DEFINE_list(
     "Tests of each trained model, `length:depth`; one at the training length and depth is its own test. (The "
     "early quarter of 200 sentences cannot hold a story of tasks 2 and 3, up to 90 sentences.)",
 )
-flags.DEFINE_integer("epochs", 12, "Epochs (the first `--warmup_epochs` on the stories as long as the longest).")
+flags.DEFINE_integer("epochs", 30, "Epochs (the first `--warmup_epochs` on the stories as long as the longest).")
 flags.DEFINE_integer("warmup_epochs", 2, "Epochs on short stories first (a length curriculum).")
 flags.DEFINE_integer("train_examples", 2000, "Training questions per task and epoch (fresh distractors each epoch).")
 flags.DEFINE_integer("test_examples", 1000, "Test questions per task (1,000: all).")
+flags.DEFINE_float("learning_rate", 3e-4, "Adam's learning rate after the warm-up (the twenty tasks' recipe).")
+flags.DEFINE_integer("learning_rate_halving", 15, "Epochs between halvings of the learning rate (0: constant).")
+flags.DEFINE_float("dev_fraction", 0.1, "Share of each training file's stories held out for the learning curve.")
 flags.DEFINE_integer("num_slots", 16, "Memory slots.")
 flags.DEFINE_integer("reader_hops", 2, "Attention hops of the memory's reader (tasks 2 and 3 chain facts).")
 flags.DEFINE_integer("segment_length", 16, "Sentences per segment of the memory.")
@@ -94,6 +97,9 @@ def training_settings(variant):
         "warmup_epochs": FLAGS.warmup_epochs,
         "train_examples": FLAGS.train_examples,
         "test_examples": FLAGS.test_examples,
+        "learning_rate": FLAGS.learning_rate,
+        "learning_rate_halving": FLAGS.learning_rate_halving,
+        "dev_fraction": FLAGS.dev_fraction,
         "num_slots": FLAGS.num_slots,
         "reader_hops": FLAGS.reader_hops,
         "segment_length": FLAGS.segment_length,
@@ -111,6 +117,7 @@ def train_and_test(variant, seed):
         "data_dir": os.path.abspath(os.path.expanduser(FLAGS.data_dir)),
         "seed": seed,
         **training_settings(variant),
+        "keep_backup": True,  # a later invocation with more --epochs trains on from the last one
     }
     threads = max(1, os.cpu_count() // FLAGS.jobs)
     trained = run_example("babi_long.py", settings, training_dir, FLAGS.backend, threads)
@@ -120,6 +127,7 @@ def train_and_test(variant, seed):
             metrics = trained
         else:  # the trained model, no more training: one story drawn for the (empty) training set, then the test
             tested = dict(settings, init_from=training_dir, epochs=0, train_examples=1, depth=depth, test_length=length)
+            tested.pop("keep_backup")
             test_dir = os.path.join(ROOT, FLAGS.runs_dir, f"{variant}_seed{seed}_test{length}_{depth}")
             metrics = run_example("babi_long.py", tested, test_dir, FLAGS.backend, threads)
         rows.append(
