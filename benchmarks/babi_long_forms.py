@@ -117,17 +117,16 @@ def train_and_test(variant, seed):
         "data_dir": os.path.abspath(os.path.expanduser(FLAGS.data_dir)),
         "seed": seed,
         **training_settings(variant),
-        "keep_backup": True,  # a later invocation with more --epochs trains on from the last one
     }
     threads = max(1, os.cpu_count() // FLAGS.jobs)
-    trained = run_example("babi_long.py", settings, training_dir, FLAGS.backend, threads)
+    # The backup kept: a later invocation with more --epochs trains on from the last one.
+    trained = run_example("babi_long.py", dict(settings, keep_backup=True), training_dir, FLAGS.backend, threads)
     rows = []
     for length, depth in map(parse_evaluation, FLAGS.evaluations):
         if (length, depth) == (FLAGS.length, "uniform"):
             metrics = trained
         else:  # the trained model, no more training: one story drawn for the (empty) training set, then the test
             tested = dict(settings, init_from=training_dir, epochs=0, train_examples=1, depth=depth, test_length=length)
-            tested.pop("keep_backup")
             test_dir = os.path.join(ROOT, FLAGS.runs_dir, f"{variant}_seed{seed}_test{length}_{depth}")
             metrics = run_example("babi_long.py", tested, test_dir, FLAGS.backend, threads)
         rows.append(
