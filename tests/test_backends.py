@@ -9,9 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from tests.testing import BACKEND
+from tests.testing import BACKEND, ROOT, subprocess_env
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WRITER = """
 import sys, keras, keras_rm, numpy as np
 from tests.testing import VOCABULARY, recall_data, tiny_model
@@ -38,9 +37,13 @@ np.save(sys.argv[1] + "/trained_predictions.npy", model.predict(x, verbose=0))
 
 
 def run_python(code, backend, *args):
-    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=subprocess_env(backend),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout

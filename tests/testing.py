@@ -28,9 +28,9 @@ only_torch_unless_slow = only_on_unless_slow("torch")
 ROOT = pathlib.Path(__file__).parent.parent
 
 
-def subprocess_env(**overrides):
-    """The environment of a test's worker process: this backend, this checkout, quiet TF."""
-    return dict(os.environ, KERAS_BACKEND=BACKEND, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", **overrides)
+def subprocess_env(backend=BACKEND, **overrides):
+    """The environment of a test's worker process: this backend (or `backend`), this checkout, quiet TF."""
+    return dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", **overrides)
 
 
 def multi_device_env(count):
