@@ -1,11 +1,13 @@
-"""Data-parallel training: one step on 4 CPU devices equals the single-device step.
+"""Data-parallel training: one step on 2 CPU devices equals the single-device step.
 
 The device count of a process is fixed before its backend starts, so each
-check runs this file as a worker in a fresh subprocess (JAX: 4 host devices
-from `XLA_FLAGS`; TF: 4 logical CPUs and `MirroredStrategy`) that prints its
-measurements as JSON. Plain SGD keeps the comparison honest: Adam's first step
-`lr * g / (|g| + eps)` would blow the float noise of a zero gradient (a key
-bias) up to a visible difference.
+check runs this file as a worker in a fresh subprocess (JAX: 2 host devices
+from `XLA_FLAGS`; TF: 2 logical CPUs and `MirroredStrategy`) that prints its
+measurements as JSON. Two devices split a batch as four would, and a loss
+term scaled wrongly shows as well, at less compiling (TF: 24 s against 37 s).
+Plain SGD keeps the comparison honest: Adam's first step `lr * g / (|g| + eps)`
+would blow the float noise of a zero gradient (a key bias) up to a visible
+difference.
 """
 
 import json
@@ -22,13 +24,13 @@ import keras_rm
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from testing import BACKEND, ROOT, multi_device_env  # noqa: E402
 
-DEVICES = 4
+DEVICES = 2
 BATCH = 16
 LEARNING_RATE = 0.1
 
 
 def run_worker(case):
-    """Runs a worker on 4 devices; checks the device count and the uneven-batch error; returns its results."""
+    """Runs a worker on `DEVICES` devices; checks the device count and the uneven-batch error; returns its results."""
     env = multi_device_env(DEVICES)
     done = subprocess.run(
         [sys.executable, __file__, case], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180
@@ -36,15 +38,15 @@ def run_worker(case):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["devices"] == DEVICES
-    assert "`batch_size` must divide by the number of devices (4)" in result["uneven_batch_error"]
+    assert f"`batch_size` must divide by the number of devices ({DEVICES})" in result["uneven_batch_error"]
     return result
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution.DataParallel is the JAX route")
 def test_jax_data_parallel_step_equals_the_single_device_step():
     result = run_worker("jax")
-    # The parallel model trained under a `DataParallel` over the 4 devices: batches split along their first axis,
-    # every variable replicated on all 4 (the single-device model's on one).
+    # The parallel model trained under a `DataParallel` over the devices: batches split along their first axis,
+    # every variable replicated on both (the single-device model's on one).
     assert (result["distribution"], result["mesh_devices"]) == ("DataParallel", DEVICES), result
     assert result["batch_layout"] == ["batch", None], result
     assert result["parallel_variable_devices"] == [DEVICES] and result["single_variable_devices"] == [1], result
@@ -62,7 +64,7 @@ def test_tensorflow_mirrored_step_equals_the_single_device_step():
     np.testing.assert_allclose(result["plain_parallel_loss"], result["plain_single_loss"], rtol=1e-5)
     # With rehearsal (teacher sampler, recollection, familiarity) each replica draws its fragments
     # for its own share: the step must be the mean of one-device steps on the shares, every loss
-    # term scaled once (a term left unscaled would count 4 times).
+    # term scaled once (a term left unscaled would count twice).
     assert result["rehearsal_max_weight_diff"] < 1e-5, result
     assert result["changed"] > 1e-3, "the step must move the weights"
     for name, expected in result["rehearsal_expected_logs"].items():
@@ -203,7 +205,7 @@ if __name__ == "__main__":
     worker = {"jax": _jax_worker, "tensorflow": _tensorflow_worker}[sys.argv[1]]
     result = worker(x, y)
     try:
-        keras_rm.distribute.data_parallel(batch_size=BATCH + 2)
+        keras_rm.distribute.data_parallel(batch_size=BATCH + 1)
     except ValueError as error:
         result["uneven_batch_error"] = str(error)
     print(json.dumps(result))
