@@ -52,7 +52,7 @@ def accuracy(model, x, y):
     return float((model.predict(x, verbose=0).argmax(-1) == y).mean())
 
 
-@only_on_unless_slow("jax")
+@only_on_unless_slow("tensorflow")
 def test_memory_learns_a_small_long_babi_task():
     vectorizer = BabiVectorizer(max_words=6)
     vectorizer.adapt(generate_long_babi(1, 100, LENGTH, seed=99, **SMALL_BABI))
@@ -80,7 +80,7 @@ def last_place_mentioned(example):
     return next(word for sentence in reversed(example.story) for word in reversed(tokenize(sentence)) if word in places)
 
 
-@only_on_unless_slow("tensorflow")
+@only_on_unless_slow("jax")
 def test_memory_chains_two_facts():
     vectorizer = BabiVectorizer(max_words=6)
     vectorizer.adapt([as_written(e) for e in generate_babi(2, 200, story_length=6, seed=99)])
