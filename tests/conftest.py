@@ -18,6 +18,13 @@ import gc  # noqa: E402
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
+if keras.config.backend() == "tensorflow":
+    import tensorflow as tf
+
+    # Likewise TensorFlow's graph optimiser (Grappler), which rewrites every traced step before its first run: off,
+    # the TF tests take about 8% less time (two samples of test_model.py, idle cores), with the same results.
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+
 
 @pytest.fixture(autouse=True, scope="module")
 def free_compiled_steps():
