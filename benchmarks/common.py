@@ -31,10 +31,11 @@ TRAIN_TERMS = ("accuracy", "recollection_accuracy", "familiarity_accuracy", "tea
 
 def memory_arguments(config, **rehearsal):
     """`RehearsalMemoryModel` arguments of a `TRAINING_CONFIG`-like `config` (its `hidden_dim` is the encoder's):
-    the rehearsal's settings nested under `rehearsal`, with `rehearsal` (e.g. its weights) added."""
+    the memory machine's settings nested under `memory`, the rehearsal's under `rehearsal`, with `rehearsal` (e.g.
+    its weights) added."""
     config = {key: value for key, value in config.items() if key != "hidden_dim"}
     nested = {key: config.pop(key) for key in ("num_fragments", "num_negatives") if key in config}
-    return {**config, "rehearsal": {**nested, **rehearsal}}
+    return {"memory": config, "rehearsal": {**nested, **rehearsal}}
 
 
 def run_worker(script, backend, args=(), env=None, root=ROOT):

@@ -92,9 +92,7 @@ def measure(folder):
     memory_model = keras_rm.RehearsalMemoryModel(
         encoder(),
         num_classes=10,
-        num_slots=CONFIG["num_slots"],
-        segment_length=segment,
-        num_heads=CONFIG["num_heads"],
+        memory=dict(num_slots=CONFIG["num_slots"], segment_length=segment, num_heads=CONFIG["num_heads"]),
         rehearsal=None,
         name="memory",
     )

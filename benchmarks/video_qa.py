@@ -136,9 +136,8 @@ def step_cost():
         config["model"],
         vectorizer,
         feature_dim=videos[0].frames.shape[1],
-        num_slots=8,
-        segment_length=FLAGS.segment_length,
         hidden_dim=64,
+        memory=dict(num_slots=8, segment_length=FLAGS.segment_length),
         rehearsal=dict(
             recollection_weight=config.get("recollection_weight", 1.0),
             familiarity_weight=config.get("familiarity_weight", 0.5),

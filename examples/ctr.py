@@ -99,9 +99,7 @@ def build_model(
         return keras_rm.RehearsalMemoryModel(
             encoder,
             task="click",
-            num_slots=num_slots,
-            segment_length=segment_length,
-            keep_bias=keep_bias,
+            memory=dict(num_slots=num_slots, segment_length=segment_length, keep_bias=keep_bias),
             rehearsal=dict(
                 recollection_weight=recollection_weight, familiarity_weight=familiarity_weight, sampler=sampler
             ),

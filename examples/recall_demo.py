@@ -62,8 +62,7 @@ def main(argv):
         return keras_rm.RehearsalMemoryModel(
             encoder(),
             num_classes=TASK["num_values"],
-            num_slots=FLAGS.num_slots,
-            segment_length=FLAGS.segment_length,
+            memory=dict(num_slots=FLAGS.num_slots, segment_length=FLAGS.segment_length),
             rehearsal=dict(recollection_weight=recollection, familiarity_weight=familiarity, sampler=sampler),
             seed=FLAGS.seed,
         )

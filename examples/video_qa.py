@@ -189,8 +189,7 @@ def run(
             vectorizer,
             feature_dim=frame_features,
             hidden_dim=hidden_dim,
-            num_slots=num_slots,
-            segment_length=segment_length,
+            memory=dict(num_slots=num_slots, segment_length=segment_length),
             rehearsal=dict(
                 recollection_weight=recollection_weight,
                 familiarity_weight=familiarity_weight,

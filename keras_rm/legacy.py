@@ -3,8 +3,8 @@
 A config holds the arguments its version had. An argument added later is missing from older files, and its
 default today is not what those models were: such a file loads with the value its version behaved as. A file
 that names an argument keeps its value. `tests/data/` holds files of every version; they load with the
-predictions they were saved with. A renamed public method keeps its old name for one release
-(`renamed_method`).
+predictions they were saved with. A renamed public method or argument keeps its old name for one release
+(`renamed_method`, `renamed_arguments`), and so does an argument given flat that is now nested (`flat_arguments`).
 """
 
 import warnings
@@ -16,9 +16,7 @@ ADDED = (
     ("0.2", "MemoryUpdate", "null_item", False),
     ("0.2", "MemoryMachine", "slot_identity", False),
     ("0.2", "MemoryMachine", "null_item", False),
-    ("0.2", "RehearsalMemoryModel", "slot_identity", False),
-    ("0.2", "RehearsalMemoryModel", "null_item", False),
-    ("0.2", "RehearsalMemoryModel", "keep_bias", 0.0),  # the update gate's bias started at 0
+    ("0.2", "MemoryMachine", "keep_bias", 0.0),  # the update gate's bias started at 0
     ("0.2", "TaskModel", "head_activation", "relu"),
     ("0.2", "TaskHead", "activation", "relu"),
     ("0.3", "ItemEncoder", "norm_epsilon", 1e-3),
@@ -51,9 +49,27 @@ FLAT_REHEARSAL = (
     "decoder_width",
 )
 
+# The memory machine's arguments as files of 0.1-0.6 hold them: flat, beside the memory model's own, by the model's
+# names, and their names in `MemoryMachine` (the model's `slot_dim` is the machine's `hidden_dim`).
+FLAT_MEMORY = {
+    "num_slots": "num_slots",
+    "slot_dim": "hidden_dim",
+    "segment_length": "segment_length",
+    "segment_layers": "num_layers",
+    "num_heads": "num_heads",
+    "per_slot_weights": "per_slot_weights",
+    "keep_bias": "keep_bias",
+    "slot_identity": "slot_identity",
+    "null_item": "null_item",
+}
+
 # (version that nested them, class, the argument that holds them now, the class it holds, the arguments files of
-# earlier versions hold flat, beside the class's own).
-NESTED = (("0.6", "RehearsalMemoryModel", "rehearsal", "Rehearsal", FLAT_REHEARSAL),)
+# earlier versions hold flat, beside the class's own: each flat name and its name in the class it holds). The flat
+# arguments keep working for one release after the version that nested them.
+NESTED = (
+    ("0.6", "RehearsalMemoryModel", "rehearsal", "Rehearsal", {name: name for name in FLAT_REHEARSAL}),
+    ("0.7", "RehearsalMemoryModel", "memory", "MemoryMachine", FLAT_MEMORY),
+)
 
 # (version of the new name, class, old name, new name). Rows apply in order, so a name renamed twice reaches today's.
 RENAMED = (
@@ -97,6 +113,26 @@ def renamed_arguments(layer, kwargs, removed_in="0.8"):
     return renamed
 
 
+def flat_arguments(layer, kwargs):
+    """The constructor arguments of `layer` that `kwargs` gives flat and that are now nested (`NESTED`): popped
+    from `kwargs`, by their nested names, in a dict keyed by the argument that holds them now, each group with a
+    `DeprecationWarning` naming the nested form. Flat arguments keep working for one release."""
+    names = {klass.__name__ for klass in type(layer).__mro__}
+    nested = {}
+    for version, owner, argument, holds, keys in NESTED:
+        given = sorted(key for key in keys if key in kwargs)
+        if owner in names and given:
+            nested[argument] = {keys[key]: kwargs.pop(key) for key in given}
+            major, minor = version.split(".")
+            warnings.warn(
+                f"{holds} arguments of `{type(layer).__name__}` itself ({', '.join(given)}) go in version "
+                f"{major}.{int(minor) + 1}: pass `{argument}={nested[argument]!r}`.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+    return nested
+
+
 def upgrade_config(cls, config):
     """`config` of a file of any version, as the arguments of `cls` today: old names renamed, flat arguments
     nested (`NESTED`), and every argument the file does not name set to what its version meant (`ADDED`)."""
@@ -110,7 +146,7 @@ def _upgrade(names, config):
             config[new] = config.pop(old)
     for _, owner, argument, nested, keys in NESTED:
         if owner in names and argument not in config and any(key in config for key in keys):
-            config[argument] = _upgrade({nested}, {key: config.pop(key) for key in keys if key in config})
+            config[argument] = _upgrade({nested}, {keys[key]: config.pop(key) for key in keys if key in config})
     for _, owner, argument, value in ADDED:
         if owner in names:
             config.setdefault(argument, value)

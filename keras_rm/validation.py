@@ -45,6 +45,16 @@ def check_choice(name, value, choices):
     return value
 
 
+def check_arguments(name, arguments, accepted, layer):
+    """Checks that the dict `arguments`, given as `name`, holds only `accepted` arguments of the class `layer`."""
+    unknown = sorted(set(arguments) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"`{name}` holds arguments `{layer}` does not take here: {unknown}. Expected some of: {', '.join(accepted)}"
+        )
+    return dict(arguments)
+
+
 def concrete_value(x):
     """Returns `x` as a numpy array when it holds concrete values, else None.
 

@@ -151,9 +151,7 @@ def test_vectorizer_dataset_feeds_the_model(tmp_path):
     model = keras_rm.RehearsalMemoryModel(
         keras_rm.layers.SentenceItemEncoder(vectorizer.vocabulary_size, 8, max_words=6),
         num_classes=len(vectorizer.answers),
-        num_slots=2,
-        segment_length=8,
-        num_heads=2,
+        memory=dict(num_slots=2, segment_length=8, num_heads=2),
         # Fragments drawn around the supporting facts, the facts masked: rehearsal of what there is to recall.
         rehearsal=dict(
             num_fragments=2,

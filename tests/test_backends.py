@@ -26,7 +26,7 @@ model.save(sys.argv[1] + "/model.keras")
 x, y, _ = recall_data(16, seed=6, as_pairs=True)
 encoder = keras_rm.layers.SentenceItemEncoder(vocabulary_size=VOCABULARY, hidden_dim=16, max_words=2)
 model = keras_rm.RehearsalMemoryModel(
-    encoder, num_classes=4, num_slots=2, segment_length=4, num_heads=2, rehearsal=None, seed=0
+    encoder, num_classes=4, memory=dict(num_slots=2, segment_length=4, num_heads=2), rehearsal=None, seed=0
 )
 model.compile(optimizer=keras.optimizers.SGD(0.5))
 model.predict(x, verbose=0)

@@ -46,7 +46,7 @@ def test_partial_segments_are_padded(model, length):
 def test_non_finite_dense_features_are_masked_out():
     encoder = keras_rm.layers.DenseItemEncoder(8, feature_dim=3)
     model = keras_rm.RehearsalMemoryModel(
-        encoder, num_classes=2, num_slots=2, segment_length=4, rehearsal=dict(num_fragments=1)
+        encoder, num_classes=2, memory=dict(num_slots=2, segment_length=4), rehearsal=dict(num_fragments=1)
     )
     rng = np.random.default_rng(0)
     items, query = rng.normal(size=(2, 8, 3)).astype("float32"), rng.normal(size=(2, 3)).astype("float32")
@@ -134,8 +134,7 @@ def test_query_longer_than_a_sentence_and_wrong_feature_width():
     sentences = keras_rm.RehearsalMemoryModel(
         keras_rm.layers.SentenceItemEncoder(20, 8, max_words=6),
         num_classes=3,
-        num_slots=2,
-        segment_length=4,
+        memory=dict(num_slots=2, segment_length=4),
         rehearsal=dict(num_fragments=1),
     )
     items = np.ones((2, 8, 6), "int32")
@@ -145,8 +144,7 @@ def test_query_longer_than_a_sentence_and_wrong_feature_width():
     frames = keras_rm.RehearsalMemoryModel(
         keras_rm.layers.DenseItemEncoder(8, feature_dim=3),
         num_classes=2,
-        num_slots=2,
-        segment_length=4,
+        memory=dict(num_slots=2, segment_length=4),
         rehearsal=dict(num_fragments=1),
     )
     with pytest.raises(ValueError, match="last axis of `items` must equal `feature_dim` = 3.*\\(2, 8, 5\\)"):

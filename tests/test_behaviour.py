@@ -133,9 +133,7 @@ def test_memory_ctr_model_incremental_write_per_user_equals_whole_history():
     model = keras_rm.RehearsalMemoryModel(
         encoder(),
         task="click",
-        num_slots=2,
-        segment_length=8,
-        num_heads=2,
+        memory=dict(num_slots=2, segment_length=8, num_heads=2),
         rehearsal=dict(num_fragments=2, fragment_length=4, num_negatives=3),
         seed=0,
     )

@@ -19,7 +19,7 @@ X, Y, _ = recall_data(4)
         (dict(recollection_weight=-1.0), "`recollection_weight` must be >= 0"),
         (dict(rehearsal_warmup=-1), "`rehearsal_warmup` must be a non-negative integer"),
         (dict(sampler="random"), "`sampler` must be one of"),
-        (dict(slot_dim=16), "`slot_dim` must equal"),
+        (dict(memory=dict(hidden_dim=16)), "The memory's `hidden_dim` must equal the item encoder's"),
         (dict(temperature=0.0), "`temperature` must be > 0"),
         (dict(mask_selection="first"), "`mask_selection` must be one of"),
         (dict(mask_selection="important"), "needs a sampler that scores items"),

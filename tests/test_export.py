@@ -35,9 +35,7 @@ def memory_export(tmp_path_factory):
     model = keras_rm.RehearsalMemoryModel(
         encoder,
         num_classes=4,
-        num_slots=2,
-        segment_length=SEGMENT,
-        num_heads=2,
+        memory=dict(num_slots=2, segment_length=SEGMENT, num_heads=2),
         rehearsal=dict(num_fragments=2, fragment_length=4, num_negatives=3, decoder_layers=1),
         seed=3,
         text_vectorizer=vectorizer,
@@ -186,9 +184,7 @@ def test_dense_frames_with_a_word_query(kind, tmp_path):
             frames,
             num_classes=3,
             query_encoder=words,
-            num_slots=2,
-            segment_length=4,
-            num_heads=2,
+            memory=dict(num_slots=2, segment_length=4, num_heads=2),
             rehearsal=dict(num_fragments=2, fragment_length=4, num_negatives=3, decoder_layers=1),
             seed=0,
         )

@@ -247,9 +247,7 @@ def test_sentence_vectorizer_ids_and_its_vocabularies_travel_inside_the_model_fi
     model = keras_rm.RehearsalMemoryModel(
         encoder,
         num_classes=2,
-        num_slots=2,
-        segment_length=4,
-        num_heads=2,
+        memory=dict(num_slots=2, segment_length=4, num_heads=2),
         rehearsal=None,
         text_vectorizer=vectorizer,
     )

@@ -35,9 +35,7 @@ def small_memory(vectorizer, segment_length=8, learning_rate=1e-3, num_slots=4):
     model = keras_rm.RehearsalMemoryModel(
         encoder,
         num_classes=len(vectorizer.answers),
-        num_slots=num_slots,
-        segment_length=segment_length,
-        num_heads=2,
+        memory=dict(num_slots=num_slots, segment_length=segment_length, num_heads=2),
         rehearsal=None,
         seed=0,
     )
@@ -116,7 +114,9 @@ def encoder():
 @pytest.mark.slow
 def test_plain_memory_learns_recall_above_chance():
     keras.utils.set_random_seed(0)
-    model = keras_rm.RehearsalMemoryModel(encoder(), num_classes=8, num_slots=8, segment_length=8, rehearsal=None)
+    model = keras_rm.RehearsalMemoryModel(
+        encoder(), num_classes=8, memory=dict(num_slots=8, segment_length=8), rehearsal=None
+    )
     assert train_and_test(model, epochs=8) > 2 / 8  # chance is 1/8
 
 

@@ -1,17 +1,30 @@
 """`keras_rm.legacy`: what files of older versions mean by the arguments they do not name."""
 
+import numpy as np
+import pytest
+
 import keras_rm
 from keras_rm.legacy import ADDED, NESTED, RENAMED, upgrade_config
 
 
 def test_a_missing_argument_takes_the_value_of_the_version_that_lacked_it():
-    config = upgrade_config(keras_rm.RehearsalMemoryModel, {"num_slots": 4, "sampler": "teacher"})
-    assert config["keep_bias"] == 0.0 and config["slot_identity"] is False
+    config = upgrade_config(keras_rm.RehearsalMemoryModel, {"num_slots": 4, "slot_dim": 8, "sampler": "teacher"})
     assert config["head_activation"] == "relu"  # a TaskModel row reaches its subclasses
-    assert config["num_slots"] == 4
-    # The rehearsal's flat arguments of files before 0.6 nest under `rehearsal`, with their own old defaults.
+    # The memory machine's flat arguments of files before 0.7 nest under `memory`, by the machine's names and with
+    # its own old defaults; the rehearsal's of files before 0.6 under `rehearsal`.
+    assert config["memory"] == {
+        "num_slots": 4,
+        "hidden_dim": 8,
+        "keep_bias": 0.0,
+        "slot_identity": False,
+        "null_item": False,
+    }
     assert config["rehearsal"] == {"sampler": "teacher", "teacher_hops": 1, "teacher_positions": False}
-    assert upgrade_config(keras_rm.RehearsalMemoryModel, {"rehearsal": None})["rehearsal"] is None
+    assert not set(config) & {"num_slots", "slot_dim", "keep_bias", "slot_identity", "sampler"}
+    assert upgrade_config(keras_rm.RehearsalMemoryModel, {"rehearsal": None}) == {
+        "rehearsal": None,
+        "head_activation": "relu",
+    }
 
 
 def test_a_named_argument_keeps_its_value():
@@ -41,16 +54,16 @@ def test_every_row_names_a_class_and_an_argument_it_takes():
         assert new in inspect.signature(classes[owner].__init__).parameters or (owner, new) in renamed_again
     for _, owner, argument, nested, flat in NESTED:
         assert argument in inspect.signature(classes[owner].__init__).parameters, (owner, argument)
-        assert set(flat) <= set(inspect.signature(classes[nested].__init__).parameters), nested
+        assert set(flat.values()) <= set(inspect.signature(classes[nested].__init__).parameters), nested
 
 
 def test_renamed_methods_warn_and_answer_as_the_new_names():
-    import numpy as np
-    import pytest
     from keras import ops
 
     encoder = keras_rm.layers.TokenItemEncoder(vocabulary_size=10, hidden_dim=8)
-    model = keras_rm.RehearsalMemoryModel(encoder, num_classes=3, num_slots=2, segment_length=4, num_heads=2)
+    model = keras_rm.RehearsalMemoryModel(
+        encoder, num_classes=3, memory=dict(num_slots=2, segment_length=4, num_heads=2)
+    )
     x = {"items": np.ones((2, 8), "int32"), "query": np.ones((2, 1), "int32")}
     model(x)
     memory = model.write(model.initial_memory(2), x["items"])
@@ -60,3 +73,31 @@ def test_renamed_methods_warn_and_answer_as_the_new_names():
     np.testing.assert_allclose(ops.convert_to_numpy(old), ops.convert_to_numpy(model.answer_encoded(memory, query)))
     with pytest.warns(DeprecationWarning, match="renamed `with_slot_identity`"):
         model.memory_machine.addressable(memory)
+
+
+@pytest.mark.parametrize("version", ["0.1", "0.2"])
+def test_an_old_files_memory_weights_keep_their_paths(version, tmp_path):
+    # Its flat arguments nest under `memory`: the machine is still `memory_machine`, and saved again, each of its
+    # weights is at the path the old file has it at, with the value it has there.
+    import zipfile
+
+    import h5py
+    import keras
+
+    from tests.testing import ROOT
+
+    old = ROOT / "tests" / "data" / f"memory_model_v{version}.keras"
+    model = keras.saving.load_model(old)
+    assert model.get_config()["memory"]["class_name"] == "MemoryMachine"
+    model.save(tmp_path / "again.keras")
+    arrays = []
+    for path in (old, tmp_path / "again.keras"):
+        with zipfile.ZipFile(path) as archive, h5py.File(archive.open("model.weights.h5"), "r") as weights:
+            found = {}
+            weights["layers/memory_machine"].visititems(
+                lambda name, item: found.update({name: item[()]}) if isinstance(item, h5py.Dataset) else None
+            )
+            arrays.append(found)
+    assert arrays[0] and set(arrays[0]) == set(arrays[1])
+    for name, value in arrays[0].items():
+        np.testing.assert_array_equal(arrays[1][name], value, err_msg=name)

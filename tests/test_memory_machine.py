@@ -94,6 +94,13 @@ def test_write_checks_shapes(machine):
         layers.MemoryMachine(num_slots=K, hidden_dim=D, segment_length=0)
 
 
+def test_defaults_and_a_missing_width():
+    machine = layers.MemoryMachine(hidden_dim=D)
+    assert (machine.num_slots, machine.segment_length, machine.num_layers, machine.num_heads) == (8, 16, 1, 4)
+    with pytest.raises(TypeError, match="`hidden_dim` must be a positive integer. Received: `hidden_dim` = None"):
+        layers.MemoryMachine(num_slots=K, segment_length=L)
+
+
 def slot_spread(memory):
     """Mean 1 - cosine similarity between the slots of each memory row: 0 when all slots are one vector."""
     unit = memory / np.linalg.norm(memory, axis=-1, keepdims=True)

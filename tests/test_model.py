@@ -131,7 +131,7 @@ def test_dropout_is_random_in_training_only_and_trains():
     model = tiny_model(dropout=0.1)
     x, y = {k: v[:BATCH] for k, v in X.items()}, Y[:BATCH]
     # Two segments: under JAX, training with dropout takes the unrolled segment loop (a scan cannot draw).
-    assert x["items"].shape[1] == 2 * TINY["segment_length"]
+    assert x["items"].shape[1] == 2 * TINY["memory"]["segment_length"]
     items, mask = model.item_encoder(x["items"])
     for call in (
         lambda training: model(x, training=training),
@@ -490,6 +490,85 @@ def test_rehearsal_arguments_given_flat_warn_and_build_the_same_model():
     )
     with pytest.warns(DeprecationWarning):
         assert not model(recollection_weight=0.0, familiarity_weight=0.0).rehearsal.active
+
+
+def test_memory_is_one_argument_layer_dict_or_none():
+    def model(**kwargs):
+        return keras_rm.RehearsalMemoryModel(keras_rm.layers.TokenItemEncoder(VOCABULARY, 8), num_classes=4, **kwargs)
+
+    default = model()
+    assert (default.num_slots, default.segment_length, default.num_heads, default.slot_dim) == (8, 16, 4, 8)
+    assert default.memory_machine.name == "memory_machine"  # the path of its weights in the model's files
+    given = model(memory={"num_slots": 3, "segment_length": 4, "num_heads": 2, "keep_bias": 0.5}, dropout=0.1)
+    machine = given.memory_machine
+    assert (machine.num_slots, machine.segment_length, machine.keep_bias, machine.hidden_dim) == (3, 4, 0.5, 8)
+    assert machine.dropout == 0.1 and (given.num_slots, given.segment_length, given.slot_dim) == (3, 4, 8)
+    # The memory's heads serve the reader and the rehearsal; a fragment is a segment unless the rehearsal says not.
+    assert given.reader.num_heads == given.rehearsal.num_heads == given.num_heads == 2
+    assert given.rehearsal.fragment_length == 4
+    layer = keras_rm.layers.MemoryMachine(num_slots=5, hidden_dim=8, segment_length=4, num_heads=2)
+    assert model(memory=layer).memory_machine is layer and model(memory=layer).num_slots == 5
+    with pytest.raises(ValueError, match=r"`hidden_dim` must equal the item encoder's.*= 16, .*= 8"):
+        model(memory=keras_rm.layers.MemoryMachine(hidden_dim=16))
+    with pytest.raises(ValueError, match=r"`hidden_dim` must equal the item encoder's.*= 16, .*= 8"):
+        model(memory={"hidden_dim": 16})
+    with pytest.raises(
+        ValueError, match=r"does not take here: \['num_slot'\]. Expected some of: num_slots, hidden_dim"
+    ):
+        model(memory={"num_slot": 3})
+    with pytest.raises(ValueError, match="does not take here: \\['dropout'\\]"):
+        model(memory={"dropout": 0.5})  # the model's own
+    with pytest.raises(TypeError, match="`memory` must be"):
+        model(memory=4)
+
+
+def test_memory_arguments_given_flat_warn_and_build_the_same_model():
+    def model(**kwargs):
+        return keras_rm.RehearsalMemoryModel(keras_rm.layers.TokenItemEncoder(VOCABULARY, 8), num_classes=4, **kwargs)
+
+    def config(model):
+        return {key: value for key, value in model.get_config().items() if key not in ("name", "item_encoder")}
+
+    flat_arguments = dict(num_slots=4, slot_dim=8, segment_length=8, segment_layers=2, num_heads=2, keep_bias=0.5)
+    warned = r"\(keep_bias, null_item, .*, slot_identity\) go in version 0.8: pass `memory=\{'keep_bias': 0.5, 'null_"
+    with pytest.warns(DeprecationWarning, match=warned):
+        flat = model(**flat_arguments, per_slot_weights=True, slot_identity=False, null_item=False)
+    nested = model(
+        memory=dict(
+            num_slots=4,
+            segment_length=8,
+            num_layers=2,
+            num_heads=2,
+            keep_bias=0.5,
+            per_slot_weights=True,
+            slot_identity=False,
+            null_item=False,
+        )
+    )
+    assert config(flat) == config(nested)
+    assert flat.reader.num_heads == flat.rehearsal.num_heads == 2
+    with pytest.warns(DeprecationWarning, match=r"pass `memory=\{'num_slots': 4\}`"):
+        assert model(memory={"segment_length": 8}, num_slots=4).memory_machine.get_config() == (
+            model(memory={"num_slots": 4, "segment_length": 8}).memory_machine.get_config()
+        )
+    with (
+        pytest.warns(DeprecationWarning),
+        pytest.raises(ValueError, match="`hidden_dim` must equal the item encoder's"),
+    ):
+        model(slot_dim=16)
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="give its arguments to it"):
+        model(memory=keras_rm.layers.MemoryMachine(hidden_dim=8), num_slots=3)
+
+
+def test_a_nested_memory_round_trips_its_config():
+    model = tiny_model(keep_bias=0.5, per_slot_weights=True)
+    config = model.get_config()
+    assert config["memory"]["class_name"] == "MemoryMachine" and "build_config" not in config["memory"]
+    assert config["memory"]["config"]["keep_bias"] == 0.5 and config["memory"]["config"]["per_slot_weights"]
+    assert not set(config) & {"num_slots", "slot_dim", "segment_length", "segment_layers", "num_heads", "keep_bias"}
+    revived = keras_rm.RehearsalMemoryModel.from_config(config)
+    assert revived.memory_machine.get_config() == model.memory_machine.get_config()
+    assert revived.get_config() == config
 
 
 def test_a_nested_rehearsal_saves_and_loads(tmp_path):

@@ -124,10 +124,12 @@ def test_hypermodel_serves_the_click_task_with_a_real_build():
         {"items": (32, 2), "query": (2,)},
         task="click",
         space={**TINY_SPACE, "segment_length": 16},
+        model_kwargs={"memory": {"num_heads": 2}},  # a fixed argument of the memory machine beside the tuned ones
     )
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
     assert model.built and model.task == "click" and model.rehearsal.num_fragments == 2  # 32 items // 16
+    assert (model.num_slots, model.segment_length, model.slot_dim, model.num_heads) == (2, 16, 8, 2)
     assert set(hp.values) == set(DEFAULT_SPACE)
     rng = np.random.default_rng(0)
     items = np.stack([rng.integers(1, 20, (8, 32)), rng.integers(0, 5, (8, 32))], -1)

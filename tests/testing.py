@@ -10,6 +10,7 @@ import pytest
 from keras import ops
 
 import keras_rm
+from keras_rm.layers.memory_machine import MEMORY_ARGUMENTS
 from keras_rm.layers.rehearsal import REHEARSAL_ARGUMENTS
 from keras_rm.pipelines.recall import make_recall_data, recall_vocabulary_size
 
@@ -44,9 +45,7 @@ RECALL = dict(length=16, num_pairs=2, num_keys=6, num_values=4, num_distractors=
 VOCABULARY = recall_vocabulary_size(RECALL["num_keys"], RECALL["num_values"], RECALL["num_distractors"])
 TINY = dict(
     num_classes=RECALL["num_values"],
-    num_slots=2,
-    segment_length=8,
-    num_heads=2,
+    memory=dict(num_slots=2, segment_length=8, num_heads=2),
     rehearsal=dict(num_fragments=2, fragment_length=4, num_negatives=3, decoder_layers=1),
     seed=7,
 )
@@ -57,10 +56,12 @@ def recall_data(num_examples=8, seed=0, **overrides):
 
 
 def tiny_model(hidden_dim=8, **overrides):
-    """The tiny memory; `overrides` of the rehearsal's own arguments (`sampler="teacher"`) go into its dict."""
+    """The tiny memory; `overrides` of the memory machine's or the rehearsal's own arguments (`num_slots=3`,
+    `sampler="teacher"`) go into their dicts."""
+    memory = {**TINY["memory"], **{key: overrides.pop(key) for key in MEMORY_ARGUMENTS if key in overrides}}
     rehearsal = {**TINY["rehearsal"], **{key: overrides.pop(key) for key in REHEARSAL_ARGUMENTS if key in overrides}}
     encoder = keras_rm.layers.TokenItemEncoder(VOCABULARY, hidden_dim)
-    return keras_rm.RehearsalMemoryModel(encoder, **{**TINY, "rehearsal": rehearsal, **overrides})
+    return keras_rm.RehearsalMemoryModel(encoder, **{**TINY, "memory": memory, "rehearsal": rehearsal, **overrides})
 
 
 def weights_of(model):

@@ -83,12 +83,13 @@ def check_space(space):
 class RehearsalHyperModel(keras_tuner.HyperModel):
     """Search space of a `RehearsalMemoryModel` for KerasTuner.
 
-    Tunes `num_slots`, `slot_dim` (the width of items and slots),
-    `segment_length`, `recollection_weight` and `familiarity_weight` (log
-    scale, including 0: no rehearsal), the `sampler` and the Adam learning
-    rate. Any of them can be fixed or narrowed with `space`. `build(hp)`
-    returns a compiled model built for `input_shape`, so the tuner's
-    `get_best_models()` loads weights into real variables on every backend.
+    Tunes the memory machine's `num_slots` and `segment_length`, `slot_dim`
+    (the width of items and slots: the item encoder's `hidden_dim`),
+    `recollection_weight` and `familiarity_weight` (log scale, including 0:
+    no rehearsal), the `sampler` and the Adam learning rate. Any of them can
+    be fixed or narrowed with `space`. `build(hp)` returns a compiled model
+    built for `input_shape`, so the tuner's `get_best_models()` loads
+    weights into real variables on every backend.
 
     The number of rehearsed fragments is `min(num_fragments, length //
     segment_length)` so every segment length of the space fits the sequence.
@@ -112,7 +113,9 @@ class RehearsalHyperModel(keras_tuner.HyperModel):
         num_fragments: int. Upper bound of rehearsed fragments. Defaults to 4.
         learning_rate_warmup: int. Optimizer steps over which the learning
             rate rises linearly from 0 to the trial's. Defaults to 0.
-        model_kwargs: dict. Further fixed `RehearsalMemoryModel` arguments.
+        model_kwargs: dict. Further fixed `RehearsalMemoryModel` arguments; a
+            `memory` dict among them holds further `MemoryMachine` arguments
+            (e.g. `{"num_heads": 2}`).
         seed: int. Seed of the model's random draws. Defaults to None.
 
     Example:
@@ -178,12 +181,15 @@ class RehearsalHyperModel(keras_tuner.HyperModel):
         segment_length = values["segment_length"]
         if segment_length > length:
             raise ValueError(f"`segment_length` = {segment_length} is longer than the sequences ({length} items).")
+        model_kwargs = dict(self.model_kwargs)
+        memory = dict(
+            model_kwargs.pop("memory", None) or {}, num_slots=values["num_slots"], segment_length=segment_length
+        )
         model = keras_rm.RehearsalMemoryModel(
             self.make_item_encoder(values["slot_dim"]),
             task=self.task,
             num_classes=self.num_classes,
-            num_slots=values["num_slots"],
-            segment_length=segment_length,
+            memory=memory,
             rehearsal=dict(
                 recollection_weight=values["recollection_weight"],
                 familiarity_weight=values["familiarity_weight"],
@@ -191,7 +197,7 @@ class RehearsalHyperModel(keras_tuner.HyperModel):
                 num_fragments=max(1, min(self.num_fragments, length // segment_length)),
             ),
             seed=self.seed,
-            **self.model_kwargs,
+            **model_kwargs,
         )
         model.build({key: (None, *shape) for key, shape in self.input_shape.items()})
         schedule = learning_rate_schedule(values["learning_rate"], self.learning_rate_warmup)

@@ -4,7 +4,7 @@ from keras import ops
 from keras_rm.layers.memory_update import MemoryUpdate
 from keras_rm.layers.segment_encoder import SegmentEncoder
 from keras_rm.legacy import renamed_method, upgrade_config
-from keras_rm.validation import check_positive_int
+from keras_rm.validation import check_arguments, check_positive_int
 
 
 def num_segments(length, segment_length):
@@ -39,9 +39,10 @@ class MemoryMachine(keras.layers.Layer):
     number of segments.
 
     Args:
-        num_slots: int. Memory slots K.
-        hidden_dim: int. Width of a slot and of an encoded item.
-        segment_length: int. Items per segment L.
+        num_slots: int. Memory slots K. Defaults to 8.
+        hidden_dim: int. Width of a slot and of an encoded item (required; a
+            model fills it with its item encoder's).
+        segment_length: int. Items per segment L. Defaults to 16.
         num_layers: int. Transformer blocks of the segment encoder. Defaults to 1.
         num_heads: int. Attention heads. Defaults to 4.
         intermediate_dim: int. Feed-forward width. Defaults to `4 * hidden_dim`.
@@ -84,9 +85,9 @@ class MemoryMachine(keras.layers.Layer):
 
     def __init__(
         self,
-        num_slots,
-        hidden_dim,
-        segment_length,
+        num_slots=8,
+        hidden_dim=None,
+        segment_length=16,
         num_layers=1,
         num_heads=4,
         intermediate_dim=None,
@@ -261,3 +262,51 @@ class MemoryMachine(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         return cls(**upgrade_config(cls, config))  # files of older versions: keras_rm.legacy
+
+
+# The machine's arguments a model that composes the layer takes in its `memory` dict: all but `dropout`, the model's.
+MEMORY_ARGUMENTS = (
+    "num_slots",
+    "hidden_dim",
+    "segment_length",
+    "num_layers",
+    "num_heads",
+    "intermediate_dim",
+    "per_slot_weights",
+    "keep_bias",
+    "slot_identity",
+    "null_item",
+)
+
+
+def make_memory_machine(memory, hidden_dim, dropout, flat=None):
+    """The `MemoryMachine` a model's `memory` argument names, for encoded items of `hidden_dim`.
+
+    `memory` is a `MemoryMachine` (used as is), a dict of `MEMORY_ARGUMENTS` (the rest as the layer's defaults)
+    or None (all the defaults). A dict's machine takes the model's `dropout` and is named `memory_machine`, the
+    path of its weights in the model's files. `flat`: arguments given the pre-0.7 way, as the model's own (they
+    update the dict).
+    """
+    if isinstance(memory, MemoryMachine):
+        if flat:
+            raise ValueError(
+                "`memory` is a layer: give its arguments to it, not to the model. "
+                f"Received: a MemoryMachine and the model's {sorted(flat)}"
+            )
+        width = memory.hidden_dim
+    elif memory is None or isinstance(memory, dict):
+        arguments = check_arguments("memory", {**(memory or {}), **(flat or {})}, MEMORY_ARGUMENTS, "MemoryMachine")
+        width = arguments.setdefault("hidden_dim", hidden_dim)
+    else:
+        raise TypeError(
+            "`memory` must be a dict of `keras_rm.layers.MemoryMachine` arguments, a `MemoryMachine` layer or None. "
+            f"Received: `memory` = {memory!r}"
+        )
+    if width != hidden_dim:
+        raise ValueError(
+            "The memory's `hidden_dim` must equal the item encoder's (slots and items share a space). "
+            f"Received: `memory.hidden_dim` = {width}, `item_encoder.hidden_dim` = {hidden_dim}"
+        )
+    if isinstance(memory, MemoryMachine):
+        return memory
+    return MemoryMachine(**arguments, dropout=dropout, name="memory_machine")

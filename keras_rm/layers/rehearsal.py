@@ -7,6 +7,7 @@ from keras_rm.layers.task_head import task_accuracy, task_loss
 from keras_rm.legacy import FLAT_REHEARSAL, upgrade_config
 from keras_rm.samplers import ImportanceSampler, TeacherSampler, UniformSampler
 from keras_rm.validation import (
+    check_arguments,
     check_choice,
     check_fraction,
     check_non_negative,
@@ -416,3 +417,49 @@ class Rehearsal(keras.layers.Layer):
 # The rehearsal's own arguments, as a model that composes the layer takes them (the names of its config): those
 # files of 0.1-0.5 hold flat in the model's config, and any added since (none yet).
 REHEARSAL_ARGUMENTS = FLAT_REHEARSAL
+
+
+def make_rehearsal(rehearsal, model, flat=None):
+    """The `Rehearsal` layer a memory model's `rehearsal` argument names, for the model's `hidden_dim`, `task`,
+    `num_classes` and items.
+
+    `rehearsal` is `"paper"` (the layer's defaults), a dict of `REHEARSAL_ARGUMENTS` (the rest as the paper's), a
+    `Rehearsal` layer made for the model (used as is) or None (no rehearsal: both weights 0). A dict's layer takes
+    the model's `num_heads`, `dropout` and `seed`, and fragments of the model's `segment_length` unless the dict
+    says otherwise. `flat`: arguments given the pre-0.6 way, as the model's own (they update the dict).
+    """
+    mine = {"hidden_dim": model.hidden_dim, "task": model.task, "num_classes": model.num_classes}
+    if isinstance(rehearsal, Rehearsal):
+        theirs = {key: getattr(rehearsal, key) for key in mine}
+        if theirs != mine or flat:
+            raise ValueError(
+                f"`rehearsal` must be made for this model ({mine}), and its arguments given to it alone. "
+                f"Received: a Rehearsal with {theirs}" + (f" and the model's {sorted(flat)}" if flat else "")
+            )
+    else:
+        if rehearsal is None:
+            arguments = {"recollection_weight": 0.0, "familiarity_weight": 0.0}
+        elif isinstance(rehearsal, str) and rehearsal == "paper":
+            arguments = {}
+        elif isinstance(rehearsal, dict):
+            arguments = rehearsal
+        else:
+            raise TypeError(
+                '`rehearsal` must be "paper", a dict of `keras_rm.layers.Rehearsal` arguments, a `Rehearsal` layer '
+                f"or None. Received: {rehearsal!r}"
+            )
+        arguments = check_arguments("rehearsal", {**arguments, **(flat or {})}, REHEARSAL_ARGUMENTS, "Rehearsal")
+        rehearsal = Rehearsal(
+            **mine,
+            num_heads=model.num_heads,
+            dropout=model.dropout,
+            seed=model.seed,
+            name="rehearsal",
+            **{"fragment_length": model.segment_length, **arguments},
+        )
+    if rehearsal.recollection == "softmax" and not model.item_encoder.has_ids:
+        raise ValueError(
+            '`recollection="softmax"` needs id items (TokenItemEncoder or CategoricalItemEncoder). '
+            f"Received: `item_encoder` = {model.item_encoder.__class__.__name__}"
+        )
+    return rehearsal

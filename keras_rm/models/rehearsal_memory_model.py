@@ -1,12 +1,10 @@
-import warnings
-
 import keras
 from keras import ops
 
-from keras_rm.layers.memory_machine import MemoryMachine
+from keras_rm.layers.memory_machine import make_memory_machine
 from keras_rm.layers.memory_reader import MemoryReader
-from keras_rm.layers.rehearsal import REHEARSAL_ARGUMENTS, Rehearsal
-from keras_rm.legacy import renamed_method
+from keras_rm.layers.rehearsal import make_rehearsal
+from keras_rm.legacy import flat_arguments, renamed_method
 from keras_rm.models import train_steps
 from keras_rm.models.task_model import TaskModel
 from keras_rm.validation import check_positive_int
@@ -16,89 +14,43 @@ from keras_rm.validation import check_positive_int
 class RehearsalMemoryModel(TaskModel):
     """Rehearsal Memory (RM): a fixed-size memory over a long sequence, trained to rehearse its history.
 
-    Inference (`call`, `predict`, `evaluate`, the streaming methods): items are
-    encoded, written segment by segment into `num_slots` memory slots by the
-    `MemoryMachine`, and the query reads the memory (`MemoryReader`) to
-    produce answer or click logits (`TaskHead`). The raw sequence is not
-    needed after writing: state is `(batch, num_slots, slot_dim)`.
+    Inference (`call`, `predict`, `evaluate`, the streaming methods `initial_memory`, `write`, `answer`): the
+    items are encoded and written segment by segment into memory slots by the `memory_machine`
+    (`keras_rm.layers.MemoryMachine`), and the query reads the memory (`MemoryReader`) to produce answer or
+    click logits (`TaskHead`); the state is `(batch, num_slots, slot_dim)`. Training (`fit`) adds the loss of the
+    self-supervised `rehearsal` (`keras_rm.layers.Rehearsal`), whose gradients reach the memory machine and the
+    item encoder. `inference_layers()` lists what inference runs (what export keeps).
 
-    Training (`fit`) adds, when a rehearsal weight is positive, the
-    self-supervised rehearsal of the paper (`keras_rm.layers.Rehearsal`,
-    the model's `rehearsal`): a history sampler picks `num_fragments`
-    fragments of `fragment_length` items per sequence, and a
-    `RehearsalDecoder` that sees only the final memory must
-
-    - recollect their masked items (`recollection_loss`, InfoNCE against
-      `num_negatives` items of the same sequence, or a full softmax over the
-      vocabulary for id items), and
-    - tell real fragments from corrupted ones (`familiarity_loss`).
-
-    The training loss is `task + recollection_weight * recollection +
-    familiarity_weight * familiarity (+ teacher_weight * teacher task loss)`,
-    and the rehearsal gradients reach the memory machine and the item
-    encoder. With both rehearsal weights 0 nothing of the rehearsal is
-    built: the model is the plain memory baseline. Inference never runs the
-    rehearsal; `inference_layers()` lists what it runs (what export keeps).
-
-    Inputs are a dict: `items` (raw items, as the item encoder expects),
-    optional `item_mask` (bool `(batch, length)`; padding from the encoder's
-    own rule, e.g. id 0, is always masked), `query` (one item or a sequence of
-    items, as the query encoder expects), and for `sampler="importance"`
-    `importance` (non-negative `(batch, length)`).
-
-    Several questions along one sequence: with `query_position` (int
-    `(batch, questions)`), `query` holds `questions` queries per row
-    (`(batch, questions, ...)`) and the logits are `(batch, questions,
-    classes)`. The sequence is written once, and each question is answered
-    from the memory as it stood after the whole segments before its position
-    (items `0 .. position - 1`, `position // segment_length` segments), as
-    streaming does: `answer(write(initial_memory(b), items[:, :position]),
-    query)`. Put questions at segment boundaries so that they see every item
-    before them; a position past the end reads the final memory. Padded
-    questions take a `sample_weight` of 0 in `fit` and `evaluate`.
+    Inputs are a dict: `items`, optional `item_mask` (bool `(batch, length)`, beside the encoder's own padding),
+    `query`, for `sampler="importance"` `importance`, and optional `query_position` (int `(batch, questions)`:
+    `questions` queries a row, each answered from the memory after the whole segments before its position, as
+    streaming would). docs/model.md describes each.
 
     Args:
-        item_encoder: an item encoder layer (`keras_rm.layers.TokenItemEncoder`,
-            `SentenceItemEncoder`, `DenseItemEncoder`, `CategoricalItemEncoder`).
+        item_encoder: an item encoder layer (`keras_rm.layers.TokenItemEncoder`, `SentenceItemEncoder`,
+            `DenseItemEncoder`, `CategoricalItemEncoder`).
         task: str. `"classification"` or `"click"`. Defaults to `"classification"`.
         num_classes: int. Answer classes (classification).
         query_encoder: item encoder of the query. Defaults to `item_encoder`.
-        num_slots: int. Memory slots K. Defaults to 8.
-        slot_dim: int. Width of a slot; must equal the item encoder's
-            `hidden_dim`. Defaults to it.
-        segment_length: int. Items written per segment L. Defaults to 16.
-        segment_layers: int. Transformer blocks of the segment encoder. Defaults to 1.
-        num_heads: int. Attention heads everywhere. Defaults to 4.
-        per_slot_weights: bool. One GRU per slot. Defaults to False.
-        keep_bias: float. Initial bias of the slots' GRU update gate (how
-            much a slot keeps per segment before training). Defaults to 1.0.
-        slot_identity: bool. A learned embedding per slot in the slots'
-            write queries and in what the reader sees, which keeps the slots
-            from collapsing into one. Defaults to True.
-        null_item: bool. A learned null item the slots may attend to
-            instead of a segment's items; a slot writes only by the share of
-            attention it gave real items, so what matches no slot leaves the
-            memory as it was. Defaults to True.
+        memory: the memory machine: a `keras_rm.layers.MemoryMachine` of the item encoder's `hidden_dim`, a dict
+            of its arguments (e.g. `{"num_slots": 4, "segment_length": 32}`; `hidden_dim` and `dropout` are the
+            model's), or None: its defaults. Its arguments are documented once, on `MemoryMachine`; its
+            `num_heads` serves the reader and the rehearsal too. Defaults to None.
         reader_hops: int. Attention hops of the reader. Defaults to 1.
-        rehearsal: the self-supervised rehearsal, trained beside the task:
-            `"paper"` (the paper's: uniform sampler, recollection weight
-            1.0, familiarity weight 0.5), a dict of `keras_rm.layers.Rehearsal`
-            arguments (e.g. `{"sampler": "teacher", "rehearsal_warmup":
-            1000}`; the rest as the paper's, fragments of `segment_length`
-            items), a `Rehearsal` layer of this model's `hidden_dim`, task
-            and classes, or None: no rehearsal (the plain memory). Its
-            arguments are documented once, on `Rehearsal`. Defaults to
-            `"paper"`.
+        rehearsal: the rehearsal trained beside the task: `"paper"` (the paper's), a dict of
+            `keras_rm.layers.Rehearsal` arguments (e.g. `{"sampler": "teacher"}`; the rest as the paper's,
+            fragments of `segment_length` items), a `Rehearsal` layer of this model's `hidden_dim`, task and
+            classes, or None: no rehearsal (the plain memory). Its arguments are documented once, on `Rehearsal`.
+            Defaults to `"paper"`.
         head_dim: int. Hidden width of the task head. Defaults to `slot_dim`.
         dropout: float. Defaults to 0.
-        seed: int. Seed of every random draw of the rehearsal (a dict or
-            `"paper"` rehearsal). Defaults to None.
+        seed: int. Seed of every random draw of the rehearsal (a dict or `"paper"` rehearsal). Defaults to None.
 
     Example:
 
     ```python
     encoder = keras_rm.layers.TokenItemEncoder(vocabulary_size=50, hidden_dim=32)
-    model = keras_rm.RehearsalMemoryModel(encoder, num_classes=50, num_slots=4, segment_length=16, seed=1)
+    model = keras_rm.RehearsalMemoryModel(encoder, num_classes=50, memory={"num_slots": 4}, seed=1)
     model.compile()
     x = {"items": np.random.randint(1, 50, (64, 128)), "query": np.random.randint(1, 50, (64, 2))}
     model.fit(x, np.random.randint(0, 50, (64,)), epochs=1)
@@ -117,15 +69,7 @@ class RehearsalMemoryModel(TaskModel):
         task="classification",
         num_classes=None,
         query_encoder=None,
-        num_slots=8,
-        slot_dim=None,
-        segment_length=16,
-        segment_layers=1,
-        num_heads=4,
-        per_slot_weights=False,
-        keep_bias=1.0,
-        slot_identity=True,
-        null_item=True,
+        memory=None,
         reader_hops=1,
         rehearsal="paper",
         head_dim=None,
@@ -133,8 +77,7 @@ class RehearsalMemoryModel(TaskModel):
         seed=None,
         **kwargs,
     ):
-        # Before 0.6 the rehearsal's arguments were the model's own: they still work, for one release.
-        flat_rehearsal = {name: kwargs.pop(name) for name in REHEARSAL_ARGUMENTS if name in kwargs}
+        flat = flat_arguments(self, kwargs)  # the memory's and the rehearsal's arguments given the pre-0.7 way
         super().__init__(
             item_encoder=item_encoder,
             task=task,
@@ -144,47 +87,16 @@ class RehearsalMemoryModel(TaskModel):
             dropout=dropout,
             **kwargs,
         )
-        if slot_dim is not None and slot_dim != self.hidden_dim:
-            raise ValueError(
-                "`slot_dim` must equal the item encoder's `hidden_dim` (slots and items share a space). "
-                f"Received: `slot_dim` = {slot_dim}, `item_encoder.hidden_dim` = {self.hidden_dim}"
-            )
-        self.num_slots = check_positive_int("num_slots", num_slots)
-        self.slot_dim = self.hidden_dim
-        self.segment_length = check_positive_int("segment_length", segment_length)
-        self.segment_layers = check_positive_int("segment_layers", segment_layers)
-        self.num_heads = check_positive_int("num_heads", num_heads)
-        self.per_slot_weights = bool(per_slot_weights)
-        self.keep_bias = float(keep_bias)
-        self.slot_identity = bool(slot_identity)
-        self.null_item = bool(null_item)
         self.reader_hops = check_positive_int("reader_hops", reader_hops)
         self.seed = seed
 
         # Inference: encoders and head (TaskModel), the memory machine and the reader.
-        self.memory_machine = MemoryMachine(
-            num_slots=num_slots,
-            hidden_dim=self.hidden_dim,
-            segment_length=segment_length,
-            num_layers=segment_layers,
-            num_heads=num_heads,
-            per_slot_weights=per_slot_weights,
-            keep_bias=keep_bias,
-            slot_identity=slot_identity,
-            null_item=null_item,
-            dropout=dropout,
-            name="memory_machine",
-        )
+        self.memory_machine = make_memory_machine(memory, self.hidden_dim, dropout, flat=flat.get("memory"))
         self.reader = MemoryReader(
-            hidden_dim=self.hidden_dim, num_heads=num_heads, num_hops=reader_hops, dropout=dropout, name="reader"
+            hidden_dim=self.hidden_dim, num_heads=self.num_heads, num_hops=reader_hops, dropout=dropout, name="reader"
         )
         # Training only: the rehearsal (builds nothing when both rehearsal weights are 0).
-        rehearsal = self._make_rehearsal(rehearsal, flat_rehearsal, segment_length, num_heads, dropout, seed)
-        if rehearsal.recollection == "softmax" and not item_encoder.has_ids:
-            raise ValueError(
-                '`recollection="softmax"` needs id items (TokenItemEncoder or CategoricalItemEncoder). '
-                f"Received: `item_encoder` = {item_encoder.__class__.__name__}"
-            )
+        rehearsal = make_rehearsal(rehearsal, self, flat=flat.get("rehearsal"))
         if rehearsal.active:
             # Files written before the rehearsal had its own layer keep the decoder's weights under
             # `decoder/` and the sampler's under `layers/sampler/`: these two references, tracked before
@@ -196,51 +108,12 @@ class RehearsalMemoryModel(TaskModel):
         # rehearsal on (the task and the weighted rehearsal terms) is logged as `total_loss`.
         self.total_loss_tracker = keras.metrics.Mean(name="total_loss") if rehearsal.active else None
 
-    def _make_rehearsal(self, rehearsal, flat, segment_length, num_heads, dropout, seed):
-        """The `Rehearsal` layer `rehearsal` names ("paper", a dict, a layer or None); `flat`: its arguments given
-        the pre-0.6 way, as the model's own (they update the dict)."""
-        if isinstance(rehearsal, Rehearsal):
-            mine = {"hidden_dim": self.hidden_dim, "task": self.task, "num_classes": self.num_classes}
-            theirs = {key: getattr(rehearsal, key) for key in mine}
-            if theirs != mine or flat:
-                raise ValueError(
-                    f"`rehearsal` must be made for this model ({mine}), and its arguments given to it alone. "
-                    f"Received: a Rehearsal with {theirs}" + (f" and the model's {sorted(flat)}" if flat else "")
-                )
-            return rehearsal
-        if rehearsal is None:
-            rehearsal = {"recollection_weight": 0.0, "familiarity_weight": 0.0}
-        elif isinstance(rehearsal, str) and rehearsal == "paper":
-            rehearsal = {}
-        elif not isinstance(rehearsal, dict):
-            raise TypeError(
-                '`rehearsal` must be "paper", a dict of `keras_rm.layers.Rehearsal` arguments, a `Rehearsal` layer '
-                f"or None. Received: {rehearsal!r}"
-            )
-        if flat:
-            warnings.warn(
-                f"Rehearsal arguments of `RehearsalMemoryModel` itself ({', '.join(sorted(flat))}) go in version 0.7: "
-                f"pass `rehearsal={flat!r}`.",
-                DeprecationWarning,
-                stacklevel=3,
-            )
-            rehearsal = {**rehearsal, **flat}
-        unknown = sorted(set(rehearsal) - set(REHEARSAL_ARGUMENTS))
-        if unknown:
-            raise ValueError(
-                f"`rehearsal` holds arguments `Rehearsal` does not take here: {unknown}. "
-                f"Expected some of: {', '.join(REHEARSAL_ARGUMENTS)}"
-            )
-        return Rehearsal(
-            hidden_dim=self.hidden_dim,
-            task=self.task,
-            num_classes=self.num_classes,
-            num_heads=num_heads,
-            dropout=dropout,
-            seed=seed,
-            name="rehearsal",
-            **{"fragment_length": segment_length, **rehearsal},
-        )
+    # The memory machine's arguments that callers read on the model.
+    num_slots = property(lambda self: self.memory_machine.num_slots, doc="Memory slots K (the memory machine's).")
+    slot_dim = property(lambda self: self.memory_machine.hidden_dim, doc="Width of a slot: the items' `hidden_dim`.")
+    segment_length = property(lambda self: self.memory_machine.segment_length, doc="Items written per segment L.")
+    num_heads = property(lambda self: self.memory_machine.num_heads, doc="Attention heads of memory and reader.")
+    slot_identity = property(lambda self: self.memory_machine.slot_identity, doc="Slots carry identity embeddings.")
 
     input_keys = TaskModel.input_keys + ("query_position",)
     serving_endpoints = ("serve", "initial_memory", "write", "answer")
@@ -283,11 +156,8 @@ class RehearsalMemoryModel(TaskModel):
         inputs = self.check_inputs(inputs)
         items, item_mask = self.encode_items(inputs)
         if inputs.get("query_position") is not None:
-            return {
-                "items": items,
-                "item_mask": item_mask,
-                **self._answer_along(items, item_mask, inputs["query"], inputs["query_position"], training),
-            }
+            answers = self._answer_along(items, item_mask, inputs["query"], inputs["query_position"], training)
+            return {"items": items, "item_mask": item_mask, **answers}
         memory = self.memory_machine(items, item_mask, training=training)
         query = self.encode_query(inputs["query"])
         logits = self.answer_encoded(memory, query, training=training)
@@ -312,8 +182,7 @@ class RehearsalMemoryModel(TaskModel):
         return {"memory": memories[:, -1], "query": query, "logits": logits}
 
     def answer_encoded(self, memory, query, training=None):
-        """Task logits from a memory and an already encoded query `(batch, hidden_dim)` (`answer` takes a raw
-        one)."""
+        """Task logits from a memory and an encoded query `(batch, hidden_dim)` (`answer` takes a raw one)."""
         slots = self.memory_machine.with_slot_identity(memory)
         return self.head(self.reader(query, slots, training=training), query, training=training)
 
@@ -337,9 +206,8 @@ class RehearsalMemoryModel(TaskModel):
         """The layers inference runs (encoders, memory machine, reader, head): all but the rehearsal (training
         only) and the text vectorizer (preprocessing, before the model)."""
         left_out = {id(layer) for layer in self.rehearsal._flatten_layers()} | {id(self.text_vectorizer)}
-        return [
-            layer for layer in self._flatten_layers(include_self=False, recursive=False) if id(layer) not in left_out
-        ]
+        parts = self._flatten_layers(include_self=False, recursive=False)
+        return [layer for layer in parts if id(layer) not in left_out]
 
     # Training --------------------------------------------------------------
 
@@ -347,16 +215,9 @@ class RehearsalMemoryModel(TaskModel):
         return train_steps.TRAIN_STEPS[keras.config.backend()](self, *args)
 
     def compute_joint_loss(self, x, y=None, sample_weight=None, step=None):
-        """One training forward pass and every loss term; backend-agnostic.
-
-        The per-backend training steps differ only in how they take gradients
-        of the returned loss; they pass the optimizer's `step` (the
-        rehearsal's warm-up).
-
-        Returns:
-            `(loss, y_pred, terms)`: the weighted total loss, the task logits
-            and a dict of scalar terms named as the metric trackers.
-        """
+        """One backend-agnostic training forward pass (the per-backend steps pass the optimizer's `step`, the
+        rehearsal's warm-up): `(loss, y_pred, terms)`, the weighted total loss, the task logits and a dict of scalar
+        terms named as the metric trackers."""
         inputs = self.check_inputs(x)
         if not self.built:  # TF traces `fit` before building; Keras' own step builds in `self(x)`.
             self.build({key: tuple(value.shape) for key, value in inputs.items() if value is not None})
@@ -412,37 +273,26 @@ class RehearsalMemoryModel(TaskModel):
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def get_config(self):
+        # The parts without their build config: the model builds them in its own `build`, from the input shapes (a
+        # part built on its own when the file is read would lock before the model builds it).
+        def part(layer):
+            return {k: v for k, v in keras.saving.serialize_keras_object(layer).items() if k != "build_config"}
+
         config = super().get_config()
         config.update(
             {
-                "num_slots": self.num_slots,
-                "slot_dim": self.slot_dim,
-                "segment_length": self.segment_length,
-                "segment_layers": self.segment_layers,
-                "num_heads": self.num_heads,
-                "per_slot_weights": self.per_slot_weights,
-                "keep_bias": self.keep_bias,
-                "slot_identity": self.slot_identity,
-                "null_item": self.null_item,
+                "memory": part(self.memory_machine),
                 "reader_hops": self.reader_hops,
-                "rehearsal": self._serialized_rehearsal(),
+                "rehearsal": part(self.rehearsal) if self.rehearsal.active else None,
                 "seed": self.seed,
             }
         )
         return config
 
-    def _serialized_rehearsal(self):
-        if not self.rehearsal.active:
-            return None
-        serialized = keras.saving.serialize_keras_object(self.rehearsal)
-        # The model builds its rehearsal in its own `build`, from the input shapes: a rehearsal built on its own
-        # when the file is read would lock before the model builds it.
-        serialized.pop("build_config", None)
-        return serialized
-
     @classmethod
     def from_config(cls, config):
-        rehearsal = config.get("rehearsal")
-        if isinstance(rehearsal, dict) and "class_name" in rehearsal:  # a serialized layer (files of 0.6 on)
-            config = {**config, "rehearsal": keras.saving.deserialize_keras_object(rehearsal)}
-        return super().from_config(config)
+        config = dict(config)
+        for key in ("memory", "rehearsal"):  # serialized layers (files of 0.6 on: the rehearsal, of 0.7 on: both)
+            if isinstance(config.get(key), dict) and "class_name" in config[key]:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return super().from_config(config)  # older files: their flat arguments nest in keras_rm.legacy
