@@ -58,12 +58,14 @@ def free_compiled_steps():
     drop_compiled_steps()
 
 
+resident_after_drop = 0
+
+
 @pytest.fixture(autouse=True)
-def bound_jax_memory(request):
+def bound_jax_memory():
     """Drops JAX's compiled steps after a test that grew the process by `JAX_MEMORY_GROWTH` since the last drop."""
+    global resident_after_drop
     yield
-    if keras.config.backend() == "jax":
-        config = request.config
-        if resident_bytes() > getattr(config, "_rss_after_drop", 0) + JAX_MEMORY_GROWTH:
-            drop_compiled_steps()
-            config._rss_after_drop = resident_bytes()
+    if keras.config.backend() == "jax" and resident_bytes() > resident_after_drop + JAX_MEMORY_GROWTH:
+        drop_compiled_steps()
+        resident_after_drop = resident_bytes()
