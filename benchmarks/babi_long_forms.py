@@ -57,9 +57,10 @@ flags.DEFINE_list("seeds", ["0", "1"], "Seeds (data, initialisation, rehearsal d
 flags.DEFINE_integer("length", 200, "Sentences per lengthened training story.")
 flags.DEFINE_list(
     "evaluations",
-    ["200:uniform", "1000:uniform", "1000:early"],
-    "Tests of each trained model, `length:depth`; one at the training length and depth is its own test. (The "
-    "early quarter of 200 sentences cannot hold a story of tasks 2 and 3, up to 90 sentences.)",
+    ["200:uniform", "1000:uniform", "1000:early", "10000:uniform:1+2"],
+    "Tests of each trained model, `length:depth`, or `length:depth:tasks` for some tasks only (`1+2`); one at the "
+    "training length and depth is its own test. (The early quarter of 200 sentences cannot hold a story of tasks 2 "
+    "and 3, up to 90 sentences.)",
 )
 flags.DEFINE_integer("epochs", 30, "Epochs (the first `--warmup_epochs` on the stories as long as the longest).")
 flags.DEFINE_integer("warmup_epochs", 2, "Epochs on short stories first (a length curriculum).")
@@ -74,6 +75,12 @@ flags.DEFINE_integer("segment_length", 16, "Sentences per segment of the memory.
 flags.DEFINE_float("recollection_weight", 1.0, "Recollection weight of the rehearsal variants (the paper's).")
 flags.DEFINE_float("familiarity_weight", 0.5, "Familiarity weight of the rehearsal variants (the paper's).")
 flags.DEFINE_integer("rehearsal_warmup", 1000, "Steps over which the rehearsal weights rise from 0.")
+flags.DEFINE_integer(
+    "full_attention_max_length",
+    1000,
+    "Longest test of full attention, in sentences (its attention over 10,000 sentences would need about 13 GB a "
+    "batch of 32).",
+)
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the runs.")
 flags.DEFINE_integer("jobs", 2, "Runs at a time (each gets cpu_count / jobs threads).")
 flags.DEFINE_string("runs_dir", "output/babi_long_forms", "Where each run's output directory goes.")
@@ -81,10 +88,15 @@ flags.mark_flag_as_required("data_dir")
 
 
 def parse_evaluation(evaluation):
-    length, _, depth = evaluation.partition(":")
-    if not length.isdigit() or depth not in ("uniform", "early", "late"):
-        raise ValueError(f"`--evaluations` are `length:depth` (uniform, early, late). Received: {evaluation!r}")
-    return int(length), depth
+    """`length:depth` or `length:depth:tasks` (tasks joined by "+", some of `--tasks`) -> (length, depth, tasks)."""
+    length, depth, tasks = (evaluation.split(":") + [""])[:3]
+    tasks = tasks.split("+") if tasks else list(FLAGS.tasks)
+    if not length.isdigit() or depth not in ("uniform", "early", "late") or not set(tasks) <= set(FLAGS.tasks):
+        raise ValueError(
+            "`--evaluations` are `length:depth` (uniform, early, late), or `length:depth:tasks` with some of "
+            f"`--tasks` = {','.join(FLAGS.tasks)} joined by '+'. Received: {evaluation!r}"
+        )
+    return int(length), depth, tasks
 
 
 def training_settings(variant):
@@ -122,12 +134,23 @@ def train_and_test(variant, seed):
     # The backup kept: a later invocation with more --epochs trains on from the last one.
     trained = run_example("babi_long.py", dict(settings, keep_backup=True), training_dir, FLAGS.backend, threads)
     rows = []
-    for length, depth in map(parse_evaluation, FLAGS.evaluations):
-        if (length, depth) == (FLAGS.length, "uniform"):
+    for length, depth, tasks in map(parse_evaluation, FLAGS.evaluations):
+        if variant == "full_attention" and length > FLAGS.full_attention_max_length:
+            continue
+        if (length, depth, tasks) == (FLAGS.length, "uniform", list(FLAGS.tasks)):
             metrics = trained
         else:  # the trained model, no more training: one story drawn for the (empty) training set, then the test
-            tested = dict(settings, init_from=training_dir, epochs=0, train_examples=1, depth=depth, test_length=length)
-            test_dir = os.path.join(ROOT, FLAGS.runs_dir, f"{variant}_seed{seed}_test{length}_{depth}")
+            tested = dict(
+                settings,
+                task=",".join(tasks),
+                init_from=training_dir,
+                epochs=0,
+                train_examples=1,
+                depth=depth,
+                test_length=length,
+            )
+            only = "" if tasks == list(FLAGS.tasks) else "_tasks" + "+".join(tasks)
+            test_dir = os.path.join(ROOT, FLAGS.runs_dir, f"{variant}_seed{seed}_test{length}_{depth}{only}")
             metrics = run_example("babi_long.py", tested, test_dir, FLAGS.backend, threads)
         rows.append(
             {
