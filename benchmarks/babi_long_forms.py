@@ -11,7 +11,8 @@ facts spread as they come, `--depth=uniform`, fresh distractors every epoch).
 The same trained model is then tested, without more training, on each of
 `--evaluations`: a length and a depth, e.g. `1000:early` (the whole story in
 the first quarter, so every answer lies 750 sentences back or more) or
-`1000:uniform`.
+`1000:uniform`, or for some tasks only, e.g. `10000:uniform:1+2` (full
+attention is tested up to `--full_attention_max_length` sentences).
 
 The variants share data, epochs and seeds (see `benchmarks/forgetting.py`):
 `plain` (no rehearsal), `uniform` (the paper's rehearsal: fragments drawn
