@@ -20,7 +20,7 @@ import random
 
 from absl import app, flags
 
-from benchmarks.common import RESULTS, epoch_timer, machine_description, write_results
+from benchmarks.common import RESULTS, epoch_timer, machine_description, memory_arguments, write_results
 from keras_rm.pipelines.metrics import format_table
 from keras_rm.pipelines.plotting import figure
 
@@ -52,8 +52,8 @@ def build(config, x, y):
 
     keras.utils.set_random_seed(0)
     encoder = keras_rm.layers.TokenItemEncoder(recall_vocabulary_size(**VOCABULARY), config["hidden_dim"])
-    memory = {key: value for key, value in config.items() if key != "hidden_dim"}
-    model = keras_rm.RehearsalMemoryModel(encoder, num_classes=16, memory=memory, rehearsal=None, seed=0)
+    arguments = memory_arguments(config, recollection_weight=0.0, familiarity_weight=0.0)  # no rehearsal
+    model = keras_rm.RehearsalMemoryModel(encoder, num_classes=16, seed=0, **arguments)
     model.compile()
     model.fit(x, y, batch_size=FLAGS.batch_size, epochs=1, verbose=0)
     return model
