@@ -125,6 +125,55 @@ def test_memory_update_keeps_memory_for_all_padding_rows(per_slot_weights):
     assert not np.allclose(new[0], memory[0])
 
 
+@pytest.mark.parametrize("per_slot_weights, slot_identity, null_item", [(False, True, True), (True, False, False)])
+def test_memory_update_step_equals_the_attention_and_gru_it_fuses(per_slot_weights, slot_identity, null_item):
+    # The step runs fused matmuls (`step_weights`); here is the unfused update, written from the variables.
+    update = layers.MemoryUpdate(
+        num_slots=3,
+        hidden_dim=D,
+        num_heads=2,
+        per_slot_weights=per_slot_weights,
+        slot_identity=slot_identity,
+        null_item=null_item,
+    )
+    memory = rng.normal(size=(B, 3, D)).astype("float32")
+    items = rng.normal(size=(B, 4, D)).astype("float32")
+    mask = np.array([[True, True, True, False], [True, False, False, False]])
+    update.build(memory.shape, items.shape)
+    for variable in update.weights:  # no weight at its initial value (ones, zeros) hides a term
+        variable.assign(rng.normal(scale=0.5, size=variable.shape))
+    new = ops.convert_to_numpy(update(memory, items, mask))
+    value = {v.path.split("/", 1)[1]: ops.convert_to_numpy(v) for v in update.weights}
+    query = (memory - memory.mean(-1, keepdims=True)) / np.sqrt(memory.var(-1, keepdims=True) + 1e-3)
+    query = query * value["query_norm/gamma"] + value["query_norm/beta"]
+    if slot_identity:
+        query = query + value["slot_embeddings"]
+    query = np.einsum("bkd,dhe->bkhe", query, value["attention/query/kernel"]) + value["attention/query/bias"]
+    keys_in, key_mask = items, mask
+    if null_item:
+        keys_in = np.concatenate([np.broadcast_to(value["null_embedding"], (B, 1, D)), items], axis=1)
+        key_mask = np.concatenate([np.ones((B, 1), bool), mask], axis=1)
+    keys = np.einsum("bld,dhe->blhe", keys_in, value["attention/key/kernel"]) + value["attention/key/bias"]
+    values = np.einsum("bld,dhe->blhe", keys_in, value["attention/value/kernel"]) + value["attention/value/bias"]
+    scores = np.einsum("bkhe,blhe->bhkl", query, keys) / np.sqrt(D // 2)
+    scores = np.where(key_mask[:, None, None], scores, -np.inf)
+    scores = np.exp(scores - scores.max(-1, keepdims=True))
+    scores = scores / scores.sum(-1, keepdims=True)
+    read = np.einsum("bhkl,blhe->bkhe", scores, values)
+    read = np.einsum("bkhe,hed->bkd", read, value["attention/attention_output/kernel"])
+    read = read + value["attention/attention_output/bias"]
+    product = "bkd,kdf->bkf" if per_slot_weights else "bkd,df->bkf"
+    x = np.einsum(product, read, value["kernel"]) + value["bias"][..., 0, :]
+    h = np.einsum(product, memory, value["recurrent_kernel"]) + value["bias"][..., 1, :]
+    (x_z, x_r, x_h), (h_z, h_r, h_h) = np.split(x, 3, -1), np.split(h, 3, -1)
+    sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    z = sigmoid(x_z + h_z)
+    expected = z * memory + (1 - z) * np.tanh(x_h + sigmoid(x_r + h_r) * h_h)
+    if null_item:
+        expected = memory + (1 - scores[..., 0].mean(1))[..., None] * (expected - memory)
+    np.testing.assert_allclose(new, expected, rtol=1e-4, atol=1e-5)
+
+
 def test_memory_reader():
     run_layer_test(
         layers.MemoryReader,
