@@ -78,7 +78,7 @@ def run_example(script, settings, output_dir, backend, threads, root=ROOT):
     env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(ROOT, ".cache", "jax-benchmarks"))
     args = [f"--{name}={value}" for name, value in settings.items()]
     start = time.perf_counter()
-    module = "examples." + script.removesuffix(".py")
+    module = "experiments." + script.removesuffix(".py")
     result = subprocess.run(
         [sys.executable, "-m", module, *args, "--noexport", f"--output_dir={output_dir}"],
         cwd=root,
@@ -150,7 +150,7 @@ def command_line(script, flag_names):
 
 def epoch_timer():
     """A Keras callback that records the wall time of every epoch's training in its `times` list."""
-    from examples.fitting import EpochTimer
+    from experiments.fitting import EpochTimer
 
     return EpochTimer()
 

@@ -121,7 +121,7 @@ def step_cost():
     import keras
     import numpy as np
 
-    from examples.video_qa import build_model
+    from experiments.video_qa import build_model
     from keras_rm.pipelines.video import VideoQAVectorizer, generate_videos
 
     seed = int(FLAGS.seeds[0])

@@ -1,8 +1,8 @@
 """Trains and evaluates a memory model on long-video QA over dense frame features: accuracy by depth.
 
-    python -m examples.video_qa --num_frames=512 --epochs=10 --output_dir=/tmp/video
-    python -m examples.video_qa --sampler=uniform --num_negatives=30   # the paper's uniform rehearsal
-    python -m examples.video_qa --data_dir=~/anet/features --train_questions=~/anet/train_q.json \
+    python -m experiments.video_qa --num_frames=512 --epochs=10 --output_dir=/tmp/video
+    python -m experiments.video_qa --sampler=uniform --num_negatives=30   # the paper's uniform rehearsal
+    python -m experiments.video_qa --data_dir=~/anet/features --train_questions=~/anet/train_q.json \
         --train_answers=~/anet/train_a.json --test_questions=~/anet/test_q.json \
         --test_answers=~/anet/test_a.json --num_frames=256
 
@@ -22,8 +22,8 @@ much faster (docs/learning.md). `--init_from=DIR` goes on from an earlier
 run's model and vocabulary instead (no warm-up then), e.g. from 512 frames to
 4,096:
 
-    python -m examples.video_qa --num_frames=512 --output_dir=/tmp/v512
-    python -m examples.video_qa --num_frames=4096 --epochs=2 --train_videos=1000 --init_from=/tmp/v512
+    python -m experiments.video_qa --num_frames=512 --output_dir=/tmp/v512
+    python -m experiments.video_qa --num_frames=4096 --epochs=2 --train_videos=1000 --init_from=/tmp/v512
 
 The memory model writes the frames (a `DenseItemEncoder`) segment by
 segment; the question (words, a `TokenItemEncoder`) reads the memory.
@@ -45,9 +45,9 @@ import os
 
 from absl import app, flags, logging
 
-from examples.fitting import epoch_size, fit_epochs
-from examples.flags import define_flags, flag_values, run_config
-from examples.reports import accuracy_report, depth_table, predict_classes, write_run
+from experiments.fitting import epoch_size, fit_epochs
+from experiments.flags import define_flags, flag_values, run_config
+from experiments.reports import accuracy_report, depth_table, predict_classes, write_run
 
 FLAGS = flags.FLAGS
 

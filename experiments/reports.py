@@ -4,7 +4,7 @@ import json
 import os
 import shutil
 
-from examples.fitting import backup_dir
+from experiments.fitting import backup_dir
 from keras_rm.pipelines.data import collect_finished_iterators
 from keras_rm.pipelines.plotting import figure, quarter_axis
 

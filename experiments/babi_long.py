@@ -1,8 +1,8 @@
 """Trains and evaluates a memory model on long bAbI: accuracy by where the supporting facts sit.
 
-    python -m examples.babi_long --task=1 --length=200 --epochs=5 --output_dir=/tmp/babi
-    python -m examples.babi_long --task=2 --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k --length=1000
-    KERAS_BACKEND=torch python -m examples.babi_long --sampler=teacher
+    python -m experiments.babi_long --task=1 --length=200 --epochs=5 --output_dir=/tmp/babi
+    python -m experiments.babi_long --task=2 --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k --length=1000
+    KERAS_BACKEND=torch python -m experiments.babi_long --sampler=teacher
 
 Stories come from the built-in generator (tasks 1, 2, 3, 6, 7) or, with
 `--data_dir`, from the official task files of any of the 20 tasks
@@ -14,7 +14,7 @@ lengthened to `--length` sentences with distractors, its facts placed
 bAbI protocol); training draws fresh stories (built-in) or fresh distractors
 and fact placement (official files) every epoch:
 
-    python -m examples.babi_long --task=all --length=0 --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k
+    python -m experiments.babi_long --task=all --length=0 --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k
 
 Writes to `--output_dir`: `model.keras` (its `text_vectorizer` holds the vocabularies:
 `BabiVectorizer.from_layer(model.text_vectorizer)`), `metrics.json` (`accuracy`,
@@ -26,8 +26,8 @@ that `examples/serve_stream.py` streams stories through.
 `--init_from=DIR` goes on from an earlier run's model and vocabulary, e.g.
 to train on short stories first and then on long ones:
 
-    python -m examples.babi_long --length=100 --epochs=10 --output_dir=/tmp/short
-    python -m examples.babi_long --length=1000 --epochs=1 --init_from=/tmp/short --output_dir=/tmp/long
+    python -m experiments.babi_long --length=100 --epochs=10 --output_dir=/tmp/short
+    python -m experiments.babi_long --length=1000 --epochs=1 --init_from=/tmp/short --output_dir=/tmp/long
 
 A run that goes on from another has no `--warmup_epochs`: every epoch is at
 `--length`.
@@ -43,7 +43,7 @@ TF: `tf.distribute.MirroredStrategy`; not available under torch); `--batch_size`
 is the global batch:
 
     XLA_FLAGS=--xla_force_host_platform_device_count=4 KERAS_BACKEND=jax \
-        python -m examples.babi_long --data_parallel --batch_size=32
+        python -m experiments.babi_long --data_parallel --batch_size=32
 """
 
 import contextlib
@@ -51,9 +51,9 @@ import os
 
 from absl import app, flags, logging
 
-from examples.fitting import fit_epochs, learning_curve
-from examples.flags import define_flags, flag_values, run_config
-from examples.reports import (
+from experiments.fitting import fit_epochs, learning_curve
+from experiments.flags import define_flags, flag_values, run_config
+from experiments.reports import (
     accuracy_report,
     answers_along,
     depth_table,

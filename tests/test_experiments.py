@@ -13,7 +13,8 @@ import pytest
 
 import keras_rm.pipelines.behaviour
 import keras_rm.pipelines.video
-from examples import babi_long, ctr, fitting, serve_stream, video_qa
+from examples import serve_stream
+from experiments import babi_long, ctr, fitting, video_qa
 from keras_rm.pipelines import babi
 from tests.testing import ROOT, multi_device_env, only_on_unless_slow, only_torch_unless_slow, subprocess_env
 
@@ -533,7 +534,7 @@ def test_an_example_prints_no_tensorflow_notices():
     # TensorFlow's C++ notices at import ignore TF_CPP_MIN_LOG_LEVEL; the examples import it with stderr closed.
     env = {key: value for key, value in subprocess_env().items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run(
-        [sys.executable, "-m", "examples.babi_long", "--help"], env=env, capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-m", "experiments.babi_long", "--help"], env=env, capture_output=True, text=True, cwd=ROOT
     )
     assert "Trains and evaluates" in done.stdout, done.stderr[-2000:]  # (absl's --help exits with 1)
     assert "oneDNN" not in done.stderr and "cpu_feature_guard" not in done.stderr, done.stderr[-2000:]

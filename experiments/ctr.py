@@ -1,9 +1,9 @@
 """Click-through prediction from a user's whole behaviour history: the memory against the usual baselines.
 
-    python -m examples.ctr --history_length=500 --model=memory --output_dir=/tmp/ctr
-    python -m examples.ctr --model=recent --recent=50          # DIN-style target attention, last 50 behaviours
-    python -m examples.ctr --data_dir=~/data/ml-1m --history_length=200
-    python -m examples.ctr --history_length=5000 --epochs=2 --train_users=1000 --init_from=/tmp/ctr
+    python -m experiments.ctr --history_length=500 --model=memory --output_dir=/tmp/ctr
+    python -m experiments.ctr --model=recent --recent=50          # DIN-style target attention, last 50 behaviours
+    python -m experiments.ctr --data_dir=~/data/ml-1m --history_length=200
+    python -m experiments.ctr --history_length=5000 --epochs=2 --train_users=1000 --init_from=/tmp/ctr
 
 Users come from the built-in lifelong generator (long-term interests seen
 early and rarely after, short-term drift; fresh users every epoch) or, with
@@ -33,9 +33,9 @@ import os
 
 from absl import app, flags, logging
 
-from examples.fitting import epoch_size, fit_epochs
-from examples.flags import define_flags, flag_values, run_config
-from examples.reports import write_run
+from experiments.fitting import epoch_size, fit_epochs
+from experiments.flags import define_flags, flag_values, run_config
+from experiments.reports import write_run
 
 FLAGS = flags.FLAGS
 MODELS = ("memory", "recent", "target_all", "gru", "full_attention")
