@@ -49,10 +49,10 @@ is the global batch:
 import contextlib
 import os
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from experiments.fitting import fit_epochs, learning_curve
-from experiments.flags import define_flags, flag_values, run_config
+from experiments.flags import flag_values, main_program, run_config
 from experiments.reports import (
     accuracy_report,
     answers_along,
@@ -527,5 +527,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    define_flags(run, FLAG_HELP)
-    app.run(main)
+    main_program(run, FLAG_HELP, main)

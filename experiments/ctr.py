@@ -31,10 +31,10 @@ run again (`--noresume` starts over).
 
 import os
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from experiments.fitting import epoch_size, fit_epochs
-from experiments.flags import define_flags, flag_values, run_config
+from experiments.flags import flag_values, main_program, run_config
 from experiments.reports import write_run
 
 FLAGS = flags.FLAGS
@@ -148,12 +148,12 @@ def run(
     resume=True,
     verbose=1,
 ):
-    """Trains (going on after a crash, as `examples.fitting.fit_epochs`), evaluates and writes everything; returns
+    """Trains (going on after a crash, as `experiments.fitting.fit_epochs`), evaluates and writes everything; returns
     the metrics dict. The defaults are the memory of `benchmarks/ctr.py` with its default rehearsal (0 and 0 for
     both weights: the plain memory).
 
     On built-in data the first `warmup_epochs` train on histories of `warmup_length` behaviours (more users, as
-    many behaviours an epoch; `examples.fitting.epoch_size`).
+    many behaviours an epoch; `experiments.fitting.epoch_size`).
     """
     import time
 
@@ -251,5 +251,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    define_flags(run, FLAG_HELP)
-    app.run(main)
+    main_program(run, FLAG_HELP, main)

@@ -38,15 +38,15 @@ answering every question with its type's most frequent training answer, what
 a model that ignores the video can reach), TensorBoard logs under `logs/`,
 `accuracy_by_depth.png` and a SavedModel under `saved_model/` (`--noexport`
 skips it). An interrupted run goes on after its last finished epoch when run
-again (`--noresume` starts over), as in `examples/babi_long.py`.
+again (`--noresume` starts over), as in `experiments/babi_long.py`.
 """
 
 import os
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from experiments.fitting import epoch_size, fit_epochs
-from experiments.flags import define_flags, flag_values, run_config
+from experiments.flags import flag_values, main_program, run_config
 from experiments.reports import accuracy_report, depth_table, predict_classes, write_run
 
 FLAGS = flags.FLAGS
@@ -254,5 +254,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    define_flags(run, FLAG_HELP)
-    app.run(main)
+    main_program(run, FLAG_HELP, main)

@@ -1,4 +1,5 @@
-"""The example programs run end to end on a tiny configuration, under every backend."""
+"""The experiments (the command-line jobs the benchmarks run) end to end on a tiny configuration, under every
+backend."""
 
 import gc
 import json
@@ -53,7 +54,7 @@ def suspended_data_iterators():
         for g in gc.get_objects()
         if isinstance(g, types.GeneratorType)
         and g.gi_frame
-        and any(part in g.gi_code.co_filename for part in ("keras/src/trainers", "keras/src/backend", "examples"))
+        and any(part in g.gi_code.co_filename for part in ("keras/src/trainers", "keras/src/backend", "experiments"))
     ]
 
 
@@ -530,8 +531,8 @@ if __name__ == "__main__":
 
 
 @only_torch_unless_slow
-def test_an_example_prints_no_tensorflow_notices():
-    # TensorFlow's C++ notices at import ignore TF_CPP_MIN_LOG_LEVEL; the examples import it with stderr closed.
+def test_an_experiment_prints_no_tensorflow_notices():
+    # TensorFlow's C++ notices at import ignore TF_CPP_MIN_LOG_LEVEL; a command line imports it with stderr closed.
     env = {key: value for key, value in subprocess_env().items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run(
         [sys.executable, "-m", "experiments.babi_long", "--help"], env=env, capture_output=True, text=True, cwd=ROOT
