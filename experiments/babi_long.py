@@ -53,14 +53,8 @@ from absl import flags, logging
 
 from experiments.fitting import fit_epochs, learning_curve
 from experiments.flags import flag_values, main_program, run_config
-from experiments.reports import (
-    accuracy_report,
-    answers_along,
-    depth_table,
-    evaluation_batch_size,
-    predict_classes,
-    write_run,
-)
+from experiments.reports import answers_along, evaluation_batch_size, write_run
+from keras_rm.pipelines.metrics import accuracy_report, depth_table, predict_classes
 
 FLAGS = flags.FLAGS
 

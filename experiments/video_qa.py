@@ -47,7 +47,8 @@ from absl import flags, logging
 
 from experiments.fitting import epoch_size, fit_epochs
 from experiments.flags import flag_values, main_program, run_config
-from experiments.reports import accuracy_report, depth_table, predict_classes, write_run
+from experiments.reports import write_run
+from keras_rm.pipelines.metrics import accuracy_report, depth_table, predict_classes
 
 FLAGS = flags.FLAGS
 
