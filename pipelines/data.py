@@ -24,8 +24,9 @@ def import_tensorflow_quietly():
 
     TensorFlow 2.19 and later print C++ notices (oneDNN, CPU instructions) when imported, whatever
     `TF_CPP_MIN_LOG_LEVEL` says (tensorflow/tensorflow#100442). A command line calls this first, before anything
-    imports TensorFlow, so that its output starts with its own lines; a library import never calls it. An import
-    error still raises, with its traceback, once stderr is back.
+    imports TensorFlow, so that its output starts with its own lines; a library import never calls it. Under the
+    TensorFlow backend `import keras` (and so `import keras_rm`) imports TensorFlow first, with its notices. An
+    import error still raises, with its traceback, once stderr is back.
     """
     import os
     import sys
