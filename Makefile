@@ -18,12 +18,16 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 install: $(VENV)/.installed
 
-# The main job: long bAbI task 1 (100-sentence stories), the plain memory (rehearsal off: it has not yet
-# beaten the plain memory here), 6 epochs of 8,000 fresh stories (the first 2 short: a length curriculum).
+# The main job, examples/babi_long.py (a script to read top to bottom): long bAbI task 1 (100-sentence stories), the
+# plain memory (rehearsal off: it has not yet beaten the plain memory here), 6 epochs of 8,000 fresh stories (the
+# first 2 short: a length curriculum). `python -m experiments.babi_long` is the same job with every setting a flag.
+# Under JAX (the default here) Keras imports no TensorFlow, so each program silences TensorFlow's C++ notices when
+# it imports it (under the TensorFlow backend `import keras` prints them first).
 demo: install
 	TF_CPP_MIN_LOG_LEVEL=3 KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PYTHON) -m examples.babi_long --task=1 \
-		--length=100 --epochs=6 --output_dir=output/demo --noresume
-	TF_CPP_MIN_LOG_LEVEL=3 $(PYTHON) -m examples.serve_stream --model_dir=output/demo --length=100 --questions=4
+		--length=100 --epochs=6 --output_dir=output/demo
+	TF_CPP_MIN_LOG_LEVEL=3 KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PYTHON) -m examples.serve_stream \
+		--model_dir=output/demo --length=100 --questions=4
 
 # The suite runs once per backend (KERAS_BACKEND is fixed per process), all at once: much of a test's time is
 # single-threaded tracing and compiling, so the processes share the cores well. TensorFlow, the slowest, runs as

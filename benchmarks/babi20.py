@@ -9,8 +9,8 @@ of tasks 1-20, stories as written (no distractors), one model trained on the
 questions of all twenty tasks together, tested on each task's 1,000 test
 questions. A task is failed when its test error is above 5%.
 
-Every model x seed runs `examples/babi_long.py --task=all --length=0` in its
-own process (`--backend`, `--jobs` at a time); the memory (no rehearsal) and
+Every model x seed runs `experiments/babi_long.py --task=all --length=0`
+(`--backend`; with `--jobs=1` in this process, else each in its own, `--jobs` at a time); the memory (no rehearsal) and
 full attention (a Transformer over the whole story, the upper bound) see the
 same questions, epochs and seeds, one story per question (with
 `--story_pass` the memory writes each story once and answers its questions
@@ -41,7 +41,7 @@ from benchmarks.common import (
     command_line,
     machine_description,
     recorded_runs,
-    run_example,
+    run_experiment,
     write_results,
 )
 from keras_rm.pipelines.metrics import format_table
@@ -103,8 +103,7 @@ def run_one(model, seed):
             segment_length=FLAGS.segment_length,
             story_pass=FLAGS.story_pass,
         )
-    threads = max(1, os.cpu_count() // FLAGS.jobs)
-    metrics = run_example("babi_long.py", settings, run_dir(model, seed), FLAGS.backend, threads)
+    metrics = run_experiment("babi_long", settings, run_dir(model, seed), FLAGS.backend, FLAGS.jobs)
     return {"model": model, "seed": seed, **metrics}
 
 

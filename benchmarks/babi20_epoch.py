@@ -6,7 +6,7 @@ The official files tell a story once and ask up to twelve questions along
 it. Read one example per question (`--nostory_pass`, segments of 16
 sentences: the path of keras-rm 0.6), the memory writes each story again
 for every question: 1.71 million sentences an epoch where the stories hold
-0.62 million. The story pass (`examples/babi_long.py --story_pass`, segments
+0.62 million. The story pass (`experiments/babi_long.py --story_pass`, segments
 of 4) writes each story once and answers every question from the memory at
 its place. Both runs train the same memory (16 slots, 2 hops) on the same
 questions and seeds, one after the other on the same machine, each alone.
@@ -34,7 +34,7 @@ from benchmarks.common import (
     command_line,
     commit_of,
     machine_description,
-    run_example,
+    run_experiment,
     write_results,
 )
 from keras_rm.pipelines.metrics import format_table
@@ -110,8 +110,10 @@ def run_path(name, root=ROOT):
         "hidden_dim": 64,
         **path,
     }
-    metrics = run_example(
-        "babi_long.py", settings, os.path.join(ROOT, FLAGS.runs_dir, name), FLAGS.backend, os.cpu_count(), root=root
+    # Each run alone in a process of its own when a baseline runs from another checkout: like timed like.
+    run_dir = os.path.join(ROOT, FLAGS.runs_dir, name)
+    metrics = run_experiment(
+        "babi_long", settings, run_dir, FLAGS.backend, root=root, own_process=bool(FLAGS.baseline_dir)
     )
     curve = metrics["learning_curve"]
     seconds = [row["epoch_seconds"] for row in curve]

@@ -6,7 +6,7 @@
 BABILong's five tasks (single, two and three supporting facts, two- and
 three-argument relations) from the official files, each story lengthened to
 `--length` sentences with the example's distractors. One model per variant and
-seed learns the five tasks together (`examples/babi_long.py --task=1,2,3,4,5`,
+seed learns the five tasks together (`experiments/babi_long.py --task=1,2,3,4,5`,
 facts spread as they come, `--depth=uniform`, fresh distractors every epoch).
 The same trained model is then tested, without more training, on each of
 `--evaluations`: a length and a depth, e.g. `1000:early` (the whole story in
@@ -21,7 +21,7 @@ teacher), `supporting` (the same rehearsal, its fragments drawn around the suppo
 facts the bAbI files mark), `full_attention` (attention over the whole story,
 the upper bound).
 
-Every run is a process of its own (`--jobs` at a time); a finished run with
+Every run is a process of its own (`--jobs` at a time; with `--jobs=1` a call in this one); a finished run with
 the same settings is read back and an interrupted one goes on after its last
 epoch, so a stopped benchmark goes on where it stopped. Writes
 benchmarks/results/babi_long_forms.json (every run and evaluation, with test
@@ -42,7 +42,7 @@ from benchmarks.common import (
     command_line,
     machine_description,
     recorded_runs,
-    run_example,
+    run_experiment,
     write_results,
 )
 from keras_rm.pipelines.metrics import format_table
@@ -101,7 +101,7 @@ def parse_evaluation(evaluation):
 
 
 def training_settings(variant):
-    """The flags of `examples/babi_long.py` that train `variant` (but its data folder and seed)."""
+    """The flags of `experiments/babi_long.py` that train `variant` (but its data folder and seed)."""
     return {
         "task": ",".join(FLAGS.tasks),
         "length": FLAGS.length,
@@ -131,9 +131,8 @@ def train_and_test(variant, seed):
         "seed": seed,
         **training_settings(variant),
     }
-    threads = max(1, os.cpu_count() // FLAGS.jobs)
     # The backup kept: a later invocation with more --epochs trains on from the last one.
-    trained = run_example("babi_long.py", dict(settings, keep_backup=True), training_dir, FLAGS.backend, threads)
+    trained = run_experiment("babi_long", dict(settings, keep_backup=True), training_dir, FLAGS.backend, FLAGS.jobs)
     rows = []
     for length, depth, tasks in map(parse_evaluation, FLAGS.evaluations):
         if variant == "full_attention" and length > FLAGS.full_attention_max_length:
@@ -152,7 +151,7 @@ def train_and_test(variant, seed):
             )
             only = "" if tasks == list(FLAGS.tasks) else "_tasks" + "+".join(tasks)
             test_dir = os.path.join(ROOT, FLAGS.runs_dir, f"{variant}_seed{seed}_test{length}_{depth}{only}")
-            metrics = run_example("babi_long.py", tested, test_dir, FLAGS.backend, threads)
+            metrics = run_experiment("babi_long", tested, test_dir, FLAGS.backend, FLAGS.jobs)
         rows.append(
             {
                 "variant": variant,

@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts: running a worker per backend, results files."""
+"""Helpers shared by the benchmark scripts: running an experiment or a worker per backend, results files."""
 
 import json
 import os
@@ -12,7 +12,7 @@ BACKENDS = ("tensorflow", "jax", "torch")
 # The small model of the training-cost benchmarks (throughput.py, data_parallel.py).
 TRAINING_CONFIG = dict(num_slots=8, hidden_dim=64, segment_length=32, num_heads=4, num_fragments=4, num_negatives=30)
 
-# The memory with and without rehearsal, and full attention, as `examples/babi_long.py` settings (forgetting.py,
+# The memory with and without rehearsal, and full attention, as `experiments/babi_long.py` settings (forgetting.py,
 # babi_long_forms.py).
 REHEARSAL_VARIANTS = {
     "plain": {"recollection_weight": 0.0, "familiarity_weight": 0.0},
@@ -56,14 +56,22 @@ def commit_of(checkout):
     return done.stdout.strip()
 
 
-def run_example(script, settings, output_dir, backend, threads, root=ROOT):
-    """Runs `examples/<script>` once with `settings` as flags, or reads back a finished identical run.
+def run_experiment(module, settings, output_dir, backend, jobs=1, root=ROOT, own_process=False):
+    """Runs `experiments.<module>` once with `settings` as flags, or reads back a finished identical run.
 
     The run writes `metrics.json` into `output_dir`; its wall time is added
     as `seconds`, and `settings.json` records what produced it, so an
-    interrupted benchmark goes on where it stopped. `root` is the checkout
-    whose example and package run (an earlier version's, to compare with).
-    Returns the metrics.
+    interrupted benchmark goes on where it stopped (a run whose settings
+    differ is run again). A benchmark running one job at a time (`jobs=1`)
+    calls the experiment's `run` in this process, with the arguments its
+    command line would parse from `settings`. A process of its own runs it
+    only where one is needed: `jobs` runs at a time (each with
+    `cpu_count / jobs` threads), another checkout's code (`root`, an earlier
+    version's, to compare with), a backend other than this process's Keras
+    one, or `own_process` (timings to compare with such runs).
+
+    Returns:
+        The metrics dict.
     """
     metrics_path = os.path.join(output_dir, "metrics.json")
     settings_path = os.path.join(output_dir, "settings.json")
@@ -73,21 +81,18 @@ def run_example(script, settings, output_dir, backend, threads, root=ROOT):
             if json.load(f) == wanted:
                 with open(metrics_path) as g:
                     return json.load(g)
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS=str(threads))
-    # A resumed run (or another seed) reuses JAX's compiled steps: one per batch shape, seconds each.
-    env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(ROOT, ".cache", "jax-benchmarks"))
-    args = [f"--{name}={value}" for name, value in settings.items()]
+    args = [f"--{name}={value}" for name, value in settings.items()] + ["--noexport", f"--output_dir={output_dir}"]
     start = time.perf_counter()
-    module = "examples." + script.removesuffix(".py")
-    result = subprocess.run(
-        [sys.executable, "-m", module, *args, "--noexport", f"--output_dir={output_dir}"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode:
-        raise RuntimeError(f"{script} {' '.join(args)} failed:\n{result.stderr[-4000:]}")
+    if jobs == 1 and root == ROOT and not own_process and settle_backend(backend):
+        run_in_this_process(module, args)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS=str(threads))
+        env.setdefault("JAX_COMPILATION_CACHE_DIR", JAX_CACHE)
+        command = [sys.executable, "-m", f"experiments.{module}", *args]
+        result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+        if result.returncode:
+            raise RuntimeError(f"experiments.{module} {' '.join(args)} failed:\n{result.stderr[-4000:]}")
     with open(metrics_path) as f:
         metrics = json.load(f)
     metrics["seconds"] = time.perf_counter() - start
@@ -96,6 +101,46 @@ def run_example(script, settings, output_dir, backend, threads, root=ROOT):
     with open(settings_path, "w") as f:
         json.dump(wanted, f, indent=2)
     return metrics
+
+
+# A resumed run (or another seed) reuses JAX's compiled steps: one per batch shape, seconds each.
+JAX_CACHE = os.path.join(ROOT, ".cache", "jax-benchmarks")
+
+
+def settle_backend(backend):
+    """Whether Keras runs `backend` in this process: it does if Keras is imported under it, or, not imported yet, it
+    will be (`KERAS_BACKEND` is set here)."""
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = backend
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", JAX_CACHE)
+        return True
+    import keras
+
+    return keras.config.backend() == backend
+
+
+def run_in_this_process(module, args):
+    """Calls the `run` of `experiments.<module>` with what its command line parses from `args`, as a fresh process
+    would: Keras' global state cleared first, JAX's compiled steps dropped after."""
+    import importlib
+
+    import keras
+
+    from experiments.flags import parse_flags
+    from keras_rm.pipelines.data import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    experiment = importlib.import_module(f"experiments.{module}")
+    arguments = parse_flags(experiment.run, experiment.FLAG_HELP, args)
+    keras.backend.clear_session()
+    try:
+        experiment.run(**arguments, verbose=0)
+    finally:
+        if keras.config.backend() == "jax":
+            import jax
+
+            jax.clear_caches()
+        keras.backend.clear_session()
 
 
 def check_one_per_length(*names):
@@ -150,7 +195,7 @@ def command_line(script, flag_names):
 
 def epoch_timer():
     """A Keras callback that records the wall time of every epoch's training in its `times` list."""
-    from examples.fitting import EpochTimer
+    from experiments.fitting import EpochTimer
 
     return EpochTimer()
 

@@ -4,8 +4,8 @@
     python -m benchmarks.ctr --lengths=500 --epochs=2 --train_users=500 --variants=recent,memory
     python -m benchmarks.ctr --data_dir=~/data/ml-1m --lengths=200 --epochs=10 --train_users=0
 
-For every history length x variant x seed, runs `examples/ctr.py` in its own
-process (`--backend`, `--jobs` at a time) on the same data, epochs and seeds,
+For every history length x variant x seed, runs `experiments/ctr.py` (`--backend`; with
+`--jobs=1` in this process, else each in its own, `--jobs` at a time) on the same data, epochs and seeds,
 and reads its `metrics.json`. Every run from scratch first trains
 `--warmup_epochs` on histories of `--warmup_length` behaviours; with
 `--warm_start` a longer length's run goes on from the previous length's run
@@ -42,7 +42,7 @@ from benchmarks.common import (
     check_one_per_length,
     machine_description,
     merge_runs,
-    run_example,
+    run_experiment,
     train_by_length,
     write_results,
 )
@@ -103,9 +103,7 @@ def run_one(variant, length, seed, init_from):
         settings["data_dir"] = FLAGS.data_dir
     if init_from:
         settings["init_from"] = init_from
-    metrics = run_example(
-        "ctr.py", settings, run_dir(length, variant, seed), FLAGS.backend, max(1, os.cpu_count() // FLAGS.jobs)
-    )
+    metrics = run_experiment("ctr", settings, run_dir(length, variant, seed), FLAGS.backend, FLAGS.jobs)
     return dict(metrics, length=length, variant=variant, seed=seed, settings=settings)
 
 

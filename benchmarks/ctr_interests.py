@@ -25,7 +25,7 @@ from keras_rm.pipelines.metrics import format_table
 from keras_rm.pipelines.plotting import figure
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("runs", None, "Run directories of examples/ctr.py (default: the 500-behaviour benchmark runs).")
+flags.DEFINE_list("runs", None, "Run directories of experiments/ctr.py (default: the 500-behaviour benchmark runs).")
 flags.DEFINE_integer("length", 500, "Behaviours per history (the runs' trained length).")
 flags.DEFINE_integer("users", 1000, "Validation users.")
 flags.DEFINE_integer("seed", 50_000, "Generator seed of the validation users.")

@@ -4,8 +4,8 @@
     python -m benchmarks.forgetting --lengths=200,1000 --epochs=6,2 --train_examples=8000,4000
     python -m benchmarks.forgetting --tasks=1 --lengths=100 --seeds=0 --epochs=2 --train_examples=500
 
-For every task x length x variant x seed, runs `examples/babi_long.py` in its
-own process (`--backend`, `--jobs` at a time) and reads its `metrics.json`. The variants share data, epochs and
+For every task x length x variant x seed, runs `experiments/babi_long.py` (`--backend`; with `--jobs=1` in this
+process, else each in its own, `--jobs` at a time) and reads its `metrics.json`. The variants share data, epochs and
 seeds:
 
 - `plain`: the memory without rehearsal (both rehearsal weights 0);
@@ -13,7 +13,7 @@ seeds:
 - `teacher`: rehearsal with fragments drawn by the query-aware teacher (the paper);
 - `uniform_warmup`: as `uniform`, its weights rising from 0 over the first
   1,000 steps (`rehearsal_warmup`, so the task is learned first; ours, and
-  `examples/babi_long.py`'s default);
+  `experiments/babi_long.py`'s default);
 - `teacher_important`: as `teacher`, but recollection masks the items of a
   fragment the teacher ranks highest instead of random ones (ours);
 - `full_attention`: attention over the whole story, the upper bound.
@@ -42,7 +42,7 @@ from benchmarks.common import (
     check_one_per_length,
     command_line,
     machine_description,
-    run_example,
+    run_experiment,
     write_results,
 )
 from keras_rm.pipelines.metrics import format_table
@@ -93,8 +93,7 @@ def run_one(task, length, variant, seed, init_from):
     }
     if init_from:
         settings["init_from"] = init_from
-    threads = max(1, os.cpu_count() // FLAGS.jobs)
-    return run_example("babi_long.py", settings, run_dir(task, length, variant, seed), FLAGS.backend, threads)
+    return run_experiment("babi_long", settings, run_dir(task, length, variant, seed), FLAGS.backend, FLAGS.jobs)
 
 
 def summarise(runs):

@@ -3,8 +3,8 @@
     python -m benchmarks.learning                                  # the configuration in the README
     python -m benchmarks.learning --settings=qa1_100 --seeds=0 --epochs=2 --train_examples=500
 
-Every setting x model x seed runs `examples/babi_long.py` in its own process
-(`--backend`, `--jobs` at a time) on fresh built-in stories every epoch, and
+Every setting x model x seed runs `experiments/babi_long.py` (`--backend`; with `--jobs=1` in
+this process, else each in its own, `--jobs` at a time) on fresh built-in stories every epoch, and
 records the test accuracy after every epoch on the run's fixed test stories
 (the example's `learning_curve`: reported, never used to choose anything).
 The plain memory has no rehearsal; full attention keeps the whole story (the
@@ -29,11 +29,11 @@ import os
 
 from absl import app, flags
 
-from benchmarks.common import RESULTS, ROOT, command_line, machine_description, run_example, write_results
+from benchmarks.common import RESULTS, ROOT, command_line, machine_description, run_experiment, write_results
 from keras_rm.pipelines.metrics import format_table
 from keras_rm.pipelines.plotting import figure
 
-# Models as flags of examples/babi_long.py: the memory, the upper bound, and the memory with one of
+# Models as flags of experiments/babi_long.py: the memory, the upper bound, and the memory with one of
 # the pieces that make it learn taken out (the ablation).
 MODELS = {
     "memory": {},
@@ -105,8 +105,7 @@ def run_one(setting, model, seed):
         settings.update(init_from=run_dir(base, model, seed), epochs=epochs, warmup_epochs=0)
     if test_length:
         settings["test_length"] = test_length
-    threads = max(1, os.cpu_count() // FLAGS.jobs)
-    return run_example("babi_long.py", settings, run_dir(setting, model, seed), FLAGS.backend, threads)
+    return run_experiment("babi_long", settings, run_dir(setting, model, seed), FLAGS.backend, FLAGS.jobs)
 
 
 def chain(setting):

@@ -2,7 +2,7 @@
 
     python -m benchmarks.recollection_probe --data_dir=<en-10k> --runs=output/babi_long_forms/uniform_seed0,...
 
-For each trained model (an output folder of `examples/babi_long.py` with
+For each trained model (an output folder of `experiments/babi_long.py` with
 rehearsal), test stories of its tasks are lengthened as it was trained
 (`--length` sentences, facts spread uniformly) and written into its memory.
 Then, once per story, one item is hidden behind the decoder's [MASK] in a

@@ -22,7 +22,7 @@ the same variant and seed instead (as `benchmarks/ctr.py` does: from scratch,
 - `full_attention`: a Transformer over every frame and the question (the
   upper bound).
 
-Accuracy: `examples/video_qa.py` in its own process per run (finished runs
+Accuracy: `experiments/video_qa.py` per run, in its own process (with `--jobs=1` in this one; finished runs
 with the same settings are read back), overall, by quarter of the video
 holding what the answer needs, and by question type; beside it the chance
 level, answering each question type's most frequent answer. Full attention is
@@ -54,7 +54,7 @@ from benchmarks.common import (
     check_one_per_length,
     machine_description,
     merge_runs,
-    run_example,
+    run_experiment,
     train_by_length,
     write_results,
 )
@@ -96,7 +96,7 @@ flags.DEFINE_integer("num_frames", 512, "Internal: the video length the worker m
 
 
 def settings(variant, length, seed, init_from=None):
-    """The flags of `examples/video_qa.py` for one accuracy run."""
+    """The flags of `experiments/video_qa.py` for one accuracy run."""
     index = FLAGS.lengths.index(str(length))
     config = {
         "num_frames": length,
@@ -121,7 +121,7 @@ def step_cost():
     import keras
     import numpy as np
 
-    from examples.video_qa import build_model
+    from experiments.video_qa import build_model
     from keras_rm.pipelines.video import VideoQAVectorizer, generate_videos
 
     seed = int(FLAGS.seeds[0])
@@ -132,7 +132,7 @@ def step_cost():
     vectorizer.adapt(videos)
     x, y, _ = next(iter(vectorizer.dataset(videos, FLAGS.cost_batch, FLAGS.num_frames)))
     x, y = {key: np.asarray(value) for key, value in x.items()}, np.asarray(y)
-    net = build_model(  # 8 slots x 64 and the rehearsal weights: examples/video_qa.py's defaults
+    net = build_model(  # 8 slots x 64 and the rehearsal weights: experiments/video_qa.py's defaults
         config["model"],
         vectorizer,
         feature_dim=videos[0].frames.shape[1],
@@ -188,12 +188,12 @@ def run_dir(length, variant, seed):
 
 
 def accuracy_run(variant, length, seed, init_from):
-    return run_example(
-        "video_qa.py",
+    return run_experiment(
+        "video_qa",
         settings(variant, length, seed, init_from),
         run_dir(length, variant, seed),
         FLAGS.backend,
-        max(1, os.cpu_count() // FLAGS.jobs),
+        FLAGS.jobs,
     )
 
 

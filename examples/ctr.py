@@ -1,255 +1,107 @@
-"""Click-through prediction from a user's whole behaviour history: the memory against the usual baselines.
+"""Click-through prediction from a user's whole behaviour history, kept in a memory of 8 slots per user.
 
-    python -m examples.ctr --history_length=500 --model=memory --output_dir=/tmp/ctr
-    python -m examples.ctr --model=recent --recent=50          # DIN-style target attention, last 50 behaviours
-    python -m examples.ctr --data_dir=~/data/ml-1m --history_length=200
-    python -m examples.ctr --history_length=5000 --epochs=2 --train_users=1000 --init_from=/tmp/ctr
+    python -m examples.ctr --history_length=500 --epochs=20 --output_dir=output/ctr
 
-Users come from the built-in lifelong generator (long-term interests seen
-early and rarely after, short-term drift; fresh users every epoch) or, with
-`--data_dir`, from MovieLens-format files (`ratings.dat`/`.csv`,
-`movies.dat`/`.csv`; users split 80/20 into train and test). Each user gives
-its last behaviour as a positive and one item it never touched before as a
-negative, both with the history strictly before that time. Models:
-`memory` (RehearsalMemoryModel; rehearsal on when a weight is positive),
-`recent` (target attention over the last `--recent` behaviours),
-`target_all` (target attention over the whole history), `gru` (a GRU over
-the whole history) and `full_attention` (a Transformer over the whole
-history and the candidate). Every model first trains `--warmup_epochs` on
-histories of `--warmup_length` behaviours (built-in data; more users, as many
-behaviours an epoch): the memory learns to write and read one segment in a
-few hundred steps, through ten only after thousands. `--init_from` goes on
-training an earlier run's model (e.g. on longer histories; no warm-up then).
-Writes to `--output_dir`: `metrics.json`
-(`auc`, `gauc`, the state each model keeps per user), `model.keras`, and for
-the memory a SavedModel under `saved_model/` (`--export`): its `write`
-updates one user's memory as behaviours arrive and `answer` scores a
-candidate from it. TensorBoard logs go to `logs/` and every epoch's logs to
-`history.csv`; an interrupted run goes on after its last finished epoch when
-run again (`--noresume` starts over).
+One job end to end. The users come from the built-in lifelong generator: each
+has long-term interests, seen early in the history and rarely after, and
+short-term drift; there are fresh users every epoch. Each user gives two
+examples, each with the history strictly before it: its last behaviour as a
+positive, and one item it never touched as a negative. The memory model writes
+the history 50 behaviours at a time (each an item and its category) and scores
+the candidate from the memory alone; the paper's rehearsal trains beside it. The
+first 2 epochs hold histories of 50 behaviours, more users each (docs/learning.md:
+the memory learns to write and read one segment in a few hundred steps, through
+ten only after thousands). The job ends with test AUC and GAUC (AUC per user,
+averaged). It writes `model.keras` and a SavedModel, `saved_model/`,
+to `--output_dir`. The SavedModel's `write` updates one user's memory as
+behaviours arrive, and its `answer` scores a candidate from that memory.
+
+`python -m experiments.ctr` is the same job with every setting a flag: the
+baselines (the last behaviours, target attention, a GRU, full attention),
+MovieLens files, and resuming after a crash.
 """
 
 import os
 
+import keras
+import numpy as np
 from absl import app, flags, logging
 
-from examples.fitting import epoch_size, fit_epochs
-from examples.flags import define_flags, flag_values, run_config
-from examples.reports import write_run
+import keras_rm
+from keras_rm.pipelines.behaviour import ctr_dataset, generate_lifelong_users, make_examples
+from keras_rm.pipelines.data import import_tensorflow_quietly
+from keras_rm.pipelines.metrics import auc, gauc
 
 FLAGS = flags.FLAGS
-MODELS = ("memory", "recent", "target_all", "gru", "full_attention")
+
+TRAIN_USERS, TEST_USERS, BATCH_SIZE = 2000, 500, 32
+SHORT_EPOCHS, SHORT_LENGTH = 2, 50  # as many behaviours an epoch: 10x the users on 500 behaviours
 
 
-# One flag per argument of `run`, its default taken from there.
-FLAG_HELP = {
-    "data_dir": (str, "Folder with MovieLens-format ratings and movies files (default: built-in)."),
-    "history_length": "Behaviours kept per history (the most recent ones).",
-    "model": (MODELS, "Which model."),
-    "num_slots": "Memory slots.",
-    "segment_length": "Behaviours written per segment.",
-    "hidden_dim": "Width of items, slots and states.",
-    "keep_bias": "Initial bias of the slots' update gate (memory).",
-    "recollection_weight": "Weight of the recollection loss (memory).",
-    "familiarity_weight": "Weight of the familiarity loss (memory).",
-    "sampler": (["uniform", "teacher"], "History sampler of the rehearsal."),
-    "recent": "Behaviours the `recent` model reads.",
-    "train_users": "Training users per epoch (built-in data).",
-    "test_users": "Test users (built-in data).",
-    "epochs": "Epochs.",
-    "warmup_epochs": (
-        "First epochs on histories of `--warmup_length` behaviours (built-in data; as many behaviours "
-        "an epoch as a full one)."
-    ),
-    "warmup_length": "Behaviours per history in the warm-up epochs.",
-    "init_from": (
-        str,
-        "Output directory of an earlier run whose model.keras this run goes on training (e.g. on "
-        "longer histories); no warm-up epochs then.",
-    ),
-    "batch_size": "Batch size.",
-    "learning_rate": "Adam's learning rate (gradients clipped to norm 1).",
-    "learning_rate_warmup": "Steps over which the learning rate rises linearly from 0.",
-    "seed": "Seed of data, initialisation and rehearsal draws.",
-    "output_dir": "Where the metrics, model and SavedModel go.",
-    "export": "Export the memory model as a SavedModel (saved_model/).",
-    "resume": "Go on from the backup an interrupted run left in output_dir/backup (--noresume starts over).",
-}
+def run(history_length=500, epochs=20, output_dir="output/ctr"):
+    """Trains, tests and saves the model; returns its test metrics."""
+    keras.utils.set_random_seed(0)
 
+    # The data: `items` `(users, length, 2)` (item and category ids, 0 pads), `query` `(users, 2)`, `label` 0 or 1.
+    def clicks(users, length, seed):
+        """Click examples of `users` fresh built-in users, histories of `length` behaviours."""
+        return make_examples(generate_lifelong_users(users, length, seed=seed), length, seed=seed)
 
-def build_model(
-    model,
-    num_items,
-    num_categories,
-    hidden_dim,
-    num_slots=8,
-    segment_length=50,
-    keep_bias=1.0,
-    recollection_weight=0.0,
-    familiarity_weight=0.0,
-    sampler="uniform",
-    recent=50,
-    seed=0,
-):
-    """The click model `model` (a name of `MODELS`) over items with one side feature (the category)."""
-    import keras_rm
+    test_users = generate_lifelong_users(TEST_USERS, history_length, seed=10_000)
+    test = make_examples(test_users, history_length, seed=20_000)
 
-    encoder = keras_rm.layers.CategoricalItemEncoder(num_items, hidden_dim, side_vocabulary_sizes=[num_categories])
-    if model == "memory":
-        return keras_rm.RehearsalMemoryModel(
-            encoder,
-            task="click",
-            memory=dict(num_slots=num_slots, segment_length=segment_length, keep_bias=keep_bias),
-            rehearsal=dict(
-                recollection_weight=recollection_weight, familiarity_weight=familiarity_weight, sampler=sampler
-            ),
-            seed=seed,
-        )
-    if model in ("recent", "target_all"):
-        return keras_rm.TargetAttentionModel(encoder, recent=recent if model == "recent" else None)
-    if model == "gru":
-        return keras_rm.RecurrentModel(encoder)
-    return keras_rm.FullAttentionModel(encoder, task="click", num_layers=1)
-
-
-def state_bytes(model, history_length, hidden_dim, num_slots, recent):
-    """Bytes a served model keeps per user: the memory, the GRU state, or the behaviours it reads (2 int32 each)."""
-    return {
-        "memory": num_slots * hidden_dim * 4,
-        "gru": hidden_dim * 4,
-        "recent": min(recent, history_length) * 2 * 4,
-    }.get(model, history_length * 2 * 4)
-
-
-def run(
-    data_dir=None,
-    history_length=500,
-    model="memory",
-    num_slots=8,
-    segment_length=50,
-    hidden_dim=32,
-    keep_bias=1.0,
-    recollection_weight=1.0,
-    familiarity_weight=0.5,
-    sampler="uniform",
-    recent=50,
-    train_users=2000,
-    test_users=500,
-    epochs=20,
-    warmup_epochs=2,
-    warmup_length=50,
-    init_from=None,
-    batch_size=32,
-    learning_rate=1e-3,
-    learning_rate_warmup=0,
-    seed=0,
-    output_dir="output/ctr",
-    export=True,
-    resume=True,
-    verbose=1,
-):
-    """Trains (going on after a crash, as `examples.fitting.fit_epochs`), evaluates and writes everything; returns
-    the metrics dict. The defaults are the memory of `benchmarks/ctr.py` with its default rehearsal (0 and 0 for
-    both weights: the plain memory).
-
-    On built-in data the first `warmup_epochs` train on histories of `warmup_length` behaviours (more users, as
-    many behaviours an epoch; `examples.fitting.epoch_size`).
-    """
-    import time
-
-    import keras
-    import numpy as np
-
-    from keras_rm.pipelines.behaviour import (
-        ctr_dataset,
-        generate_lifelong_users,
-        make_examples,
-        read_movielens,
-        split_users,
+    # The model: 8 slots of 32 numbers per user, whatever the history's length; the paper's rehearsal in training.
+    model = keras_rm.RehearsalMemoryModel(
+        keras_rm.layers.CategoricalItemEncoder(
+            test_users.num_items, hidden_dim=32, side_vocabulary_sizes=[test_users.num_categories]
+        ),
+        task="click",
+        memory={"num_slots": 8, "segment_length": 50},
+        rehearsal="paper",
+        seed=0,
     )
-    from keras_rm.pipelines.metrics import auc, gauc
+    # Here the short histories first made the memory learn; a learning-rate warm-up added nothing (docs/learning.md).
+    model.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0))
+    # Built for the full length, what the SavedModel's `serve` takes, whatever the short epochs hold.
+    model.build({"items": (None, history_length, 2), "query": (None, 2)})
 
-    os.makedirs(output_dir, exist_ok=True)
-    keras.utils.set_random_seed(seed)
-    if data_dir:
-        train_behaviours, test_behaviours = split_users(read_movielens(data_dir), seed=seed)
-    else:
-        test_behaviours = generate_lifelong_users(test_users, history_length, seed=seed + 10_000)
+    # Training: one `fit` per epoch, each on users of its own (`ctr_dataset` shuffles them: `fit` cannot).
+    for epoch in range(epochs):
+        length = min(SHORT_LENGTH, history_length) if epoch < SHORT_EPOCHS else history_length
+        train = clicks(TRAIN_USERS * history_length // length, length, seed=epoch)
+        logs = model.fit(ctr_dataset(train, BATCH_SIZE, shuffle=True, seed=epoch), shuffle=False, verbose=0).history
+        print(f"Epoch {epoch + 1}/{epochs}, {length} behaviours: loss {logs['loss'][0]:.4f}, AUC {logs['auc'][0]:.4f}")
 
-    if data_dir or init_from:
-        warmup_epochs = 0  # real histories are not shortened; a model that goes on has learned from short ones
-
-    def train_examples(epoch):
-        if data_dir:
-            return make_examples(train_behaviours, history_length, seed=seed + epoch)
-        length, users = epoch_size(epoch, history_length, train_users, warmup_epochs, warmup_length)
-        return make_examples(generate_lifelong_users(users, length, seed=seed + epoch), length, seed=seed + epoch)
-
-    import keras_rm  # (also registers the model classes `load_model` needs)
-
-    catalogue = test_behaviours
-    if init_from:
-        net = keras.saving.load_model(os.path.join(init_from, "model.keras"))
-    else:
-        net = build_model(
-            model,
-            catalogue.num_items,
-            catalogue.num_categories,
-            hidden_dim,
-            num_slots=num_slots,
-            segment_length=segment_length,
-            keep_bias=keep_bias,
-            recollection_weight=recollection_weight,
-            familiarity_weight=familiarity_weight,
-            sampler=sampler,
-            recent=recent,
-            seed=seed,
-        )
-        schedule = keras_rm.schedules.learning_rate_schedule(learning_rate, learning_rate_warmup)
-        net.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
-        # Built for the trained length (what `serve` is exported for), whatever the warm-up epochs' length.
-        net.build({"items": (None, history_length, 2), "query": (None, 2)})
-    started = time.perf_counter()
-    history, _ = fit_epochs(
-        net,
-        lambda epoch: ctr_dataset(train_examples(epoch), batch_size, shuffle=True, seed=seed + epoch),
-        epochs,
-        output_dir,
-        resume,
-        verbose,
-        shape_changes=[warmup_epochs],
-    )
-    train_seconds = time.perf_counter() - started
-
-    test = make_examples(test_behaviours, history_length, seed=seed + 20_000)
-    scores = np.asarray(
-        net.predict({"items": test["items"], "query": test["query"]}, batch_size=batch_size, verbose=0)
-    ).reshape(-1)
+    # Test AUC over every example, and GAUC: each user's AUC, weighted by the user's examples.
+    scores = np.asarray(model.predict({"items": test["items"], "query": test["query"]}, verbose=0)).reshape(-1)
     metrics = {
         "auc": auc(test["label"], scores),
         "gauc": gauc(test["label"], scores, test["user"]),
-        "test_examples": int(len(scores)),
-        "state_bytes_per_user": state_bytes(model, history_length, hidden_dim, num_slots, recent),
-        "train_seconds": train_seconds,
-        "train_logs": {name: float(v[-1]) for name, v in history.history.items()} if history else {},
+        "test_examples": len(scores),
         "backend": keras.config.backend(),
-        "config": run_config(run, locals()),
     }
-    write_run(net, metrics, output_dir, export and model == "memory")
+
+    # The model (`keras.saving.load_model` reads it back), and a SavedModel that serves a user's stream.
+    os.makedirs(output_dir, exist_ok=True)
+    model.save(os.path.join(output_dir, "model.keras"))
+    keras_rm.export.export_saved_model(model, os.path.join(output_dir, "saved_model"))
     return metrics
 
 
 def main(argv):
-    logging.set_verbosity(logging.WARNING)
-    metrics = run(**flag_values(run), verbose=2)
+    logging.set_verbosity(logging.WARNING)  # absl's INFO lines (JAX looking for a TPU) are noise here
+    metrics = run(FLAGS.history_length, FLAGS.epochs, FLAGS.output_dir)
     print(
-        f"\n{FLAGS.model}, histories of {FLAGS.history_length} behaviours: test AUC {metrics['auc']:.4f}, "
-        f"GAUC {metrics['gauc']:.4f} ({metrics['test_examples']} examples); state kept per user "
-        f"{metrics['state_bytes_per_user']:,} bytes; training {metrics['train_seconds']:.0f} s."
+        f"\nHistories of {FLAGS.history_length} behaviours: test AUC {metrics['auc']:.4f}, GAUC {metrics['gauc']:.4f} "
+        f"({metrics['test_examples']} examples); the memory keeps {8 * 32 * 4:,} bytes per user."
     )
-    print(f"Wrote metrics.json and model.keras to {FLAGS.output_dir}")
+    print(f"Wrote model.keras and saved_model/ to {FLAGS.output_dir}")
 
 
 if __name__ == "__main__":
-    define_flags(run, FLAG_HELP)
+    import_tensorflow_quietly()  # TensorFlow's C++ notices at import, which ignore TF_CPP_MIN_LOG_LEVEL: silenced
+    # The flags, defined here so that the module imports beside other absl programs.
+    flags.DEFINE_integer("history_length", 500, "Behaviours per history (the most recent ones).")
+    flags.DEFINE_integer("epochs", 20, "Epochs, each of fresh users (the first 2 on short histories).")
+    flags.DEFINE_string("output_dir", "output/ctr", "Where the model and SavedModel go.")
     app.run(main)

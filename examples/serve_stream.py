@@ -97,5 +97,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    from keras_rm.pipelines.data import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     define_flags()
     app.run(main)

@@ -10,13 +10,38 @@ def collect_finished_iterators():
     Keras's epoch iterators stay in reference cycles after the call, suspended inside the generator. Left to the
     garbage collection at interpreter exit, finalizing one can deadlock with TF's threads (it hung a JAX
     data-parallel run in about 1 exit of 20). The pipelines run it when the interpreter begins to exit (`atexit`,
-    while TF's threads still run), so a user who calls `model.fit` on their datasets needs nothing; the examples
+    while TF's threads still run), so a user who calls `model.fit` on their datasets needs nothing; the experiments
     also run it after each `fit`.
     """
     gc.collect()
 
 
 atexit.register(collect_finished_iterators)
+
+
+def import_tensorflow_quietly():
+    """Imports TensorFlow with stderr (file descriptor 2) pointed at `os.devnull` meanwhile, then restored.
+
+    TensorFlow 2.19 and later print C++ notices (oneDNN, CPU instructions) when imported, whatever
+    `TF_CPP_MIN_LOG_LEVEL` says (tensorflow/tensorflow#100442). A command line calls this first, before anything
+    imports TensorFlow, so that its output starts with its own lines; a library import never calls it. Under the
+    TensorFlow backend `import keras` (and so `import keras_rm`) imports TensorFlow first, with its notices. An
+    import error still raises, with its traceback, once stderr is back.
+    """
+    import os
+    import sys
+
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def batches_from_rows(rows, signature, count, batch_size, vectorize, shuffle=False, seed=0, shuffle_buffer=None):

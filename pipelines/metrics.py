@@ -1,4 +1,4 @@
-"""Evaluation and reporting helpers shared by the examples, benchmarks and tuning."""
+"""Evaluation and reporting helpers shared by the examples, experiments, benchmarks and tuning."""
 
 import numpy as np
 
@@ -56,3 +56,47 @@ def format_table(headers, rows):
     lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def accuracy_report(correct, depths):
+    """Accuracy overall and by quarter of the sequence (examples of unknown depth, < 0, count only overall).
+
+    Returns:
+        A dict: `accuracy`, `accuracy_by_depth` (`accuracy_by_depth`), `test_examples` and
+        `test_examples_by_depth`, what `depth_table` prints.
+    """
+    correct, depths = np.asarray(correct, bool), np.asarray(depths, float)
+    known = depths >= 0
+    return {
+        "accuracy": float(correct.mean()),
+        "accuracy_by_depth": accuracy_by_depth(correct[known], depths[known]),
+        "test_examples": int(len(correct)),
+        "test_examples_by_depth": np.bincount(depth_bucket(depths[known]), minlength=4).tolist(),
+    }
+
+
+def depth_table(metrics):
+    """The test accuracy overall and by quarter of the sequence, with example counts, as a text table."""
+    return format_table(
+        ["", "all", "1st (earliest)", "2nd", "3rd", "4th (latest)"],
+        [
+            [
+                "accuracy",
+                f"{metrics['accuracy']:.1%}",
+                *("n/a" if v is None else f"{v:.1%}" for v in metrics["accuracy_by_depth"]),
+            ],
+            ["examples", metrics["test_examples"], *metrics["test_examples_by_depth"]],
+        ],
+    )
+
+
+def predict_classes(net, data):
+    """`(predictions, labels, depths)` of a classifier `net` over a dataset of `(inputs, label, depth)` batches (the
+    bAbI and video pipelines' `dataset`): the predicted classes, the labels and the depths as numpy arrays."""
+    from keras_rm.pipelines.data import collect_finished_iterators
+
+    labels = np.concatenate([np.asarray(y) for _, y, _ in data])
+    depths = np.concatenate([np.asarray(d) for _, _, d in data])
+    predictions = np.asarray(net.predict(data.map(lambda x, y, d: (x, y)), verbose=0)).argmax(-1)
+    collect_finished_iterators()
+    return predictions, labels, depths

@@ -21,7 +21,9 @@ def test_the_wheel_adds_only_keras_rm_and_its_subpackages_import_from_it(tmp_pat
         names = archive.namelist()
     assert {name.split("/")[0] for name in names if ".dist-info" not in name} == {"keras_rm"}
     assert "keras_rm/pipelines/babi/reader.py" in names and "keras_rm/tuning/search.py" in names
-    assert not any(name.startswith(("keras_rm/examples", "keras_rm/benchmarks")) for name in names)
+    assert not any(
+        name.startswith(("keras_rm/examples", "keras_rm/experiments", "keras_rm/benchmarks")) for name in names
+    )
 
     # Installed into a folder of its own, imported from there in a fresh process outside the checkout (its
     # dependencies from this environment): nothing under keras_rm reaches for the checkout's folders.

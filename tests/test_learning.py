@@ -27,7 +27,7 @@ def babi_batch(vectorizer, num_examples, seed, length=LENGTH):
 
 
 def small_memory(vectorizer, segment_length=8, learning_rate=1e-3, num_slots=4):
-    """`num_slots` slots of 32, plain (no rehearsal), compiled with examples/babi_long.py's optimizer."""
+    """`num_slots` slots of 32, plain (no rehearsal), compiled with experiments/babi_long.py's optimizer."""
     keras.utils.set_random_seed(0)
     encoder = keras_rm.layers.SentenceItemEncoder(
         vocabulary_size=vectorizer.vocabulary_size, hidden_dim=32, max_words=vectorizer.max_words
@@ -55,7 +55,7 @@ def test_memory_learns_a_small_long_babi_task():
     vectorizer = BabiVectorizer(max_words=6)
     vectorizer.adapt(generate_long_babi(1, 100, LENGTH, seed=99, **SMALL_BABI))
     model = small_memory(vectorizer)
-    # examples/babi_long.py's recipe, small: 2 epochs of short stories, then 5 of 40 sentences; 3,000 stories each.
+    # experiments/babi_long.py's recipe, small: 2 epochs of short stories, then 5 of 40 sentences; 3,000 stories each.
     for epoch in range(7):
         model.fit(
             *babi_batch(vectorizer, 3000, epoch, WARMUP_LENGTH if epoch < 2 else LENGTH), batch_size=32, verbose=0

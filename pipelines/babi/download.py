@@ -12,8 +12,8 @@ def download_babi(babi_set="en-10k", origin=BABI_URL, cache_dir=None, file_hash=
     The archive (facebookarchive/bAbI-tasks, v1.2, 15 MB) goes through
     `keras.utils.get_file`, as Keras' own bAbI example did: it is fetched once
     into `~/.keras/datasets` (or `cache_dir`) and read from there afterwards,
-    offline. Pass the folder to `read_babi_task` or to
-    `examples/babi_long.py --data_dir`.
+    offline. Pass the folder to `read_babi_task` or as `--data_dir` to
+    `examples/babi_long.py` (or `experiments/babi_long.py`, the job the benchmarks run).
 
     Args:
         babi_set: str. The archive's folder: `"en-10k"` (10,000 training

@@ -1,10 +1,11 @@
-"""What a finished run writes and prints: test accuracy by quarter of the sequence, the model, metrics.json."""
+"""What a finished run writes: the model, metrics.json, the plot of test accuracy by quarter of the sequence
+(`keras_rm.pipelines.metrics.accuracy_report` and `depth_table` compute and print it)."""
 
 import json
 import os
 import shutil
 
-from examples.fitting import backup_dir
+from experiments.fitting import backup_dir
 from keras_rm.pipelines.data import collect_finished_iterators
 from keras_rm.pipelines.plotting import figure, quarter_axis
 
@@ -26,23 +27,6 @@ def write_run(net, metrics, output_dir, export, title=None, keep_backup=False):
         shutil.rmtree(backup_dir(output_dir), ignore_errors=True)
 
 
-def depth_table(metrics):
-    """The test accuracy overall and by quarter of the sequence, with example counts, as a text table."""
-    from keras_rm.pipelines.metrics import format_table
-
-    return format_table(
-        ["", "all", "1st (earliest)", "2nd", "3rd", "4th (latest)"],
-        [
-            [
-                "accuracy",
-                f"{metrics['accuracy']:.1%}",
-                *("n/a" if v is None else f"{v:.1%}" for v in metrics["accuracy_by_depth"]),
-            ],
-            ["examples", metrics["test_examples"], *metrics["test_examples_by_depth"]],
-        ],
-    )
-
-
 def plot_accuracy_by_depth(metrics, title, path):
     """A bar per quarter of the sequence: the test accuracy of the examples whose answer sits there."""
     values = [v if v is not None else 0.0 for v in metrics["accuracy_by_depth"]]
@@ -59,17 +43,6 @@ def evaluation_batch_size(count, batch_size):
     return divisor if 2 * divisor >= batch_size else batch_size
 
 
-def predict_classes(net, data):
-    """`(predictions, labels, depths)` over a dataset of `(inputs, label, depth)` batches."""
-    import numpy as np
-
-    labels = np.concatenate([np.asarray(y) for _, y, _ in data])
-    depths = np.concatenate([np.asarray(d) for _, _, d in data])
-    predictions = np.asarray(net.predict(data.map(lambda x, y, d: (x, y)), verbose=0)).argmax(-1)
-    collect_finished_iterators()
-    return predictions, labels, depths
-
-
 def answers_along(net, data):
     """`(correct, depths, tasks)` of every real question (weight 1) over a dataset of `(inputs, answers, weights,
     meta)` batches with several questions a row (`BabiVectorizer.story_dataset`)."""
@@ -83,19 +56,3 @@ def answers_along(net, data):
         tasks.append(meta["task"][real])
     collect_finished_iterators()
     return tuple(np.concatenate(parts) for parts in (correct, depths, tasks))
-
-
-def accuracy_report(correct, depths):
-    """Accuracy overall and by quarter of the sequence (examples of unknown depth, < 0, count only overall)."""
-    import numpy as np
-
-    from keras_rm.pipelines.metrics import accuracy_by_depth, depth_bucket
-
-    correct, depths = np.asarray(correct, bool), np.asarray(depths, float)
-    known = depths >= 0
-    return {
-        "accuracy": float(correct.mean()),
-        "accuracy_by_depth": accuracy_by_depth(correct[known], depths[known]),
-        "test_examples": int(len(correct)),
-        "test_examples_by_depth": np.bincount(depth_bucket(depths[known]), minlength=4).tolist(),
-    }
