@@ -76,6 +76,10 @@ def run_experiment(module, settings, output_dir, backend, jobs=1, root=ROOT, own
     metrics_path = os.path.join(output_dir, "metrics.json")
     settings_path = os.path.join(output_dir, "settings.json")
     wanted = dict(settings, backend=backend, **({} if root == ROOT else {"commit": commit_of(root)}))
+    if settings.get("init_from"):
+        # A run that starts from another's model (a test of it, a longer stage) is run again once that model has
+        # trained on (e.g. with more `--epochs`): its settings alone would not say so.
+        wanted["init_from_finished"] = os.path.getmtime(os.path.join(settings["init_from"], "metrics.json"))
     if os.path.exists(metrics_path) and os.path.exists(settings_path):
         with open(settings_path) as f:
             if json.load(f) == wanted:
