@@ -75,6 +75,15 @@ def test_renamed_methods_warn_and_answer_as_the_new_names():
         model.memory_machine.addressable(memory)
 
 
+def test_an_item_encoder_subclass_saying_has_ids_warns_and_is_read_as_items_are_ids():
+    with pytest.warns(DeprecationWarning, match="renamed `items_are_ids`"):
+
+        class OldEncoder(keras_rm.layers.TokenItemEncoder):
+            has_ids = False
+
+    assert OldEncoder.items_are_ids is False and keras_rm.layers.TokenItemEncoder.items_are_ids is True
+
+
 @pytest.mark.parametrize("version", ["0.1", "0.2"])
 def test_an_old_files_memory_weights_keep_their_paths(version, tmp_path):
     # Its flat arguments nest under `memory`: the machine is still `memory_machine`, and saved again, each of its

@@ -61,7 +61,7 @@ class CategoricalItemEncoder(ItemEncoder):
         for embedding in self.side_embeddings:
             embedding.build(ids_shape)
 
-    has_ids = True
+    items_are_ids = True
     integer_items = True
 
     @property

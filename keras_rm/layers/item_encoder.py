@@ -1,5 +1,7 @@
 """Base class of the item encoders: raw items -> `(batch, length, hidden_dim)`."""
 
+import warnings
+
 import keras
 from keras import ops
 
@@ -47,8 +49,20 @@ class ItemEncoder(keras.layers.Layer):
     """
 
     item_rank = 0
-    has_ids = False  # True when items are ids of an embedding table (`embeddings`, `item_ids`).
-    integer_items = False  # True when raw items are integer ids (of items, words or side features).
+    # True when each item is one id of the encoder's embedding table (`embeddings`, `item_ids`): what a softmax
+    # recollection predicts. (Sentences are integer items, word ids, but not one id each.)
+    items_are_ids = False
+    integer_items = False  # True when raw items are integers (ids of items, words or side features).
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "has_ids" in vars(cls):  # the name before 0.7
+            warnings.warn(
+                f"`{cls.__name__}.has_ids` is renamed `items_are_ids`; the old name goes in version 0.8.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            cls.items_are_ids = cls.has_ids
 
     def __init__(self, hidden_dim, norm_epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)

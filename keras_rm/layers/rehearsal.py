@@ -457,7 +457,7 @@ def make_rehearsal(rehearsal, model, flat=None):
             name="rehearsal",
             **{"fragment_length": model.segment_length, **arguments},
         )
-    if rehearsal.recollection == "softmax" and not model.item_encoder.has_ids:
+    if rehearsal.recollection == "softmax" and not model.item_encoder.items_are_ids:
         raise ValueError(
             '`recollection="softmax"` needs id items (TokenItemEncoder or CategoricalItemEncoder). '
             f"Received: `item_encoder` = {model.item_encoder.__class__.__name__}"

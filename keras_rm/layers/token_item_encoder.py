@@ -50,7 +50,7 @@ class TokenItemEncoder(ItemEncoder):
     def build_encoder(self, input_shape):
         self.embedding.build(input_shape)
 
-    has_ids = True
+    items_are_ids = True
     integer_items = True
 
     @property
