@@ -106,9 +106,9 @@ def build_model(
             seed=seed,
         )
     if model in ("recent", "target_all"):
-        return keras_rm.TargetAttentionModel(encoder, recent=recent if model == "recent" else None)
+        return keras_rm.TargetAttentionModel(encoder, task="click", recent=recent if model == "recent" else None)
     if model == "gru":
-        return keras_rm.RecurrentModel(encoder)
+        return keras_rm.RecurrentModel(encoder, task="click")
     return keras_rm.FullAttentionModel(encoder, task="click", num_layers=1)
 
 

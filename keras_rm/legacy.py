@@ -151,3 +151,18 @@ def _upgrade(names, config):
         if owner in names:
             config.setdefault(argument, value)
     return config
+
+
+def default_task(model, num_classes):
+    """The task of a model built without one: `"classification"`, as every model's default is since 0.7, or, for a
+    model given no `num_classes`, `"click"`, the default of the click baselines (`RecurrentModel`,
+    `TargetAttentionModel`) before 0.7, with a `DeprecationWarning` until 0.8."""
+    if num_classes is not None:
+        return "classification"
+    warnings.warn(
+        f"`{model}` without `task` is a click model until version 0.8, then a classifier like every model: pass "
+        "`task='click'`.",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+    return "click"

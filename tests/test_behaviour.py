@@ -148,7 +148,7 @@ def test_memory_ctr_model_incremental_write_per_user_equals_whole_history():
 
 def test_recent_target_attention_reads_only_the_last_behaviours():
     x, y, _ = click_data()
-    model = keras_rm.TargetAttentionModel(encoder(), recent=10)
+    model = keras_rm.TargetAttentionModel(encoder(), task="click", recent=10)
     model.compile()
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     changed = dict(x, items=x["items"].copy())
@@ -160,7 +160,10 @@ def test_recent_target_attention_reads_only_the_last_behaviours():
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: keras_rm.TargetAttentionModel(encoder(), recent=None), lambda: keras_rm.RecurrentModel(encoder())],
+    [
+        lambda: keras_rm.TargetAttentionModel(encoder(), task="click", recent=None),
+        lambda: keras_rm.RecurrentModel(encoder(), task="click"),
+    ],
     ids=["target_all", "gru"],
 )
 def test_whole_history_baselines_ignore_padding(make):
@@ -181,7 +184,10 @@ def test_whole_history_baselines_ignore_padding(make):
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: keras_rm.TargetAttentionModel(encoder(), recent=10), lambda: keras_rm.RecurrentModel(encoder())],
+    [
+        lambda: keras_rm.TargetAttentionModel(encoder(), task="click", recent=10),
+        lambda: keras_rm.RecurrentModel(encoder(), task="click"),
+    ],
     ids=["target_attention", "gru"],
 )
 def test_click_baselines_model_contract(make):

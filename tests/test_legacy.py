@@ -84,6 +84,18 @@ def test_an_item_encoder_subclass_saying_has_ids_warns_and_is_read_as_items_are_
     assert OldEncoder.items_are_ids is False and keras_rm.layers.TokenItemEncoder.items_are_ids is True
 
 
+def test_a_click_baseline_without_a_task_warns_and_stays_a_click_model_until_it_is_given_classes():
+    import warnings
+
+    encoder = keras_rm.layers.TokenItemEncoder(vocabulary_size=10, hidden_dim=8)
+    with pytest.warns(DeprecationWarning, match="pass `task='click'`"):
+        assert keras_rm.RecurrentModel(encoder).task == "click"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert keras_rm.TargetAttentionModel(encoder, num_classes=3).task == "classification"
+        assert keras_rm.RecurrentModel(encoder, task="click").task == "click"
+
+
 @pytest.mark.parametrize("version", ["0.1", "0.2"])
 def test_an_old_files_memory_weights_keep_their_paths(version, tmp_path):
     # Its flat arguments nest under `memory`: the machine is still `memory_machine`, and saved again, each of its

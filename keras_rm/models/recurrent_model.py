@@ -14,7 +14,9 @@ class RecurrentModel(TaskModel):
 
     Args:
         item_encoder: an item encoder layer, as for `RehearsalMemoryModel`.
-        task: str. `"click"` or `"classification"`. Defaults to `"click"`.
+        task: str. `"click"` or `"classification"`. Defaults to
+            `"classification"`; given no `num_classes`, to `"click"` with a
+            `DeprecationWarning` (the default before 0.7) until 0.8.
         num_classes: int. Answer classes (classification).
         query_encoder: item encoder of the query. Defaults to `item_encoder`.
         head_dim: int. Hidden width of the task head. Defaults to `hidden_dim`.
@@ -24,7 +26,7 @@ class RecurrentModel(TaskModel):
 
     ```python
     encoder = keras_rm.layers.CategoricalItemEncoder(1001, 16, side_vocabulary_sizes=[21])
-    model = keras_rm.RecurrentModel(encoder)
+    model = keras_rm.RecurrentModel(encoder, task="click")
     model.compile()
     x = {"items": np.random.randint(1, 21, (8, 100, 2)), "query": np.random.randint(1, 21, (8, 2))}
     model.fit(x, np.random.randint(0, 2, (8, 1)), epochs=1)
@@ -36,7 +38,7 @@ class RecurrentModel(TaskModel):
     """
 
     def __init__(
-        self, item_encoder, task="click", num_classes=None, query_encoder=None, head_dim=None, dropout=0.0, **kwargs
+        self, item_encoder, task=None, num_classes=None, query_encoder=None, head_dim=None, dropout=0.0, **kwargs
     ):
         super().__init__(
             item_encoder=item_encoder,

@@ -20,7 +20,9 @@ class TargetAttentionModel(TaskModel):
 
     Args:
         item_encoder: an item encoder layer, as for `RehearsalMemoryModel`.
-        task: str. `"click"` or `"classification"`. Defaults to `"click"`.
+        task: str. `"click"` or `"classification"`. Defaults to
+            `"classification"`; given no `num_classes`, to `"click"` with a
+            `DeprecationWarning` (the default before 0.7) until 0.8.
         num_classes: int. Answer classes (classification).
         query_encoder: item encoder of the query. Defaults to `item_encoder`.
         recent: int. How many of the latest items are read; None reads all.
@@ -34,7 +36,7 @@ class TargetAttentionModel(TaskModel):
 
     ```python
     encoder = keras_rm.layers.CategoricalItemEncoder(1001, 16, side_vocabulary_sizes=[21])
-    model = keras_rm.TargetAttentionModel(encoder, recent=50)
+    model = keras_rm.TargetAttentionModel(encoder, task="click", recent=50)
     model.compile()
     x = {"items": np.random.randint(1, 21, (8, 200, 2)), "query": np.random.randint(1, 21, (8, 2))}
     model.fit(x, np.random.randint(0, 2, (8, 1)), epochs=1)
@@ -48,7 +50,7 @@ class TargetAttentionModel(TaskModel):
     def __init__(
         self,
         item_encoder,
-        task="click",
+        task=None,
         num_classes=None,
         query_encoder=None,
         recent=50,

@@ -3,7 +3,7 @@ import keras
 from keras_rm.layers.item_encoder import ItemEncoder
 from keras_rm.layers.sentence_vectorizer import SentenceVectorizer
 from keras_rm.layers.task_head import TaskHead, task_loss
-from keras_rm.legacy import upgrade_config
+from keras_rm.legacy import default_task, upgrade_config
 from keras_rm.models.keras_workarounds import KerasWorkarounds
 from keras_rm.validation import check_choice
 
@@ -79,11 +79,13 @@ class TaskModel(KerasWorkarounds):
         self.item_encoder = item_encoder
         self.query_encoder = query_encoder
         self.hidden_dim = item_encoder.hidden_dim
+        if task is None:
+            task = default_task(type(self).__name__, num_classes)
         self.task = check_choice("task", task, ("classification", "click"))
         self.head_dim = head_dim or self.hidden_dim
         self.dropout = float(dropout)
         self.head = TaskHead(
-            task=task,
+            task=self.task,
             num_classes=num_classes,
             hidden_dim=self.head_dim,
             dropout=dropout,
