@@ -445,8 +445,9 @@ def run(
     else:
         test_data = vectorizer.dataset(test, evaluation_batch_size(len(test), batch_size), test_length)
     # The learning curve: dev accuracy after every epoch, or without a dev split test accuracy (reported, never
-    # used to choose anything).
-    if official and dev_fraction:
+    # used to choose anything). A run that only tests (no epochs) has none: its dev stories, placed at a test's
+    # `depth` in the training `length`, might not even fit.
+    if official and dev_fraction and epochs:
         dev = draw_stories("dev", 10**9, seed) if story_pass else lengthened("dev", 10**9, seed)
         curve_data = without_depth(
             story_data(dev, batch_size, seed, complete=True)

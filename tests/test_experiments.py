@@ -182,26 +182,36 @@ def test_babi_long_trains_one_model_on_several_official_tasks_as_written_and_rep
 
 
 @only_torch_unless_slow
-def test_babi_long_warms_up_on_stories_no_shorter_than_the_official_ones(tmp_path):
+def test_babi_long_warms_up_on_stories_no_shorter_than_the_official_ones_and_tests_them_early_in_longer_ones(
+    tmp_path,
+):
     # The task-2 fixture holds a 50-sentence story: a 16-sentence warm-up cannot hold it, so it holds 50.
+    tiny = dict(task=2, data_dir=OFFICIAL_DIR, num_slots=2, segment_length=8, hidden_dim=8, dev_fraction=0.25)
+    tiny.update(test_examples=8, batch_size=8, export=False, verbose=0)
     metrics = babi_long.run(
-        task=2,
         length=64,
-        data_dir=OFFICIAL_DIR,
-        num_slots=2,
-        segment_length=8,
-        hidden_dim=8,
         epochs=2,
         warmup_epochs=1,
         warmup_length=16,
         train_examples=16,
-        test_examples=8,
-        batch_size=8,
-        output_dir=str(tmp_path),
-        export=False,
-        verbose=0,
+        output_dir=str(tmp_path / "trained"),
+        **tiny,
     )
     assert metrics["config"]["warmup_length"] == 50 and metrics["test_examples_by_task"] == {"2": 8}
+    # The trained model tested at 256 sentences with every story in the first quarter (64 sentences). At the
+    # training length the early quarter (16) would not hold the 50-sentence story: a test-only run draws no dev
+    # stories there.
+    tested = babi_long.run(
+        length=64,
+        epochs=0,
+        train_examples=1,
+        depth="early",
+        test_length=256,
+        init_from=str(tmp_path / "trained"),
+        output_dir=str(tmp_path / "tested"),
+        **tiny,
+    )
+    assert tested["test_examples_by_task"] == {"2": 8} and tested["test_examples_by_depth"][1:] == [0, 0, 0]
     with pytest.raises(ValueError, match="`task` must be a bAbI task 1-20, several separated by commas, or 'all'"):
         babi_long.run(task="2,21", data_dir=OFFICIAL_DIR, output_dir=str(tmp_path / "bad"))
 
