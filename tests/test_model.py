@@ -1,6 +1,5 @@
 """RehearsalMemoryModel and FullAttentionModel: training, metrics, seeds, fidelity to Keras' own step, serialization."""
 
-import os
 import warnings
 
 import keras
@@ -28,11 +27,26 @@ def fit(model, epochs=1, x=X, y=Y, optimizer="auto"):
     return model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0).history
 
 
+def fit_counting_traces(model, **kwargs):
+    """`fit(model, **kwargs)` and how many times it traced the model's `train_step` (a call under torch, which
+    runs the step eagerly, untraced)."""
+    traced = []
+    step = model.train_step
+    model.train_step = lambda *args: traced.append(1) or step(*args)
+    try:
+        return fit(model, **kwargs), len(traced)
+    finally:
+        del model.train_step
+
+
 @pytest.fixture(scope="module")
 def trained():
+    """The tiny rehearsing memory trained 6 epochs from seed 0: its history, and how many times the fit traced its
+    step (one compiled model serves every test that reads a trained model, its history or its first `fit`)."""
     keras.utils.set_random_seed(0)
     model = tiny_model()
-    history = fit(model, epochs=6)
+    history, traces = fit_counting_traces(model, epochs=6)
+    model.traces = traces
     return model, history
 
 
@@ -72,19 +86,29 @@ def test_loss_is_the_task_loss_and_total_loss_the_weighted_sum(trained):
     assert abs(logs["loss"][0] - logs["val_loss"][0]) < 0.1 * logs["loss"][0]
 
 
-def test_rehearsal_warmup_ramps_the_weights_from_the_optimizer_step():
-    keras.utils.set_random_seed(0)
-    model = tiny_model(rehearsal_warmup=1_000_000)  # every backend's step passes the optimizer's step
-    history = fit(model, epochs=1)
-    assert history["recollection_loss"][0] > 0.5, "the terms are still computed and reported"
-    np.testing.assert_allclose(history["total_loss"], history["loss"], rtol=1e-4)
+@pytest.fixture(scope="module")
+def teacher():
+    """The tiny memory with a teacher sampler whose importance picks the items to mask, its recollection and
+    familiarity weights ramped up over a million steps, trained 3 epochs from seed 2: its history. One compiled
+    model for the tests of the teacher, of `mask_selection`, of the warm-up and of saving a nested rehearsal."""
+    keras.utils.set_random_seed(2)
+    model = tiny_model(sampler="teacher", mask_selection="important", rehearsal_warmup=1_000_000)
+    return model, fit(model, epochs=3)
 
+
+def test_rehearsal_warmup_ramps_the_weights_from_the_optimizer_step(teacher):
+    model, history = teacher  # every backend's step passes the optimizer's step: 24 steps of a million, ramp ~0
+    assert history["recollection_loss"][0] > 0.5, "the terms are still computed and reported"
+    # The teacher's own term is not ramped: what the optimizer minimised is the task and the teacher alone.
     rehearsal = model.rehearsal
+    expected = np.array(history["loss"]) + rehearsal.teacher_weight * np.array(history["teacher_loss"])
+    np.testing.assert_allclose(history["total_loss"], expected, rtol=1e-4)
+
     forward = model.forward_parts({key: value[:BATCH] for key, value in X.items()}, training=True)
     inputs = [forward[name] for name in ("memory", "items", "item_mask", "query")]
     for step, ramp in ((None, 1.0), (0, 0.0), (250_000, 0.25), (2_000_000, 1.0)):
-        terms = rehearsal(*inputs, step=step)
-        expected = ramp * (
+        terms = rehearsal(*inputs, labels=Y[:BATCH], step=step)
+        expected = rehearsal.teacher_weight * terms["teacher_loss"] + ramp * (
             rehearsal.recollection_weight * terms["recollection_loss"]
             + rehearsal.familiarity_weight * terms["familiarity_loss"]
         )
@@ -117,13 +141,14 @@ def test_teachers_loss_sends_no_gradient_into_the_item_encoder():
     assert len(kernels) >= 4 and all(np.abs(by_variable[path]).any() for path in kernels), "the teacher learns"
 
 
-def test_same_seed_gives_the_same_losses():
-    histories = []
-    for _ in range(2):
-        keras.utils.set_random_seed(1)
-        histories.append(fit(tiny_model(), epochs=1))
-    for key in histories[0]:
-        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-6, err_msg=key)
+def test_same_seed_gives_the_same_losses(trained):
+    # A second model made and trained as the fixture's was (seed 0) repeats its first epoch exactly.
+    _, first = trained
+    keras.utils.set_random_seed(0)
+    again = fit(tiny_model(), epochs=1)
+    assert set(again) == set(first)
+    for key in again:
+        np.testing.assert_allclose(again[key], first[key][:1], rtol=1e-6, err_msg=key)
 
 
 def test_dropout_is_random_in_training_only_and_trains():
@@ -173,27 +198,25 @@ def test_plain_memory_step_equals_keras_stock_step():
     assert set(logs[0]) == set(logs[1]) == {"loss", "accuracy"}
 
 
-def test_teacher_sampler_trains_the_teacher():
-    keras.utils.set_random_seed(2)
-    history = fit(tiny_model(sampler="teacher"), epochs=3)
+def test_teacher_sampler_trains_the_teacher(teacher):
+    _, history = teacher
     assert {"teacher_loss", "teacher_accuracy"} <= set(history)
     assert history["teacher_loss"][-1] < history["teacher_loss"][0]
 
 
-def test_recollection_can_mask_the_teachers_most_important_items():
-    keras.utils.set_random_seed(2)
-    model = tiny_model(sampler="teacher", mask_selection="important")
-    history = fit(model, epochs=2)
+def test_recollection_can_mask_the_teachers_most_important_items(teacher):
+    model, history = teacher
     assert np.isfinite(history["recollection_loss"]).all()
     assert model.get_config()["rehearsal"]["config"]["mask_selection"] == "important"
 
 
 def test_importance_supplied_in_the_data():
     x = dict(X, importance=(X["items"] <= 6).astype("float32"))  # keys are ids 1..6
-    history = fit(tiny_model(sampler="importance"), x=x)
+    model = tiny_model(sampler="importance")
+    history = fit(model, x=x)
     assert np.isfinite(history["loss"]).all()
     with pytest.raises(ValueError, match="needs `importance`"):
-        fit(tiny_model(sampler="importance"))
+        model.fit(X, Y, batch_size=BATCH, verbose=0)  # the same model, on data without it
 
 
 def test_softmax_recollection_for_id_items():
@@ -283,22 +306,11 @@ def test_fit_on_several_questions_a_row_weighs_out_padded_questions():
     np.testing.assert_allclose(logs["accuracy"], right.mean(), atol=1e-6)
 
 
-def test_save_and_load_keeps_predictions_and_training_state(trained, tmp_path):
+def test_fit_and_predict_at_several_sequence_lengths(trained):
+    # The segment loop needs a static length; under TF each new length gets a new traced step. The fixture's model
+    # trained at 16 items: it fits, validates and predicts at 8, then at 16 again (its weights do not depend on the
+    # length: whichever comes first builds the same model).
     model, _ = trained
-    path = os.path.join(tmp_path, "model.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-5)
-    assert int(ops.convert_to_numpy(loaded.optimizer.iterations)) == int(
-        ops.convert_to_numpy(model.optimizer.iterations)
-    )
-    loaded.fit(X, Y, batch_size=BATCH, epochs=1, verbose=0)  # training resumes
-
-
-def test_fit_and_predict_at_several_sequence_lengths():
-    # The segment loop needs a static length; under TF each new length gets a new traced step.
-    model = tiny_model()
-    model.compile()
     for length in (8, 16):
         x = {"items": X["items"][:, :length], "query": X["query"]}
         model.fit(x, Y, batch_size=BATCH, epochs=1, verbose=0, validation_data=(x, Y))
@@ -314,15 +326,11 @@ def test_a_partial_segment_answers_as_the_same_items_padded_to_whole_segments():
 
 
 @pytest.mark.skipif(keras.config.backend() == "torch", reason="torch runs the step eagerly, untraced")
-def test_a_fit_traces_its_step_once():
+def test_a_fit_traces_its_step_once(trained):
     # Keras' TF trainer built an unbuilt model and its optimizer inside the first trace, and TF traces a function
-    # again when it created variables: every first `fit` paid for two traces.
-    traced = []
-    model = tiny_model()
-    step = model.train_step
-    model.train_step = lambda *args: traced.append(1) or step(*args)
-    fit(model, epochs=2)
-    assert len(traced) == 1
+    # again when it created variables: every first `fit` paid for two traces. (The fixture's: a new model, 6 epochs.)
+    model, _ = trained
+    assert model.traces == 1
 
 
 def test_file_of_version_0_1_loads_with_its_predictions():
@@ -422,7 +430,8 @@ class GRUQuestionEncoder(keras_rm.layers.ItemEncoder):
 
 
 def test_a_users_own_query_encoder_keeps_word_order_trains_and_saves(tmp_path):
-    model = tiny_model(query_encoder=GRUQuestionEncoder(vocabulary_size=VOCABULARY, hidden_dim=8))
+    # No rehearsal: its uniform sampler never reads the query, and it would only make the step to compile longer.
+    model = tiny_model(rehearsal=None, query_encoder=GRUQuestionEncoder(vocabulary_size=VOCABULARY, hidden_dim=8))
     x = {**X, "query": np.concatenate([X["query"], np.roll(X["query"], 1, axis=0)], axis=1)}  # two-word questions
     assert (x["query"][:, 0] != x["query"][:, 1]).any()
     history = fit(model, epochs=2, x=x)
@@ -571,9 +580,9 @@ def test_a_nested_memory_round_trips_its_config():
     assert revived.get_config() == config
 
 
-def test_a_nested_rehearsal_saves_and_loads(tmp_path):
-    model = tiny_model(sampler="teacher", rehearsal_warmup=5)
-    fit(model)
+def test_a_nested_rehearsal_saves_and_loads_and_trains_on(teacher, tmp_path):
+    # (test_model_contract saves and loads the plain rehearsing memory: equal predictions and optimizer steps.)
+    model, _ = teacher
     path = str(tmp_path / "model.keras")
     model.save(path)
     with warnings.catch_warnings(record=True) as caught:
@@ -584,3 +593,7 @@ def test_a_nested_rehearsal_saves_and_loads(tmp_path):
     np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-5)
     for a, b in zip(weights_of(loaded.rehearsal), weights_of(model.rehearsal)):
         np.testing.assert_array_equal(a, b)
+    steps = [int(ops.convert_to_numpy(m.optimizer.iterations)) for m in (loaded, model)]
+    assert steps[0] == steps[1], f"optimizer steps {steps[0]} after loading, {steps[1]} saved"
+    history = loaded.fit(X, Y, batch_size=BATCH, epochs=1, verbose=0).history  # training resumes
+    assert np.isfinite(history["total_loss"]).all()
