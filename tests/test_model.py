@@ -23,8 +23,15 @@ REHEARSAL_TERMS = {
 
 
 def fit(model, epochs=1, x=X, y=Y, optimizer="auto"):
+    """Compiles `model` (Adam unless `optimizer`) and fits it on `x`, `y` in order: its history."""
     model.compile(optimizer=optimizer)
     return model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0).history
+
+
+def sgd():
+    """Plain SGD, for a test of what a training step computes rather than how well it learns: Adam's slots and
+    update about double the step TensorFlow traces."""
+    return keras.optimizers.SGD(0.1)
 
 
 def fit_counting_traces(model, **kwargs):
@@ -99,7 +106,7 @@ def teacher():
 def test_rehearsal_warmup_ramps_the_weights_from_the_optimizer_step():
     keras.utils.set_random_seed(0)
     model = tiny_model(rehearsal_warmup=1_000_000)  # every backend's step passes the optimizer's step
-    history = fit(model, epochs=1)
+    history = fit(model, epochs=1, optimizer=sgd())
     assert history["recollection_loss"][0] > 0.5, "the terms are still computed and reported"
     np.testing.assert_allclose(history["total_loss"], history["loss"], rtol=1e-4)
 
@@ -166,7 +173,7 @@ def test_dropout_is_random_in_training_only_and_trains():
         assert not np.allclose(a, b, atol=1e-4), "training draws new dropout masks every call"
         np.testing.assert_array_equal(ops.convert_to_numpy(call(False)), ops.convert_to_numpy(call(False)))
     before = weights_of(model)
-    history = fit(model, x=x, y=y)
+    history = fit(model, x=x, y=y, optimizer=sgd())
     assert all(np.isfinite(v).all() for v in history.values())
     after = weights_of(model)
     assert all(np.isfinite(w).all() for w in after) and any(not np.allclose(a, b) for a, b in zip(after, before))
@@ -213,14 +220,14 @@ def test_recollection_can_mask_the_teachers_most_important_items(teacher):
 def test_importance_supplied_in_the_data():
     x = dict(X, importance=(X["items"] <= 6).astype("float32"))  # keys are ids 1..6
     model = tiny_model(sampler="importance")
-    history = fit(model, x=x)
+    history = fit(model, x=x, optimizer=sgd())
     assert np.isfinite(history["loss"]).all()
     with pytest.raises(ValueError, match="needs `importance`"):
         model.fit(X, Y, batch_size=BATCH, verbose=0)  # the same model, on data without it
 
 
 def test_softmax_recollection_for_id_items():
-    history = fit(tiny_model(recollection="softmax", familiarity_weight=0.0))
+    history = fit(tiny_model(recollection="softmax", familiarity_weight=0.0), optimizer=sgd())
     assert {"recollection_loss", "recollection_accuracy"} <= set(history)
     assert "familiarity_loss" not in history
     with pytest.raises(ValueError, match="needs id items"):
