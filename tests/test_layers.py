@@ -127,7 +127,7 @@ def test_memory_update_keeps_memory_for_all_padding_rows(per_slot_weights):
 
 @pytest.mark.parametrize("per_slot_weights, slot_identity, null_item", [(False, True, True), (True, False, False)])
 def test_memory_update_step_equals_the_attention_and_gru_it_fuses(per_slot_weights, slot_identity, null_item):
-    # The step runs fused matmuls (`step_weights`); here is the unfused update, written from the variables.
+    # The update written out from the variables, in NumPy.
     update = layers.MemoryUpdate(
         num_slots=3,
         hidden_dim=D,

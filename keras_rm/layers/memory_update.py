@@ -140,96 +140,33 @@ class MemoryUpdate(keras.layers.Layer):
         """Attention keys and values of `items` `(batch, length, hidden_dim)`, the null item first.
 
         They do not depend on the memory: `MemoryMachine` projects every
-        segment at once and runs only `step` segment after segment. Both come
-        as `(batch, num_heads, length (+1), key_dim)`, the layout of the
-        step's attention matmuls, so no segment's step transposes them.
+        segment at once and runs only `step` segment after segment.
         """
         if self.null_item:
             null = ops.broadcast_to(
                 ops.cast(self.null_embedding, items.dtype), (ops.shape(items)[0], 1, self.hidden_dim)
             )
             items = ops.concatenate([null, items], axis=1)
-        return [
-            ops.transpose(dense(items), (0, 2, 1, 3))
-            for dense in (self.attention.key_dense, self.attention.value_dense)
-        ]
+        return self.attention.key_dense(items), self.attention.value_dense(items)
 
-    def step_weights(self):
-        """The weights of `step`, fused from the layer's variables: computed once per write, not once per segment.
-
-        A step holds two pairs of linear maps, each now one matmul:
-
-        - The slots' attention query reads the layer-normalised memory and the
-          GRU's recurrent kernel reads the memory. The normalisation's scale
-          is folded into the query kernel, the two kernels side by side read
-          the memory in one matmul, and the normalisation's centring and
-          `1 / std` apply after it: `LN(m) W = (m (gamma W) - mean(m) 1^T
-          (gamma W)) / std(m) + beta W`.
-        - The attention's output projection and the GRU's input kernel run back
-          to back: their product is one kernel.
-
-        The variables stay as they were, so files of every version load and
-        predict as written.
-        """
-        # Fused in the variables' dtype, then cast to the compute dtype (under mixed precision Keras autocasts some
-        # of the variables, not the normalisation's).
-        attention, d = self.attention, self.hidden_dim
-        (query_kernel, query_bias, gamma, beta, output_kernel, output_bias, kernel, recurrent_kernel, bias) = (
-            ops.cast(variable, self.variable_dtype)
-            for variable in (
-                attention.query_dense.kernel,
-                attention.query_dense.bias,
-                self.query_norm.gamma,
-                self.query_norm.beta,
-                attention.output_dense.kernel,
-                attention.output_dense.bias,
-                self.kernel,
-                self.recurrent_kernel,
-                self.bias,
-            )
-        )
-        query_kernel = ops.reshape(query_kernel, (d, -1)) * attention.key_dim**-0.5
-        query_bias = ops.reshape(query_bias, (-1,)) * attention.key_dim**-0.5
-        scaled = gamma[:, None] * query_kernel
+    def step(self, memory, keys, values, item_mask, training=None):
+        """Writes one segment, given as `project_items` keys and values and its item mask."""
+        query = self.query_norm(memory)
         if self.slot_identity:
-            beta = beta + ops.cast(self.slot_embeddings, self.variable_dtype)  # one query bias per slot
-        if self.per_slot_weights:
-            scaled = ops.broadcast_to(scaled, (self.num_slots,) + tuple(scaled.shape))
-        output_kernel = ops.reshape(output_kernel, (-1, d))
-        weights = {
-            "memory_kernel": ops.concatenate([scaled, recurrent_kernel], axis=-1),
-            "query_centre": ops.sum(scaled, axis=-2),
-            "query_bias": ops.matmul(beta, query_kernel) + query_bias,
-            "read_kernel": ops.einsum("od,...df->...of", output_kernel, kernel),
-            "read_bias": ops.einsum("d,...df->...f", output_bias, kernel) + bias[..., 0, :],
-            "recurrent_bias": bias[..., 1, :],
-        }
-        return {name: ops.cast(value, self.compute_dtype) for name, value in weights.items()}
-
-    def step(self, memory, keys, values, item_mask, training=None, weights=None):
-        """Writes one segment, given as `project_items` keys and values and its item mask.
-
-        `weights`: `step_weights()`, computed once for many steps (by default, here).
-        """
-        w = weights or self.step_weights()
-        heads, key_dim = self.num_heads, self.attention.key_dim
-        # The slots' query and the GRU's recurrent input, one matmul (see `step_weights`).
-        projected = self._slotwise(memory, w["memory_kernel"])
-        mean, variance = ops.moments(ops.cast(memory, "float32"), axes=[-1], keepdims=True)
-        inverse_std = ops.cast(ops.rsqrt(variance + self.query_norm.epsilon), memory.dtype)
-        query = (projected[..., : heads * key_dim] - ops.cast(mean, memory.dtype) * w["query_centre"]) * inverse_std
-        query = ops.reshape(query + w["query_bias"], (-1, self.num_slots, heads, key_dim))
+            query = query + ops.cast(self.slot_embeddings, query.dtype)
+        query = self.attention.query_dense(query) * ops.cast(self.attention.key_dim**-0.5, query.dtype)
         item_mask = ops.cast(item_mask, "bool")
         key_mask = item_mask
         if self.null_item:
             key_mask = ops.concatenate([ops.ones((ops.shape(item_mask)[0], 1), "bool"), item_mask], axis=1)
         scores = self.softmax(
-            ops.einsum("bkhe,bhle->bhkl", query, keys), mask=key_mask[:, None, None, :]
+            ops.einsum("bkhe,blhe->bhkl", query, keys), mask=key_mask[:, None, None, :]
         )  # (batch, heads, slots, items)
-        read = ops.einsum("bhkl,bhle->bkhe", self.attention_dropout(scores, training=training), values)
-        read = ops.reshape(read, (-1, self.num_slots, heads * key_dim))
-        x_z, x_r, x_h = ops.split(self._slotwise(read, w["read_kernel"]) + w["read_bias"], 3, axis=-1)
-        h_z, h_r, h_h = ops.split(projected[..., heads * key_dim :] + w["recurrent_bias"], 3, axis=-1)
+        read = ops.einsum("bhkl,blhe->bkhe", self.attention_dropout(scores, training=training), values)
+        read = self.attention.output_dense(read)
+        input_bias, recurrent_bias = self.bias[..., 0, :], self.bias[..., 1, :]
+        x_z, x_r, x_h = ops.split(self._slotwise(read, self.kernel) + input_bias, 3, axis=-1)
+        h_z, h_r, h_h = ops.split(self._slotwise(memory, self.recurrent_kernel) + recurrent_bias, 3, axis=-1)
         z = ops.sigmoid(x_z + h_z)
         r = ops.sigmoid(x_r + h_r)
         candidate = ops.tanh(x_h + r * h_h)
