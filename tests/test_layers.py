@@ -126,7 +126,7 @@ def test_memory_update_keeps_memory_for_all_padding_rows(per_slot_weights):
 
 
 @pytest.mark.parametrize("per_slot_weights, slot_identity, null_item", [(False, True, True), (True, False, False)])
-def test_memory_update_step_equals_the_attention_and_gru_it_fuses(per_slot_weights, slot_identity, null_item):
+def test_memory_update_equals_its_numpy_form(per_slot_weights, slot_identity, null_item):
     # The update written out from the variables, in NumPy.
     update = layers.MemoryUpdate(
         num_slots=3,
