@@ -288,7 +288,7 @@ def main(argv):
     runs = earlier_runs(jobs)
     with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
         for rows in concurrent.futures.as_completed([pool.submit(train_and_test, *job) for job in jobs]):
-            runs = sorted(runs + rows.result(), key=lambda row: (row["seed"], FLAGS.variants.index(row["variant"])))
+            runs = sorted(runs + rows.result(), key=lambda row: (row["seed"], list(VARIANTS).index(row["variant"])))
             report(runs)
 
 
