@@ -85,6 +85,7 @@ flags.DEFINE_integer(
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the runs.")
 flags.DEFINE_integer("jobs", 2, "Runs at a time (each gets cpu_count / jobs threads).")
 flags.DEFINE_string("runs_dir", "output/babi_long_forms", "Where each run's output directory goes.")
+flags.DEFINE_string("results_name", "babi_long_forms", "Name of the results: benchmarks/results/<name>.json and .png.")
 flags.mark_flag_as_required("data_dir")
 
 
@@ -251,7 +252,7 @@ def earlier_runs(jobs):
     invocation gives their variant: a seed run in an earlier invocation (or session) stays beside the new ones."""
     return [
         row
-        for row in recorded_runs("babi_long_forms")
+        for row in recorded_runs(FLAGS.results_name)
         if (row["variant"], row["seed"]) not in jobs and row.get("settings") == training_settings(row["variant"])
     ]
 
@@ -267,7 +268,7 @@ def report(runs):
     print(text, flush=True)
     names = ["tasks", "variants", "seeds", "length", "evaluations", "epochs", "warmup_epochs", "train_examples"]
     names += ["test_examples", "num_slots", "reader_hops", "segment_length", "recollection_weight"]
-    names += ["familiarity_weight", "rehearsal_warmup", "backend"]
+    names += ["familiarity_weight", "rehearsal_warmup", "backend", "results_name"]
     payload = {
         "command": command_line("babi_long_forms.py", names),
         "machine": machine_description(),
@@ -276,9 +277,9 @@ def report(runs):
         "runs": runs,
         "table": text,
     }
-    path = write_results("babi_long_forms", payload)
-    plot(summary, os.path.join(RESULTS, "babi_long_forms.png"))
-    print(f"Wrote {path} and babi_long_forms.png")
+    path = write_results(FLAGS.results_name, payload)
+    plot(summary, os.path.join(RESULTS, f"{FLAGS.results_name}.png"))
+    print(f"Wrote {path} and {FLAGS.results_name}.png")
 
 
 def main(argv):
