@@ -231,6 +231,58 @@ def table(summary):
     return format_table([*headers, "questions per quarter"], rows)
 
 
+def forgetting(runs):
+    """Per task, seed and test longer than training: each variant's accuracy on the earliest quarter's facts and the
+    share of the plain memory's forgetting it closes. The plain memory's gap is its accuracy on the latest quarter's
+    facts at that length (`uniform`) less its accuracy on the earliest quarter's (of the same test)."""
+    long_tests = sorted({(run["test_length"], run["test_depth"]) for run in runs if run["test_length"] > FLAGS.length})
+    plain = {(run["seed"], run["test_length"], run["test_depth"]): run for run in runs if run["variant"] == "plain"}
+    rows = []
+    for length, depth in long_tests:
+        for run in runs:
+            if (run["test_length"], run["test_depth"]) != (length, depth):
+                continue
+            for task, report in run["depth_by_task"].items():
+                base = plain.get((run["seed"], length, depth))
+                latest = plain.get((run["seed"], length, "uniform"))
+                row = {
+                    "task": task,
+                    "test": f"{length}:{depth}",
+                    "seed": run["seed"],
+                    "variant": run["variant"],
+                    "earliest": report["accuracy_by_depth"][0],
+                    "earliest_questions": report["test_examples_by_depth"][0],
+                    "gap_closed": None,
+                }
+                if base and latest and task in base["depth_by_task"] and task in latest["depth_by_task"]:
+                    base_earliest = base["depth_by_task"][task]["accuracy_by_depth"][0]
+                    gap = latest["depth_by_task"][task]["accuracy_by_depth"][-1] - base_earliest
+                    if base_earliest is not None and row["earliest"] is not None and gap > 0:
+                        row["gap_closed"] = (row["earliest"] - base_earliest) / gap
+                rows.append(row)
+    return rows
+
+
+def forgetting_table(rows):
+    order = list(VARIANTS)
+    rows = sorted(rows, key=lambda r: (int(r["task"]), r["test"], r["seed"], order.index(r["variant"])))
+    headers = ["task", "tested at", "seed", "variant", "earliest quarter (questions)", "plain's gap closed"]
+    return format_table(
+        headers,
+        [
+            [
+                r["task"],
+                r["test"],
+                r["seed"],
+                r["variant"],
+                f"{percent(r['earliest'])} ({r['earliest_questions']})",
+                "-" if r["gap_closed"] is None or r["variant"] == "plain" else f"{r['gap_closed']:+.0%}",
+            ]
+            for r in rows
+        ],
+    )
+
+
 def plot(summary, path):
     """Accuracy by quarter holding the facts: a panel per task, a line per variant and evaluation."""
     tasks = sorted({s["task"] for s in summary}, key=int)
@@ -266,6 +318,13 @@ def report(runs):
         f"{machine_description()})"
     )
     print(text, flush=True)
+    forgotten = forgetting(runs)
+    if any(row["gap_closed"] is not None for row in forgotten):
+        text += (
+            "\n\nThe earliest quarter by seed, and the share of the plain memory's gap (latest less earliest) closed\n"
+        )
+        text += forgetting_table(forgotten)
+        print(text.split("\n\n", 1)[1], flush=True)
     names = ["tasks", "variants", "seeds", "length", "evaluations", "epochs", "warmup_epochs", "train_examples"]
     names += ["test_examples", "num_slots", "reader_hops", "segment_length", "recollection_weight"]
     names += ["familiarity_weight", "rehearsal_warmup", "backend", "results_name"]
@@ -274,6 +333,7 @@ def report(runs):
         "machine": machine_description(),
         "backend": FLAGS.backend,
         "summary": summary,
+        "forgetting": forgotten,
         "runs": runs,
         "table": text,
     }
