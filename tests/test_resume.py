@@ -2,8 +2,9 @@
 
 `keras.callbacks.BackupAndRestore` writes the weights, the optimizer state
 and (through `TaskModel.save_own_variables`) the seed-generator states of the
-rehearsal after every epoch. The same command run three times here: once
-through, once killed in the middle of an epoch, once more to finish.
+rehearsal after every epoch. The same training run three times here: once
+through (in the test's process), once killed in the middle of an epoch, and
+the same command once more to finish.
 """
 
 import json
@@ -56,8 +57,8 @@ def epochs_recorded(output_dir):
 
 def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path):
     through, crashed = tmp_path / "through", tmp_path / "crashed"
-    uninterrupted = start(through)
     doomed = start(crashed, stall=True)
+    worker(through)  # the uninterrupted run, here while the doomed one starts (a process fewer to start)
     deadline = time.time() + 180
     while not (crashed / "stalled").exists():
         assert doomed.poll() is None, doomed.communicate()[1][-3000:]
@@ -70,7 +71,6 @@ def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path):
     assert (crashed / "backup").exists() and not (crashed / "final.npz").exists()
 
     finish(start(crashed))  # the same command again
-    finish(uninterrupted)
 
     reference, resumed = epochs_recorded(through), epochs_recorded(crashed)
     assert [r["epoch"] for r in reference] == list(range(EPOCHS))
@@ -125,4 +125,6 @@ def worker(output_dir):
 
 
 if __name__ == "__main__":
+    import conftest  # noqa: F401  (the test process's settings: without TF's graph optimiser, as there)
+
     worker(sys.argv[1])
