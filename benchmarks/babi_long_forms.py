@@ -319,7 +319,7 @@ def report(runs):
     )
     print(text, flush=True)
     forgotten = forgetting(runs)
-    if any(row["gap_closed"] is not None for row in forgotten):
+    if any(row["gap_closed"] is not None and row["variant"] != "plain" for row in forgotten):
         text += (
             "\n\nThe earliest quarter by seed, and the share of the plain memory's gap (latest less earliest) closed\n"
         )
