@@ -113,6 +113,7 @@ def worker(output_dir):
             self.epoch = epoch
 
     x, y, _ = recall_data(32, seed=1)
+    keras.backend.clear_session()  # the layer names a fresh process gives, whatever this process built before
     keras.utils.set_random_seed(3)
     model = tiny_model(sampler="teacher")
     model.build({"items": (None, 16), "query": (None, 1)})
