@@ -31,11 +31,11 @@ demo: install
 
 # The suite runs once per backend (KERAS_BACKEND is fixed per process), all at once: much of a test's time is
 # single-threaded tracing and compiling, so the processes share the cores well. Each backend runs as two halves of
-# the files, by first letter after `test_` (a-e and l, the rest: about equal CPU time), so that no job is left
-# alone on the cores at the end (with torch whole, it ran alone for its last 1.7 minutes of 11.5, on a fresh
-# clone). Each job's log, with its slowest tests, is printed in
-# turn. One OpenMP thread a job: with four jobs on the cores, PyTorch's spinning thread pool made its
-# small ops 10-50x slower (the learning test took 366 s instead of 67 s).
+# the files, by first letter after `test_` (a-e and l, the rest; about equal under JAX and TF, torch's second is
+# lighter), so that no job is left alone on the cores at the end (with torch whole, it ran alone for its last 1.7
+# minutes of 11.5, on a fresh clone). Each job's log, with its slowest tests, is printed in turn. One OpenMP
+# thread a job: with four jobs on the cores, PyTorch's spinning thread pool made its small ops 10-50x slower (the
+# learning test took 366 s instead of 67 s).
 TEST_JOBS := jax:a-el jax:f-km-z torch:a-el torch:f-km-z tensorflow:a-el tensorflow:f-km-z
 
 test: install
