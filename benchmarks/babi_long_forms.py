@@ -241,34 +241,30 @@ def forgetting(runs):
     plain memory's accuracy on the latest quarter's facts at that length (`uniform`) less its accuracy on the earliest
     quarter's (of the same test); a share only where the gap is `FORGETTING` or more (a seed that barely forgets
     would make any difference a huge share)."""
-    long_tests = sorted({(run["test_length"], run["test_depth"]) for run in runs if run["test_length"] > FLAGS.length})
     plain = {(run["seed"], run["test_length"], run["test_depth"]): run for run in runs if run["variant"] == "plain"}
     rows = []
-    for length, depth in long_tests:
-        for run in runs:
-            if (run["test_length"], run["test_depth"]) != (length, depth):
-                continue
-            for task, report in run["depth_by_task"].items():
-                base = plain.get((run["seed"], length, depth))
-                latest = plain.get((run["seed"], length, "uniform"))
-                row = {
-                    "task": task,
-                    "test": f"{length}:{depth}",
-                    "seed": run["seed"],
-                    "variant": run["variant"],
-                    "earliest": report["accuracy_by_depth"][0],
-                    "earliest_questions": report["test_examples_by_depth"][0],
-                    "against_plain": None,
-                    "gap_closed": None,
-                }
-                if base and latest and task in base["depth_by_task"] and task in latest["depth_by_task"]:
-                    base_earliest = base["depth_by_task"][task]["accuracy_by_depth"][0]
-                    gap = latest["depth_by_task"][task]["accuracy_by_depth"][-1] - base_earliest
-                    if base_earliest is not None and row["earliest"] is not None:
-                        row["against_plain"] = row["earliest"] - base_earliest
-                        if gap >= FORGETTING:
-                            row["gap_closed"] = row["against_plain"] / gap
-                rows.append(row)
+    for run in (run for run in runs if run["test_length"] > FLAGS.length):
+        length, depth = run["test_length"], run["test_depth"]
+        base, latest = plain.get((run["seed"], length, depth)), plain.get((run["seed"], length, "uniform"))
+        for task, report in run["depth_by_task"].items():
+            row = {
+                "task": task,
+                "test": f"{length}:{depth}",
+                "seed": run["seed"],
+                "variant": run["variant"],
+                "earliest": report["accuracy_by_depth"][0],
+                "earliest_questions": report["test_examples_by_depth"][0],
+                "against_plain": None,
+                "gap_closed": None,
+            }
+            if base and latest and task in base["depth_by_task"] and task in latest["depth_by_task"]:
+                base_earliest = base["depth_by_task"][task]["accuracy_by_depth"][0]
+                gap = latest["depth_by_task"][task]["accuracy_by_depth"][-1] - base_earliest
+                if base_earliest is not None and row["earliest"] is not None:
+                    row["against_plain"] = row["earliest"] - base_earliest
+                    if gap >= FORGETTING:
+                        row["gap_closed"] = row["against_plain"] / gap
+            rows.append(row)
     return rows
 
 
@@ -331,12 +327,12 @@ def report(runs):
     print(text, flush=True)
     forgotten = forgetting(runs)
     if any(row["against_plain"] is not None and row["variant"] != "plain" for row in forgotten):
-        text += (
-            "\n\nThe earliest quarter by seed: against the plain memory's (points), and the share closed of the plain "
-            f"memory's gap (latest less earliest, where {FORGETTING:.0%} or more)\n"
+        gaps = (
+            "The earliest quarter by seed: against the plain memory's (points), and the share closed of the plain "
+            f"memory's gap (latest less earliest, where {FORGETTING:.0%} or more)\n" + forgetting_table(forgotten)
         )
-        text += forgetting_table(forgotten)
-        print(text.split("\n\n", 1)[1], flush=True)
+        print(gaps, flush=True)
+        text += "\n\n" + gaps
     names = ["tasks", "variants", "seeds", "length", "evaluations", "epochs", "warmup_epochs", "train_examples"]
     names += ["test_examples", "num_slots", "reader_hops", "segment_length", "recollection_weight"]
     names += ["familiarity_weight", "rehearsal_warmup", "backend", "results_name"]
