@@ -66,6 +66,9 @@ flags.DEFINE_list(
 flags.DEFINE_integer("epochs", 30, "Epochs (the first `--warmup_epochs` on the stories as long as the longest).")
 flags.DEFINE_integer("warmup_epochs", 2, "Epochs on short stories first (a length curriculum).")
 flags.DEFINE_integer("train_examples", 2000, "Training questions per task and epoch (fresh distractors each epoch).")
+flags.DEFINE_integer(
+    "train_questions", 0, "Questions of each training file used at all, the first (bAbI's 1k setting: 1000; 0: all)."
+)
 flags.DEFINE_integer("test_examples", 1000, "Test questions per task (1,000: all).")
 flags.DEFINE_float("learning_rate", 3e-4, "Adam's learning rate after the warm-up (the twenty tasks' recipe).")
 flags.DEFINE_integer("learning_rate_halving", 15, "Epochs between halvings of the learning rate (0: constant).")
@@ -120,6 +123,8 @@ def training_settings(variant):
         "recollection_weight": FLAGS.recollection_weight,
         "familiarity_weight": FLAGS.familiarity_weight,
         "rehearsal_warmup": FLAGS.rehearsal_warmup,
+        # Only where set: the runs recorded before the flag existed keep settings equal to this invocation's.
+        **({"train_questions": FLAGS.train_questions} if FLAGS.train_questions else {}),
         **VARIANTS[variant],
     }
 
@@ -290,6 +295,53 @@ def forgetting_table(rows):
     )
 
 
+def seed_means(runs):
+    """Per evaluation, variant and seed: the accuracy averaged over the tested tasks, and its difference from the
+    plain memory's in the same seed and test (None without a plain run there)."""
+    import numpy as np
+
+    def mean(run):
+        return float(np.mean(list(run["accuracy_by_task"].values())))
+
+    plain = {
+        (run["seed"], run["test_length"], run["test_depth"]): mean(run) for run in runs if run["variant"] == "plain"
+    }
+    rows = []
+    for run in runs:
+        base = plain.get((run["seed"], run["test_length"], run["test_depth"]))
+        rows.append(
+            {
+                "test": f"{run['test_length']}:{run['test_depth']}",
+                "variant": run["variant"],
+                "seed": run["seed"],
+                "tasks": list(run["accuracy_by_task"]),
+                "accuracy": mean(run),
+                "against_plain": None if base is None else mean(run) - base,
+            }
+        )
+    return rows
+
+
+def seed_means_table(rows):
+    order = list(VARIANTS)
+    keys = sorted({(r["test"], r["variant"]) for r in rows}, key=lambda k: (k[0], order.index(k[1])))
+    seeds = sorted({r["seed"] for r in rows})
+    cells = {(r["test"], r["variant"], r["seed"]): r for r in rows}
+
+    def cell(row):
+        if row is None:
+            return "-"
+        against = row["against_plain"]
+        return percent(row["accuracy"]) + (
+            "" if against is None or row["variant"] == "plain" else f" ({100 * against:+.1f})"
+        )
+
+    return format_table(
+        ["tested at", "variant", *(f"seed {seed}" for seed in seeds)],
+        [[test, variant, *(cell(cells.get((test, variant, seed))) for seed in seeds)] for test, variant in keys],
+    )
+
+
 def plot(summary, path):
     """Accuracy by quarter holding the facts: a panel per task, a line per variant and evaluation."""
     tasks = sorted({s["task"] for s in summary}, key=int)
@@ -333,8 +385,17 @@ def report(runs):
         )
         print(gaps, flush=True)
         text += "\n\n" + gaps
+    means = seed_means(runs)
+    if any(row["against_plain"] is not None and row["variant"] != "plain" for row in means):
+        compared = (
+            "Mean over the tested tasks by seed (points against the plain memory's in brackets)\n"
+            + seed_means_table(means)
+        )
+        print(compared, flush=True)
+        text += "\n\n" + compared
     names = ["tasks", "variants", "seeds", "length", "evaluations", "epochs", "warmup_epochs", "train_examples"]
-    names += ["test_examples", "num_slots", "reader_hops", "segment_length", "recollection_weight"]
+    names += ["train_questions", "test_examples", "learning_rate", "learning_rate_halving", "dev_fraction", "num_slots"]
+    names += ["reader_hops", "segment_length", "recollection_weight"]
     names += ["familiarity_weight", "rehearsal_warmup", "backend", "results_name"]
     payload = {
         "command": command_line("babi_long_forms.py", names),
@@ -342,6 +403,7 @@ def report(runs):
         "backend": FLAGS.backend,
         "summary": summary,
         "forgetting": forgotten,
+        "seed_means": means,
         "runs": runs,
         "table": text,
     }

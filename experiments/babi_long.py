@@ -103,6 +103,10 @@ FLAG_HELP = {
     "train_examples": (
         "Training examples per task and epoch (fresh ones every epoch; of an official file at most all of it)."
     ),
+    "train_questions": (
+        "Questions of each official training file used at all, the first ones (bAbI's 1k setting: 1000; 0: all "
+        "of them); the dev split is held out of these."
+    ),
     "test_examples": "Test examples per task.",
     "test_length": (
         int,
@@ -226,6 +230,7 @@ def run(
     mask_selection="random",
     story_length=10,
     train_examples=8000,
+    train_questions=0,
     test_examples=500,
     test_length=None,
     epochs=10,
@@ -280,9 +285,16 @@ def run(
     tasks = parse_tasks(task)
     if not data_dir and set(tasks) - set(TASKS):
         raise ValueError(f"The built-in generator covers tasks {sorted(TASKS)}; pass `--data_dir` for task {task}.")
+    if train_questions < 0 or (train_questions and not data_dir):
+        raise ValueError(
+            "`train_questions` counts questions of the official training files: 0 or more, with `data_dir`. "
+            f"Received: `train_questions` = {train_questions}, `data_dir` = {data_dir!r}"
+        )
     official, longest = None, story_length
     if data_dir:  # official files are read once; the built-in generator draws new stories every epoch
         official = {split: {t: read_babi_task(data_dir, t, split) for t in tasks} for split in ("train", "test")}
+        if train_questions:
+            official["train"] = {t: examples[:train_questions] for t, examples in official["train"].items()}
         if dev_fraction:
             official["train"], official["dev"] = held_out(official["train"], dev_fraction)
         longest = max(len(e.story) for split in official.values() for examples in split.values() for e in examples)
