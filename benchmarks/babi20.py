@@ -2,6 +2,8 @@
 
     python -m benchmarks.babi20 --data_dir=~/bAbI/tasks_1-20_v1-2/en-10k     # the recipe of docs/babi.md
     python -m benchmarks.babi20 --data_dir=... --models=memory --seeds=0 --epochs=1 --train_examples=500
+    python -m benchmarks.babi20 --data_dir=... --models=memory,rehearsal --train_questions=1000 \
+        --epochs=60 --results_name=babi20_1k                                   # bAbI's 1k setting
 
 The standard bAbI protocol (Weston et al., 2015; joint training as in
 End-To-End Memory Networks and Recurrent Entity Networks): the official files
@@ -10,19 +12,20 @@ questions of all twenty tasks together, tested on each task's 1,000 test
 questions. A task is failed when its test error is above 5%.
 
 Every model x seed runs `experiments/babi_long.py --task=all --length=0`
-(`--backend`; with `--jobs=1` in this process, else each in its own, `--jobs` at a time); the memory (no rehearsal) and
-full attention (a Transformer over the whole story, the upper bound) see the
+(`--backend`; with `--jobs=1` in this process, else each in its own, `--jobs` at a time); the memory (no rehearsal),
+the memory with the paper's rehearsal and full attention (a Transformer over the whole story, the upper bound) see the
 same questions, epochs and seeds, one story per question (with
 `--story_pass` the memory writes each story once and answers its questions
 along it). `--dev_fraction` of each training file's stories are held out for
-the learning curve; the test files are read at the end. A run keeps its last
+the learning curve; the test files are read at the end. `--train_questions=1000` trains on the first
+1,000 questions of each training file only (bAbI's 1k setting), the dev split held out of them. A run keeps its last
 backup: the same command with more `--epochs` trains on from where the last
 one ended, learning-rate schedule included. A run already finished with the same settings
 is read back, and an interrupted run goes on after its last finished epoch,
 so a stopped benchmark goes on where it stopped; the runs of other seeds already
-in babi20.json with the same settings are kept beside the new ones. Writes
-benchmarks/results/babi20.json (every run, its learning curve and wall time)
-and babi20.png (error per task), and prints the table: error per task (mean
+in the results with the same settings are kept beside the new ones. Writes
+benchmarks/results/<--results_name>.json (every run, its learning curve and wall time)
+and its .png (error per task), and prints the table: error per task (mean
 over seeds), mean error and failed tasks per model.
 
 `--data_dir` is a folder of the official `qa*_train.txt` and `qa*_test.txt`
@@ -49,16 +52,21 @@ from keras_rm.pipelines.plotting import figure
 
 MODELS = {
     "memory": {"model": "memory"},
+    # The paper's rehearsal (fragments drawn uniformly, recollection 1.0, familiarity 0.5, ramped in).
+    "rehearsal": {"model": "memory", "recollection_weight": 1.0, "familiarity_weight": 0.5},
     "full_attention": {"model": "full_attention"},
 }
 FAILED = 0.05  # the bAbI papers' line: a task with more test error is failed
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Folder of the official bAbI files of the 20 tasks (e.g. en-10k).")
-flags.DEFINE_list("models", list(MODELS), f"Models compared, of {list(MODELS)} (no rehearsal).")
+flags.DEFINE_list("models", ["memory", "full_attention"], f"Models compared, of {list(MODELS)}.")
 flags.DEFINE_list("seeds", ["0", "1"], "Seeds (initialisation, order of the questions).")
 flags.DEFINE_integer("epochs", 30, "Epochs per run (30: the memory's dev accuracy is flat after 25).")
 flags.DEFINE_integer("train_examples", 10000, "Training questions per task and epoch (10,000: all of en-10k).")
+flags.DEFINE_integer(
+    "train_questions", 0, "Questions of each training file used at all, the first (bAbI's 1k setting: 1000; 0: all)."
+)
 flags.DEFINE_integer("test_examples", 1000, "Test questions per task (1,000: all).")
 flags.DEFINE_integer("num_slots", 16, "Memory slots.")
 flags.DEFINE_integer("reader_hops", 2, "Attention hops of the memory's reader (tasks 2, 3 chain facts).")
@@ -72,6 +80,7 @@ flags.DEFINE_integer("learning_rate_halving", 15, "Epochs between halvings of th
 flags.DEFINE_string("backend", "jax", "KERAS_BACKEND of the runs.")
 flags.DEFINE_integer("jobs", 1, "Runs at a time (each gets cpu_count / jobs threads).")
 flags.DEFINE_string("runs_dir", "output/babi20", "Where each run's output directory goes.")
+flags.DEFINE_string("results_name", "babi20", "Name of the results: benchmarks/results/<name>.json and .png.")
 flags.mark_flag_as_required("data_dir")
 
 
@@ -94,6 +103,8 @@ def run_one(model, seed):
         "learning_rate": FLAGS.learning_rate,
         "learning_rate_halving": FLAGS.learning_rate_halving,
         "keep_backup": True,  # a later invocation with more --epochs trains on from the last one
+        # Only where set: the runs recorded before the flag existed keep their settings.
+        **({"train_questions": FLAGS.train_questions} if FLAGS.train_questions else {}),
         **MODELS[model],
     }
     if settings["model"] == "memory":
@@ -108,7 +119,7 @@ def run_one(model, seed):
 
 
 def earlier_seeds(runs):
-    """`runs` plus babi20.json's runs of other models and seeds: a seed or model run in an earlier invocation stays
+    """`runs` plus the recorded runs of other models and seeds: a seed or model run in an earlier invocation stays
     beside the new ones, when its settings equal those of this invocation's runs of its model (if any)."""
 
     def settings(run):
@@ -120,7 +131,7 @@ def earlier_seeds(runs):
     new = {(run["model"], run["seed"]): settings(run) for run in runs}
     kept = [
         run
-        for run in recorded_runs("babi20")
+        for run in recorded_runs(FLAGS.results_name)
         if (run["model"], run["seed"]) not in new
         and all(same(config, settings(run)) for (model, _), config in new.items() if model == run["model"])
     ]
@@ -205,6 +216,7 @@ def main(argv):
             "seeds",
             "epochs",
             "train_examples",
+            "train_questions",
             "test_examples",
             "num_slots",
             "reader_hops",
@@ -216,10 +228,11 @@ def main(argv):
             "learning_rate",
             "learning_rate_halving",
             "backend",
+            "results_name",
         ],
     )
     write_results(
-        "babi20",
+        FLAGS.results_name,
         {
             "machine": machine_description(),
             "backend": FLAGS.backend,
@@ -228,8 +241,8 @@ def main(argv):
             "runs": runs,
         },
     )
-    plot(summary, os.path.join(RESULTS, "babi20.png"))
-    print(f"Wrote {RESULTS}/babi20.json and babi20.png")
+    plot(summary, os.path.join(RESULTS, f"{FLAGS.results_name}.png"))
+    print(f"Wrote {RESULTS}/{FLAGS.results_name}.json and {FLAGS.results_name}.png")
 
 
 if __name__ == "__main__":

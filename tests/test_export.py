@@ -44,7 +44,7 @@ def memory_export(tmp_path_factory):
     model.build({key: (None, *value.shape[1:]) for key, value in sentence_data(1)[0].items()})
     model.optimizer.build(model.trainable_variables)
     path = str(tmp_path_factory.mktemp("export") / "memory")
-    model.export(path)  # Keras' entry point: keras_rm.export.export_saved_model
+    model.export(path, chunk_segments=2)  # Keras' entry point: keras_rm.export.export_saved_model
     test_x, _ = sentence_data(5, seed=1)
     return model, path, test_x, np.asarray(model.predict(test_x, verbose=0))
 
@@ -67,6 +67,7 @@ def test_serve_equals_predict(memory_export):
         "serve",
         "serving_default",
         "write",
+        "write_chunk",
         "write_text",
     ]
 
@@ -89,6 +90,26 @@ def test_write_chained_then_answer_equals_serve(memory_export):
     memory = stream(served, x)
     assert memory.shape == (5, 2, 8)
     np.testing.assert_allclose(served.answer(memory, x["query"])["logits"].numpy(), expected, atol=1e-5)
+
+
+def test_write_chunk_equals_its_segments_written_one_by_one(memory_export):
+    """Two segments a call, then one: the answer of the whole sequence; a chunk padded with masked items writes
+    what its unmasked segment does."""
+    import tensorflow as tf
+
+    _, path, x, expected = memory_export
+    served = load(path)
+    start = served.initial_memory(tf.constant(5))["memory"]
+    chunk, rest = slice(0, 2 * SEGMENT), slice(2 * SEGMENT, LENGTH)
+    memory = served.write_chunk(start, x["items"][:, chunk], x["item_mask"][:, chunk])["memory"]
+    memory = served.write(memory, x["items"][:, rest], x["item_mask"][:, rest])["memory"]
+    np.testing.assert_allclose(served.answer(memory, x["query"])["logits"].numpy(), expected, atol=1e-5)
+
+    items, mask = x["items"][:, chunk].copy(), x["item_mask"][:, chunk].copy()
+    items[:, SEGMENT:], mask[:, SEGMENT:] = 0, False
+    padded = served.write_chunk(start, items, mask)["memory"]
+    one = served.write(start, items[:, :SEGMENT], mask[:, :SEGMENT])["memory"]
+    np.testing.assert_allclose(padded.numpy(), one.numpy(), atol=1e-6)
 
 
 def test_streaming_goes_past_the_trained_length(memory_export):
@@ -127,7 +148,7 @@ def test_raw_text_endpoints_answer_as_the_id_endpoints(memory_export):
     assert [a.decode() for a in answered["answer"].numpy()] == [ANSWERS[i] for i in logits.argmax(-1)]
 
 
-@pytest.mark.parametrize("endpoint", ["serve", "write", "answer"])
+@pytest.mark.parametrize("endpoint", ["serve", "write", "write_chunk", "answer"])
 def test_served_ids_outside_the_vocabulary_fail_naming_the_input(memory_export, endpoint):
     """A traced lookup cannot raise, and JAX's returns NaN: the SavedModel asserts its ids in the graph."""
     import tensorflow as tf
@@ -140,6 +161,7 @@ def test_served_ids_outside_the_vocabulary_fail_naming_the_input(memory_export, 
     calls = {
         "serve": lambda: served.serve(items, x["item_mask"], query),
         "write": lambda: served.write(memory, items[:, :SEGMENT], x["item_mask"][:, :SEGMENT]),
+        "write_chunk": lambda: served.write_chunk(memory, items[:, : 2 * SEGMENT], x["item_mask"][:, : 2 * SEGMENT]),
         "answer": lambda: served.answer(memory, query),
     }
     name = "query" if endpoint in ("serve", "answer") else "items"
@@ -209,5 +231,10 @@ def test_unbuilt_model_is_a_clear_error(tmp_path):
     model = keras_rm.RehearsalMemoryModel(keras_rm.layers.TokenItemEncoder(10, 8), num_classes=2)
     with pytest.raises(ValueError, match="never built or trained"):
         export_saved_model(model, str(tmp_path / "x"))
+    with pytest.raises(ValueError, match="`chunk_segments` must be an int, 0 or more. Received: `chunk_segments` = -1"):
+        export_saved_model(model, str(tmp_path / "x"), chunk_segments=-1)
+    full = keras_rm.FullAttentionModel(keras_rm.layers.TokenItemEncoder(10, 8), num_classes=2)
+    with pytest.raises(ValueError, match="FullAttentionModel does not stream"):
+        export_saved_model(full, str(tmp_path / "x"), chunk_segments=2)
     with pytest.raises(TypeError, match="RehearsalMemoryModel or keras_rm.FullAttentionModel"):
         export_saved_model(keras.Sequential([keras.layers.Dense(1)]), str(tmp_path / "x"))

@@ -250,15 +250,16 @@ class TaskModel(KerasWorkarounds):
             kwargs.setdefault("weighted_metrics", task_metrics(self.task))
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
-    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, chunk_segments=0, **kwargs):
         """Exports a SavedModel for inference: `keras_rm.export.export_saved_model` (`serve`, and for the memory
         the streaming endpoints `initial_memory`, `write`, `answer`, with raw text where the model holds a text
-        vectorizer), on every backend. Another `format`, or an `input_signature`, goes to Keras' own `export`."""
+        vectorizer, and `write_chunk` of `chunk_segments` segments a call where given), on every backend. Another
+        `format`, or an `input_signature`, goes to Keras' own `export`."""
         if format != "tf_saved_model" or input_signature is not None or kwargs:
             return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
         from keras_rm.export import export_saved_model
 
-        export_saved_model(self, str(filepath), verbose=bool(verbose))
+        export_saved_model(self, str(filepath), verbose=bool(verbose), chunk_segments=chunk_segments)
 
     def inference_layers(self):
         """The layers inference runs, what `export` keeps: the whole model, unless a subclass leaves some out."""
