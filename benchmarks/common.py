@@ -22,6 +22,8 @@ REHEARSAL_VARIANTS = {
     "teacher_important": {"sampler": "teacher", "mask_selection": "important"},
     # Fragments around the supporting facts the bAbI files mark, their facts masked (what there is to recall).
     "supporting": {"sampler": "importance", "mask_selection": "important"},
+    # The paper's rehearsal with a decoder of one layer (two by default): what a narrower decoder costs in signal.
+    "uniform_decoder1": {"sampler": "uniform", "decoder_layers": 1},
     "full_attention": {"model": "full_attention"},
 }
 

@@ -95,6 +95,7 @@ FLAG_HELP = {
         ["uniform", "teacher", "importance"],
         "History sampler of the rehearsal (importance: fragments drawn around the supporting facts the data marks).",
     ),
+    "decoder_layers": "Layers of the rehearsal's decoder (training only: it is not exported).",
     "mask_selection": (
         ["random", "important"],
         "Recollection masks random items of a fragment or the teacher's most important ones.",
@@ -228,6 +229,7 @@ def run(
     rehearsal_warmup=1000,
     sampler="uniform",
     mask_selection="random",
+    decoder_layers=2,
     story_length=10,
     train_examples=8000,
     train_questions=0,
@@ -386,6 +388,7 @@ def run(
                     rehearsal_warmup=rehearsal_warmup,
                     sampler=sampler,
                     mask_selection=mask_selection,
+                    decoder_layers=decoder_layers,
                 ),
                 seed=seed,
             )
