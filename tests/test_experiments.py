@@ -216,6 +216,19 @@ def test_babi_long_warms_up_on_stories_no_shorter_than_the_official_ones_and_tes
         babi_long.run(task="2,21", data_dir=OFFICIAL_DIR, output_dir=str(tmp_path / "bad"))
 
 
+@only_torch_unless_slow
+def test_babi_long_trains_on_the_first_questions_of_a_file_only_and_rejects_a_bad_count(tmp_path):
+    # bAbI's 1k setting: the fixture's task-2 file holds 35 questions; the first 12, less the dev split, are trained.
+    tiny = dict(task=2, data_dir=OFFICIAL_DIR, num_slots=2, segment_length=8, hidden_dim=8, dev_fraction=0.25)
+    tiny.update(length=0, epochs=1, train_examples=1000, test_examples=4, batch_size=4, export=False, verbose=0)
+    metrics = babi_long.run(train_questions=12, output_dir=str(tmp_path / "first12"), **tiny)
+    assert 0 < metrics["learning_curve"][0]["questions"] <= 12 - 1  # (one story at least is held out)
+    with pytest.raises(ValueError, match="`train_questions` = -1"):
+        babi_long.run(train_questions=-1, output_dir=str(tmp_path / "bad"), **tiny)
+    with pytest.raises(ValueError, match="`train_questions` counts questions of the official training files"):
+        babi_long.run(task=1, train_questions=10, output_dir=str(tmp_path / "generated"))
+
+
 CTR_TINY = dict(
     history_length=32,
     train_users=16,
