@@ -40,6 +40,27 @@ def memory_arguments(config, **rehearsal):
     return {"memory": config, "rehearsal": {**nested, **rehearsal}}
 
 
+def step_model_and_data(sequences, length=256, recollection_weight=0.0, familiarity_weight=0.0, **rehearsal):
+    """The model and data whose training step throughput.py, profile_step.py and rehearsal_cost.py time: a compiled
+    `RehearsalMemoryModel` of `TRAINING_CONFIG` (`rehearsal`: more arguments of its rehearsal, e.g.
+    `decoder_layers`), and `(x, y)`: `sequences` recall sequences of `length` token items."""
+    import keras
+
+    import keras_rm
+    from keras_rm.pipelines.recall import make_recall_data, recall_vocabulary_size
+
+    vocab = dict(num_keys=32, num_values=16, num_distractors=64)
+    x, y, _ = make_recall_data(sequences, length=length, num_pairs=8, seed=0, **vocab)
+    keras.utils.set_random_seed(0)
+    encoder = keras_rm.layers.TokenItemEncoder(recall_vocabulary_size(**vocab), TRAINING_CONFIG["hidden_dim"])
+    weights = dict(recollection_weight=recollection_weight, familiarity_weight=familiarity_weight)
+    model = keras_rm.RehearsalMemoryModel(
+        encoder, num_classes=16, seed=0, **memory_arguments(TRAINING_CONFIG, **weights, **rehearsal)
+    )
+    model.compile()
+    return model, x, y
+
+
 def run_worker(script, backend, args=(), env=None, root=ROOT):
     """Runs `script --worker ...` under `KERAS_BACKEND=backend` (and extra `env`) with the package of the checkout
     `root` (by default this one); returns the JSON it prints last."""

@@ -24,8 +24,7 @@ import time
 
 from absl import app, flags
 
-from benchmarks.common import RESULTS, memory_arguments
-from benchmarks.common import TRAINING_CONFIG as CONFIG
+from benchmarks.common import RESULTS, step_model_and_data
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("steps", 6, "Steps in the profiled epoch.")
@@ -36,18 +35,7 @@ VARIANTS = {"plain memory": (0.0, 0.0), "rehearsal": (1.0, 0.5)}
 
 
 def model_and_data(weights):
-    import keras
-
-    import keras_rm
-    from keras_rm.pipelines.recall import make_recall_data, recall_vocabulary_size
-
-    vocab = dict(num_keys=32, num_values=16, num_distractors=64)
-    x, y, _ = make_recall_data(32 * FLAGS.steps, length=256, num_pairs=8, seed=0, **vocab)
-    keras.utils.set_random_seed(0)
-    encoder = keras_rm.layers.TokenItemEncoder(recall_vocabulary_size(**vocab), CONFIG["hidden_dim"])
-    arguments = memory_arguments(CONFIG, recollection_weight=weights[0], familiarity_weight=weights[1])
-    model = keras_rm.RehearsalMemoryModel(encoder, num_classes=16, seed=0, **arguments)
-    model.compile()
+    model, x, y = step_model_and_data(32 * FLAGS.steps, 256, *weights)
     model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # tracing and compiling, not profiled
     return model, x, y
 

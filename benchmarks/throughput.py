@@ -25,8 +25,8 @@ from benchmarks.common import (
     commit_of,
     epoch_timer,
     machine_description,
-    memory_arguments,
     run_worker,
+    step_model_and_data,
     write_results,
 )
 from benchmarks.common import (
@@ -55,20 +55,9 @@ def measure():
     import keras
     import numpy as np
 
-    import keras_rm
-    from keras_rm.pipelines.recall import make_recall_data, recall_vocabulary_size
-
-    vocab = dict(num_keys=32, num_values=16, num_distractors=64)
-    n = FLAGS.batch_size * FLAGS.steps
-    x, y, _ = make_recall_data(n, length=FLAGS.length, num_pairs=8, seed=0, **vocab)
     results = {}
     for name, weights in zip(VARIANTS, ((0.0, 0.0), (1.0, 0.5))):
-        keras.utils.set_random_seed(0)
-        encoder = keras_rm.layers.TokenItemEncoder(recall_vocabulary_size(**vocab), CONFIG["hidden_dim"])
-        arguments = memory_arguments(CONFIG, recollection_weight=weights[0], familiarity_weight=weights[1])
-        model = keras_rm.RehearsalMemoryModel(encoder, num_classes=16, seed=0, **arguments)
-        model.compile()
-
+        model, x, y = step_model_and_data(FLAGS.batch_size * FLAGS.steps, FLAGS.length, *weights)
         timer = epoch_timer()
         model.fit(x, y, batch_size=FLAGS.batch_size, epochs=1 + FLAGS.timed_epochs, verbose=0, callbacks=[timer])
         times = timer.times
