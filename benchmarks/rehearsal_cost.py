@@ -138,6 +138,9 @@ def plot(rounds, variants, name, path):
             ax.bar(np.arange(len(rounds)) + i * width, ratios, width, label=f"rehearsal, {name(layers)}")
         ax.axhline(1.5, color="grey", linestyle="--", linewidth=0.8, label="1.5x the plain step")
         ax.set_xticks(np.arange(len(rounds)) + width * (len(variants) - 2) / 2, labels, fontsize=8)
+        ax.set_ylim(
+            0, 1.3 * max(r["cpu_ms_per_step"][layers] / r["cpu_ms_per_step"][0] for r in rounds for layers in variants)
+        )
         ax.set_ylabel("CPU time a step / plain step")
         ax.legend(fontsize=8)
 
