@@ -14,11 +14,15 @@ the first quarter, so every answer lies 750 sentences back or more) or
 `1000:uniform`, or for some tasks only, e.g. `10000:uniform:1+2` (full
 attention is tested up to `--full_attention_max_length` sentences).
 
+`--train_questions=1000` trains on the first 1,000 questions of each file
+only (bAbI's 1k setting), the dev split held out of them.
+
 The variants share data, epochs and seeds (see `benchmarks/forgetting.py`):
 `plain` (no rehearsal), `uniform` (the paper's rehearsal: fragments drawn
 uniformly, weights 1.0 and 0.5), `teacher` (fragments drawn by the query-aware
 teacher), `supporting` (the same rehearsal, its fragments drawn around the supporting
-facts the bAbI files mark), `full_attention` (attention over the whole story,
+facts the bAbI files mark), `uniform_decoder1` (`uniform` with a decoder of one layer),
+`full_attention` (attention over the whole story,
 the upper bound).
 
 Every run is a process of its own (`--jobs` at a time; with `--jobs=1` a call in this one); a finished run with
@@ -26,7 +30,8 @@ the same settings is read back and an interrupted one goes on after its last
 epoch, so a stopped benchmark goes on where it stopped. Writes
 benchmarks/results/babi_long_forms.json (every run and evaluation, with test
 counts per task and quarter) and babi_long_forms.png, and prints per task the
-accuracy of each evaluation and its earliest and latest quarter.
+accuracy of each evaluation and its earliest and latest quarter, then each
+variant's mean over the tasks by seed against the plain memory's.
 """
 
 import concurrent.futures
