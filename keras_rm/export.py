@@ -170,8 +170,12 @@ def _save_checking_ids(model, source, path):
     module = tf.train.Checkpoint(served=served)
     for name in ("variables", "trainable_variables", "non_trainable_variables"):
         setattr(module, name, list(getattr(served, name)))
-    arguments = {"serve": ("items", None, "query"), "answer": (None, "query")}
-    arguments.update(write=(None, "items", None), write_chunk=(None, "items", None))
+    arguments = {
+        "serve": ("items", None, "query"),
+        "write": (None, "items", None),
+        "write_chunk": (None, "items", None),
+        "answer": (None, "query"),
+    }
     signatures = {}
     for name in served.signatures:
         if name == "serving_default":
