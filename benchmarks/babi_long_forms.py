@@ -313,15 +313,15 @@ def seed_means(runs):
     }
     rows = []
     for run in runs:
-        base = plain.get((run["seed"], run["test_length"], run["test_depth"]))
+        base, accuracy = plain.get((run["seed"], run["test_length"], run["test_depth"])), mean(run)
         rows.append(
             {
                 "test": f"{run['test_length']}:{run['test_depth']}",
                 "variant": run["variant"],
                 "seed": run["seed"],
                 "tasks": list(run["accuracy_by_task"]),
-                "accuracy": mean(run),
-                "against_plain": None if base is None else mean(run) - base,
+                "accuracy": accuracy,
+                "against_plain": None if base is None else accuracy - base,
             }
         )
     return rows

@@ -220,11 +220,12 @@ def command_line(script, flag_names):
     )
 
 
-def epoch_timer():
-    """A Keras callback that records the wall time of every epoch's training in its `times` list."""
+def epoch_timer(clock=time.perf_counter):
+    """A Keras callback that records the time of every epoch's training by `clock` (wall time by default) in its
+    `times` list."""
     from experiments.fitting import EpochTimer
 
-    return EpochTimer()
+    return EpochTimer(clock)
 
 
 def write_results(name, payload):

@@ -22,7 +22,15 @@ import time
 
 from absl import app, flags
 
-from benchmarks.common import BACKENDS, RESULTS, machine_description, run_worker, step_model_and_data, write_results
+from benchmarks.common import (
+    BACKENDS,
+    RESULTS,
+    epoch_timer,
+    machine_description,
+    run_worker,
+    step_model_and_data,
+    write_results,
+)
 from keras_rm.pipelines.metrics import format_table
 from keras_rm.pipelines.plotting import figure
 
@@ -45,27 +53,14 @@ flags.DEFINE_integer("rounds", 2, "Measurements of each variant per backend.")
 
 
 def measure(layers):
-    """CPU and wall milliseconds per step of the plain step (`layers` 0) or of the rehearsal step."""
-    import keras
+    """CPU milliseconds per step of the plain step (`layers` 0) or of the rehearsal step."""
     import numpy as np
 
     weights = {"recollection_weight": 1.0, "familiarity_weight": 0.5, "decoder_layers": layers} if layers else {}
     model, x, y = step_model_and_data(32 * FLAGS.steps, **weights)
-    cpu, wall = [], []
-
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.began = time.process_time(), time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            cpu.append(time.process_time() - self.began[0])
-            wall.append(time.perf_counter() - self.began[1])
-
-    model.fit(x, y, batch_size=32, epochs=1 + FLAGS.timed_epochs, verbose=0, callbacks=[Clock()])
-    return {
-        "cpu_ms_per_step": 1e3 * float(np.median(cpu[1:])) / FLAGS.steps,
-        "wall_ms_per_step": 1e3 * float(np.median(wall[1:])) / FLAGS.steps,
-    }
+    timer = epoch_timer(time.process_time)
+    model.fit(x, y, batch_size=32, epochs=1 + FLAGS.timed_epochs, verbose=0, callbacks=[timer])
+    return {"cpu_ms_per_step": 1e3 * float(np.median(timer.times[1:])) / FLAGS.steps}
 
 
 def main(argv):
